@@ -1,0 +1,23 @@
+"""gpunet: a small deep-learning library whose models run on NVIDIA GPUs or on NumPy.
+
+Example:
+    >>> import gpunet as gn
+    >>> from gpunet import functional as F
+    >>> gn.set_backend("numpy")
+    >>> x = gn.tensor([[1.0, -2.0]], requires_grad=True)
+    >>> F.relu(x).sum().backward()
+"""
+from .backends import BackendUnavailableError, get_backend, set_backend, use_backend
+from .function import Function, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck
+from .random import manual_seed
+from .tensor import Tensor, tensor
+from . import functional
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "functional",
+    "get_backend", "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "set_backend",
+    "tensor", "use_backend",
+]

@@ -1,0 +1,113 @@
+"""Backend selection: ``set_backend``, ``get_backend``, ``use_backend`` and ``GPUNET_BACKEND``.
+
+Names: ``"numpy"``, ``"cuda"`` and ``"auto"`` (the default): ``auto`` picks ``cuda`` when
+CuPy sees a usable GPU and ``numpy`` otherwise, and logs which and why once.
+
+Example:
+    >>> import gpunet as gn
+    >>> gn.set_backend("numpy")
+    >>> gn.get_backend().name
+    'numpy'
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from .base import Backend
+from .numpy_backend import NumpyBackend
+
+log = logging.getLogger("gpunet")
+
+NAMES = ("numpy", "cuda", "auto")
+_instances: dict[str, Backend] = {}
+_current: Backend | None = None
+auto_reason: str = ""
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run on this machine; the message says why."""
+
+
+def cuda_unavailable_reason() -> str | None:
+    """None when the ``cuda`` backend can run here, else what is missing and how to fix it."""
+    try:
+        from . import cuda_backend
+    except ImportError as exc:  # the module itself failed to import
+        return f"the cuda backend could not be imported ({exc})"
+    return cuda_backend.unavailable_reason()
+
+
+def _gpu_present() -> tuple[bool, str]:
+    """Is a real GPU usable (never the simulator)?  Returns (yes, why)."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return False, "NUMBA_ENABLE_CUDASIM=1 is set (the simulator is for tests, not for training)"
+    reason = cuda_unavailable_reason()
+    if reason is None:
+        return True, "CuPy sees a usable NVIDIA GPU"
+    return False, reason
+
+
+def backend(name: str) -> Backend:
+    """The backend object for ``name`` ("numpy" | "cuda" | "auto"), created once."""
+    global auto_reason
+    if not isinstance(name, str) or name not in NAMES:
+        raise ValueError(f"backend must be one of {NAMES}, got {name!r}")
+    if name == "auto":
+        ok, why = _gpu_present()
+        chosen = "cuda" if ok else "numpy"
+        if not auto_reason:
+            auto_reason = f"auto backend: using {chosen!r} because {why}"
+            log.info(auto_reason)
+        name = chosen
+    if name not in _instances:
+        if name == "numpy":
+            _instances[name] = NumpyBackend()
+        else:
+            reason = cuda_unavailable_reason()
+            if reason is not None:
+                raise BackendUnavailableError(f"the 'cuda' backend cannot run here: {reason}")
+            from .cuda_backend import CudaBackend
+            _instances[name] = CudaBackend()
+        from ..random import new_backend_seed
+
+        seed = new_backend_seed(name)
+        if seed is not None:
+            _instances[name].seed(seed)
+    return _instances[name]
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` the default backend for new tensors."""
+    global _current
+    _current = backend(name)
+
+
+def get_backend() -> Backend:
+    """The default backend (from ``GPUNET_BACKEND``, else ``auto``, on first use)."""
+    global _current
+    if _current is None:
+        _current = backend(os.environ.get("GPUNET_BACKEND", "auto"))
+    return _current
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """``with gn.use_backend("numpy"): ...`` sets the default backend for the block."""
+    global _current
+    previous = _current
+    _current = backend(name)
+    try:
+        yield _current
+    finally:
+        _current = previous
+
+
+def resolve(spec) -> Backend:
+    """A Backend from a name, a Backend, or None (the default)."""
+    if spec is None:
+        return get_backend()
+    if isinstance(spec, Backend):
+        return spec
+    return backend(spec)

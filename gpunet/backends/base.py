@@ -1,0 +1,142 @@
+"""The Backend protocol: the one seam between model code and array code.
+
+Model code (Tensor, ops, nn, optim, train) never calls NumPy or CuPy for math
+directly: it asks ``tensor.backend``.  A backend offers an array module ``xp``
+for plain array code written once, host <-> device transfers, and the
+primitive kernels below, forward and backward side by side.
+
+Conventions shared by every backend:
+
+* images are NCHW, conv weights ``(C_out, C_in, kH, kW)``;
+* ``stride`` and ``padding`` arrive as ``(int, int)`` pairs, already checked;
+* ``saved`` / ``argmax`` values are opaque: only the same backend reads them;
+* max pooling pads with ``-inf`` and, on ties, picks the first maximum in
+  row-major window order (as PyTorch does), so all backends route a tied
+  gradient to the same element;
+* avg pooling counts padded zeros in the divisor (PyTorch's default
+  ``count_include_pad=True``);
+* optimiser updates work in place on the parameter and state arrays.
+"""
+from __future__ import annotations
+
+import abc
+
+
+class Backend(abc.ABC):
+    """What every backend provides.
+
+    Example:
+        >>> import gpunet as gn
+        >>> be = gn.get_backend()
+        >>> be.name in ("numpy", "cuda")
+        True
+    """
+
+    name: str = "abstract"
+    xp = None  # the array module: numpy or cupy
+
+    # --- arrays and transfers -------------------------------------------------
+    @abc.abstractmethod
+    def asarray(self, data, dtype=None):
+        """Host data (NumPy array, list, scalar) -> an array of this backend."""
+
+    @abc.abstractmethod
+    def to_host(self, array):
+        """An array of this backend -> a NumPy array in host memory."""
+
+    def is_array(self, obj) -> bool:
+        """True when ``obj`` is an array of this backend."""
+        return isinstance(obj, self.xp.ndarray)
+
+    def matmul(self, a, b):
+        """Matrix product with broadcasting over leading axes (BLAS / cuBLAS)."""
+        return self.xp.matmul(a, b)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (no-op on the CPU)."""
+
+    # --- random numbers (seeded by gpunet.manual_seed) -------------------------
+    @abc.abstractmethod
+    def seed(self, seed: int) -> None:
+        """Reseed this backend's random generator."""
+
+    @abc.abstractmethod
+    def rand(self, shape, dtype):
+        """Uniform [0, 1) samples of ``shape`` and ``dtype``."""
+
+    @abc.abstractmethod
+    def randn(self, shape, dtype):
+        """Standard-normal samples of ``shape`` and ``dtype``."""
+
+    # --- conv2d ---------------------------------------------------------------
+    @abc.abstractmethod
+    def conv2d_fwd(self, x, w, b, stride, padding):
+        """Cross-correlation. x (N,C,H,W), w (K,C,kH,kW), b (K,) or None.
+
+        Returns ``(y, saved)``: y (N,K,Ho,Wo) and whatever the backward passes reuse.
+        """
+
+    @abc.abstractmethod
+    def conv2d_bwd_data(self, gy, w, x_shape, stride, padding, saved):
+        """Gradient with respect to the input, shape ``x_shape``."""
+
+    @abc.abstractmethod
+    def conv2d_bwd_weight(self, gy, x, w_shape, stride, padding, saved):
+        """Gradient with respect to the weight, shape ``w_shape``."""
+
+    def conv2d_bwd_bias(self, gy):
+        """Gradient with respect to the bias: gy summed over N, H, W."""
+        return gy.sum(axis=(0, 2, 3))
+
+    # --- pooling --------------------------------------------------------------
+    @abc.abstractmethod
+    def max_pool2d_fwd(self, x, kernel, stride, padding):
+        """Returns ``(y, argmax)``; argmax is what max_pool2d_bwd needs."""
+
+    @abc.abstractmethod
+    def max_pool2d_bwd(self, gy, argmax, x_shape, kernel, stride, padding):
+        """Scatter gy to the arg-max positions (summing where windows overlap)."""
+
+    @abc.abstractmethod
+    def avg_pool2d_fwd(self, x, kernel, stride, padding):
+        """Mean over each window, padded zeros counted."""
+
+    @abc.abstractmethod
+    def avg_pool2d_bwd(self, gy, x_shape, kernel, stride, padding):
+        """Spread gy / (kH*kW) over each window."""
+
+    # --- activations ----------------------------------------------------------
+    @abc.abstractmethod
+    def relu_fwd(self, x):
+        """max(x, 0)."""
+
+    @abc.abstractmethod
+    def relu_bwd(self, gy, y):
+        """gy where the forward output y > 0, else 0."""
+
+    # --- fused softmax cross-entropy -----------------------------------------
+    @abc.abstractmethod
+    def softmax_cross_entropy_fwd(self, logits, labels):
+        """logits (N,C) float, labels (N,) int in [0, C).
+
+        Returns ``(loss, probs)``: per-row loss (N,) = logsumexp(row) - row[label],
+        computed stably, and the softmax probabilities (N,C) for the backward.
+        """
+
+    @abc.abstractmethod
+    def softmax_cross_entropy_bwd(self, probs, labels, gloss):
+        """(probs - onehot(labels)) * gloss[:, None], gloss the per-row upstream grad."""
+
+    # --- optimiser updates (in place) ----------------------------------------
+    @abc.abstractmethod
+    def sgd_update(self, param, grad, buf, lr, momentum, dampening, weight_decay,
+                   nesterov, first_step):
+        """PyTorch's SGD step.  ``buf`` is the momentum buffer (unused when momentum=0)."""
+
+    @abc.abstractmethod
+    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
+                    step, decoupled):
+        """Adam (decoupled=False, L2 added to grad) or AdamW (decoupled weight decay)."""
+
+    def __repr__(self) -> str:
+        return f"<gpunet backend {self.name!r}>"

@@ -1,0 +1,226 @@
+"""The functions users call: ``F.conv2d``, ``F.relu``, ``F.softmax_cross_entropy``…
+
+Arguments follow PyTorch (NCHW images, linear weight ``(out, in)``). Bad input
+raises ``ValueError``/``TypeError`` naming the argument, what it got and what it needs.
+
+Example:
+    >>> from gpunet import functional as F
+    >>> y = F.max_pool2d(F.relu(F.conv2d(x, w, b, padding=1)), kernel_size=2)
+"""
+from __future__ import annotations
+
+from .ops import activation as A
+from .ops import conv as C
+from .ops import loss as L
+from .ops import pooling as P
+from .tensor import Tensor, as_tensor_like
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# --- argument checks ----------------------------------------------------------
+def _pair(name, value, minimum):
+    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
+        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return pair
+
+
+def _tensor(name, x, ndim=None, float_=True):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a gpunet Tensor, got {type(x).__name__}")
+    if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
+    if float_ and x.dtype.kind != "f":
+        raise TypeError(f"{name} must be floating point, got dtype {x.dtype}")
+    return x
+
+
+def _reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _same_shape(fn, input, target):
+    if not isinstance(target, Tensor):
+        target = as_tensor_like(target, input)
+    if input.shape != target.shape:
+        raise ValueError(f"{fn}: input has shape {input.shape} but target has shape {target.shape}; "
+                         "they must match")
+    if target.dtype != input.dtype and not target.requires_grad:
+        target = target.astype(input.dtype)  # integer 0/1 targets are fine
+    return target
+
+
+# --- layers -------------------------------------------------------------------
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, weight of shape (out_features, in_features).
+
+    Example:
+        >>> y = F.linear(x, w, b)      # x (N, 784), w (10, 784), b (10,) -> (N, 10)
+    """
+    _tensor("x", x)
+    _tensor("weight", weight, 2)
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: x has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) "
+                         f"but weight (out, in) = {weight.shape} expects {weight.shape[1]}")
+    if bias is not None and _tensor("bias", bias, 1).shape[0] != weight.shape[0]:
+        raise ValueError(f"linear: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
+    return C.Linear.apply(x, weight, *([bias] if bias is not None else []))
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation: x (N,C,H,W), weight (K,C,kH,kW), bias (K,) -> (N,K,Ho,Wo).
+
+    Example:
+        >>> y = F.conv2d(x, w, b, stride=1, padding=2)
+    """
+    _tensor("x", x, 4)
+    _tensor("weight", weight, 4)
+    stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {x.shape}) but weight "
+                         f"{weight.shape} expects {weight.shape[1]} input channels")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"conv2d: x is {x.dtype} but weight is {weight.dtype}; they must match")
+    for axis, name in ((0, "height"), (1, "width")):
+        padded = x.shape[2 + axis] + 2 * padding[axis]
+        if weight.shape[2 + axis] > padded:
+            raise ValueError(f"conv2d: kernel {name} {weight.shape[2 + axis]} is larger than the padded "
+                             f"input {name} {padded} (input {x.shape}, padding {padding})")
+    if bias is not None and _tensor("bias", bias, 1).shape != (weight.shape[0],):
+        raise ValueError(f"conv2d: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
+    extra = [bias] if bias is not None else []
+    return C.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding)
+
+
+def _pool_args(x, kernel_size, stride, padding):
+    _tensor("x", x, 4)
+    kernel = _pair("kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else _pair("stride", stride, 1)
+    padding = _pair("padding", padding, 0)
+    for axis in (0, 1):
+        if padding[axis] * 2 > kernel[axis]:
+            raise ValueError(f"padding {padding} must be at most half of kernel_size {kernel}")
+        if kernel[axis] > x.shape[2 + axis] + 2 * padding[axis]:
+            raise ValueError(f"kernel_size {kernel} is larger than the padded input "
+                             f"{x.shape[2:]} + 2*{padding}")
+    return {"kernel": kernel, "stride": stride, "padding": padding}
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max over kH×kW windows (stride defaults to the kernel size); ties go to the first maximum.
+
+    Example:
+        >>> F.max_pool2d(x, kernel_size=2).shape    # (N, C, H//2, W//2)
+    """
+    return P.MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding))
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over kH×kW windows (padded zeros counted, as PyTorch's default)."""
+    return P.AvgPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding))
+
+
+def flatten(x, start_dim=1):
+    """Merge the dimensions from start_dim on: (N, C, H, W) -> (N, C*H*W)."""
+    return x.reshape(x.shape[:start_dim] + (-1,))
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    return A.Dropout.apply(_tensor("x", x), p=p)
+
+
+# --- activations ----------------------------------------------------------------
+def relu(x):
+    """max(x, 0)."""
+    return A.ReLU.apply(_tensor("x", x))
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow."""
+    return A.Sigmoid.apply(_tensor("x", x))
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return A.Tanh.apply(_tensor("x", x))
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along axis, shifted by the max for stability."""
+    return A.Softmax.apply(_tensor("x", x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) computed stably."""
+    return A.LogSoftmax.apply(_tensor("x", x), axis=axis)
+
+
+# --- losses -----------------------------------------------------------------------
+def softmax_cross_entropy(logits, labels, reduction="mean"):
+    """Cross-entropy of softmax(logits) against integer class ids (PyTorch's ``cross_entropy``).
+
+    Example:
+        >>> loss = F.softmax_cross_entropy(logits, gn.tensor([3, 0, 9]))   # logits (3, 10)
+    """
+    _tensor("logits", logits, 2)
+    _reduction(reduction)
+    if not isinstance(labels, Tensor):
+        labels = Tensor(labels, backend=logits.backend)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits {logits.shape}, "
+                         f"got {labels.shape}")
+    n_classes = logits.shape[1]
+    if labels.size and (int(labels.data.min()) < 0 or int(labels.data.max()) >= n_classes):
+        raise ValueError(f"labels must be in [0, {n_classes}) for logits with {n_classes} classes, "
+                         f"got values in [{int(labels.data.min())}, {int(labels.data.max())}]")
+    return L.SoftmaxCrossEntropy.apply(logits, labels, reduction=reduction)
+
+
+cross_entropy = softmax_cross_entropy
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error: mean((input - target)^2)."""
+    target = _same_shape("mse_loss", _tensor("input", input), target)
+    diff = input - target
+    return _apply_reduction(diff * diff, _reduction(reduction))
+
+
+def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error (MAE): mean(|input - target|)."""
+    target = _same_shape("l1_loss", _tensor("input", input), target)
+    return _apply_reduction((input - target).abs(), _reduction(reduction))
+
+
+def binary_cross_entropy(input, target, reduction="mean"):
+    """BCE on probabilities in [0, 1]: -(t log p + (1-t) log(1-p))."""
+    target = _same_shape("binary_cross_entropy", _tensor("input", input), target)
+    lo, hi = (float(input.data.min()), float(input.data.max())) if input.size else (0.0, 1.0)
+    if lo < 0 or hi > 1:
+        raise ValueError(f"binary_cross_entropy: input must be probabilities in [0, 1], got values in "
+                         f"[{lo:g}, {hi:g}]; use binary_cross_entropy_with_logits for raw scores")
+    return L.BinaryCrossEntropy.apply(input, target, reduction=_reduction(reduction))
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    """BCE on raw scores: sigmoid and log fused so that large logits stay finite."""
+    target = _same_shape("binary_cross_entropy_with_logits", _tensor("input", input), target)
+    return L.BinaryCrossEntropyWithLogits.apply(input, target, reduction=_reduction(reduction))
+
+
+def _apply_reduction(per_item, reduction):
+    if reduction == "mean":
+        return per_item.mean()
+    if reduction == "sum":
+        return per_item.sum()
+    return per_item

@@ -1,0 +1,1 @@
+"""One Function subclass per op, grouped by family; users call them through gpunet.functional."""

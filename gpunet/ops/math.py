@@ -1,0 +1,264 @@
+"""Arithmetic, reductions and shape ops: plain ``xp`` array code written once for every backend."""
+from __future__ import annotations
+
+from ..function import Function
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy, gy
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy, -gy
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved
+        return (gy * b if ctx.needs_input_grad[0] else None,
+                gy * a if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved
+        ga = gy / b if ctx.needs_input_grad[0] else None
+        gb = -gy * a / (b * b) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (-gy,)
+
+
+class Pow(Function):
+    """a ** p for a constant exponent p."""
+
+    @staticmethod
+    def forward(ctx, a, p):
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return a ** p
+
+    @staticmethod
+    def backward(ctx, gy):
+        (a,) = ctx.saved
+        return (gy * ctx.p * a ** (ctx.p - 1),)
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        y = ctx.backend.xp.exp(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy * ctx.saved[0],)
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.backend.xp.log(a)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy / ctx.saved[0],)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.backend.xp.abs(a)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy * ctx.backend.xp.sign(ctx.saved[0]),)
+
+
+class Clip(Function):
+    """Clamp to [lo, hi]; the gradient passes where the value was inside."""
+
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a)
+        ctx.lo, ctx.hi = lo, hi
+        return ctx.backend.xp.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (a,) = ctx.saved
+        inside = ctx.backend.xp.ones(a.shape, dtype=bool)
+        if ctx.lo is not None:
+            inside &= a >= ctx.lo
+        if ctx.hi is not None:
+            inside &= a <= ctx.hi
+        return (gy * inside,)
+
+
+def _norm_axis(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for ax in axes:
+        if not -ndim <= ax < max(ndim, 1):
+            raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted(ax % max(ndim, 1) for ax in axes))
+
+
+def _expand(gy, axes, keepdims, shape, xp):
+    """Reshape a reduced gradient so it broadcasts against the input of ``shape``."""
+    if not keepdims:
+        gy = xp.expand_dims(gy, axes) if axes else gy
+    return xp.broadcast_to(gy, shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.axes, ctx.keepdims, ctx.shape = _norm_axis(axis, a.ndim), keepdims, a.shape
+        return a.sum(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (_expand(gy, ctx.axes, ctx.keepdims, ctx.shape, ctx.backend.xp),)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.axes, ctx.keepdims, ctx.shape = _norm_axis(axis, a.ndim), keepdims, a.shape
+        ctx.count = 1
+        for ax in ctx.axes:
+            ctx.count *= a.shape[ax]
+        return a.mean(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (_expand(gy / ctx.count, ctx.axes, ctx.keepdims, ctx.shape, ctx.backend.xp),)
+
+
+class Max(Function):
+    """Max over axes; tied maxima share the gradient equally."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.axes, ctx.keepdims = _norm_axis(axis, a.ndim), keepdims
+        y = a.max(axis=ctx.axes, keepdims=True)
+        ctx.save_for_backward(a, y)
+        return y if keepdims else y.reshape([n for i, n in enumerate(a.shape) if i not in ctx.axes])
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, y = ctx.saved
+        mask = (a == y).astype(a.dtype)
+        mask /= mask.sum(axis=ctx.axes, keepdims=True)
+        return (_expand(gy, ctx.axes, ctx.keepdims, a.shape, ctx.backend.xp) * mask,)
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy.reshape(ctx.shape),)
+
+
+class Transpose(Function):
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        ctx.axes = axes
+        return a.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, gy):
+        if ctx.axes is None:
+            return (gy.transpose(),)
+        inverse = [0] * len(ctx.axes)
+        for i, ax in enumerate(ctx.axes):
+            inverse[ax] = i
+        return (gy.transpose(inverse),)
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.index, ctx.shape = index, a.shape
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = ctx.backend.xp
+        g = xp.zeros(ctx.shape, dtype=gy.dtype)
+        xp.add.at(g, ctx.index, gy)  # NOTE: add.at so repeated fancy indices accumulate
+        return (g,)
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul: both operands need at least 1 dimension (use * for scalars)")
+        if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not line up "
+                             f"({a.shape[-1]} != {b.shape[0 if b.ndim == 1 else -2]})")
+        ctx.save_for_backward(a, b)
+        return ctx.backend.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved
+        xp, mm = ctx.backend.xp, ctx.backend.matmul
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = gy
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        ga = mm(g2, xp.swapaxes(b2, -1, -2)) if ctx.needs_input_grad[0] else None
+        gb = mm(xp.swapaxes(a2, -1, -2), g2) if ctx.needs_input_grad[1] else None
+        if ga is not None and a.ndim == 1:
+            ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:]).reshape(-1, a.shape[0]).sum(0)
+        if gb is not None and b.ndim == 1:
+            gb = gb.reshape(gb.shape[:-1]).reshape(-1, b.shape[0]).sum(0)
+        if gb is not None and gb.ndim > b.ndim:
+            gb = gb.reshape((-1,) + b.shape).sum(0)
+        return ga, gb

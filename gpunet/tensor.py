@@ -1,0 +1,224 @@
+"""Tensor: an array on a backend, with define-by-run autograd.
+
+Example:
+    >>> import gpunet as gn
+    >>> x = gn.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.numpy()
+    array([2., 4., 6.], dtype=float32)
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import backends
+
+DEFAULT_FLOAT = np.float32
+
+
+def _host_array(data, dtype):
+    """Anything array-like on the host -> a NumPy array with gpunet's default dtypes."""
+    arr = np.asarray(data)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype == np.bool_:
+        return arr
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "f":
+        # NumPy arrays keep their float width (as torch.tensor does); Python floats -> float32.
+        return arr if isinstance(data, np.ndarray) else arr.astype(DEFAULT_FLOAT)
+    raise TypeError(f"tensor: data of dtype {arr.dtype} is not supported; use float, int or bool")
+
+
+class Tensor:
+    """An n-dimensional array on a backend that can record gradients.
+
+    Create one with ``gn.tensor(data, requires_grad=..., backend=...)``.
+    """
+
+    __array_priority__ = 1000  # numpy scalars defer to our operators
+
+    def __init__(self, data, requires_grad=False, backend=None, dtype=None):
+        be = backends.resolve(backend)
+        if isinstance(data, Tensor):
+            data = data.backend.to_host(data.data)
+        if be.is_array(data) and not isinstance(data, np.ndarray):
+            array = data if dtype is None else data.astype(dtype)
+        else:
+            array = be.asarray(_host_array(data, dtype))
+        self._init(array, be, requires_grad)
+
+    def _init(self, array, backend, requires_grad):
+        if requires_grad and array.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad=True needs a floating-point tensor, got dtype {array.dtype}; "
+                "convert with .astype('float32')")
+        self.data = array
+        self.backend = backend
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._node = None
+
+    @classmethod
+    def _wrap(cls, array, backend, requires_grad=False):
+        t = cls.__new__(cls)
+        t._init(array, backend, requires_grad)
+        return t
+
+    # --- properties ----------------------------------------------------------
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: int(self.data.size))
+    is_leaf = property(lambda self: self._node is None)
+    T = property(lambda self: self.transpose())
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
+        return f"tensor({body}, backend={self.backend.name!r}{grad})"
+
+    # --- conversion ------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The values as a host NumPy array (a copy when the tensor lives on a GPU)."""
+        return self.backend.to_host(self.data)
+
+    def item(self):
+        """The single value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """The same values, cut from the graph."""
+        return Tensor._wrap(self.data, self.backend)
+
+    def to(self, backend) -> Tensor:
+        """This tensor on another backend: ``x.to("cuda")``, ``x.to("numpy")``."""
+        be = backends.resolve(backend)
+        if be is self.backend:
+            return self
+        return Tensor._wrap(be.asarray(self.numpy()), be, self.requires_grad)
+
+    def astype(self, dtype) -> Tensor:
+        """A copy with another dtype (not differentiable)."""
+        return Tensor._wrap(self.data.astype(dtype), self.backend)
+
+    def requires_grad_(self, flag=True) -> Tensor:
+        self._init(self.data, self.backend, flag)
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # --- autograd --------------------------------------------------------------
+    def backward(self, grad=None) -> None:
+        """Backpropagate from this tensor; leaf tensors with requires_grad get ``.grad``.
+
+        Gradients accumulate across calls, as in PyTorch; zero them between steps.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad "
+                               "(no input had requires_grad=True, or it was made under no_grad)")
+        xp = self.backend.xp
+        if grad is None:
+            if self.size != 1:
+                raise ValueError(f"backward() without a gradient needs a scalar, got shape {self.shape}")
+            g = xp.ones_like(self.data)
+        else:
+            g = grad.data if isinstance(grad, Tensor) else self.backend.asarray(np.asarray(grad, self.dtype))
+            if g.shape != self.data.shape:
+                raise ValueError(f"backward(grad): grad has shape {g.shape}, tensor has {self.shape}")
+        grads = {id(self): g}
+        for t in _topological_order(self):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._node is None:
+                t._accumulate(g)
+                continue
+            node = t._node
+            in_grads = node.function.backward(node.ctx, g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for inp, ig in zip(node.inputs, in_grads):
+                if ig is None or not inp.requires_grad:
+                    continue
+                ig = _unbroadcast(ig, inp.data.shape, xp)
+                if ig.dtype != inp.data.dtype:
+                    ig = ig.astype(inp.data.dtype)
+                prev = grads.get(id(inp))
+                grads[id(inp)] = ig if prev is None else prev + ig
+
+    def _accumulate(self, g):
+        if self.grad is None:
+            self.grad = Tensor._wrap(g.copy() if g is self.data else g, self.backend)
+        else:
+            self.grad = Tensor._wrap(self.grad.data + g, self.backend)
+
+
+def _topological_order(root):
+    """Tensors reachable from root, each after every tensor that depends on it."""
+    order, seen = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        if t._node is not None:
+            for inp in t._node.inputs:
+                if inp.requires_grad and id(inp) not in seen:
+                    stack.append((inp, False))
+    return reversed(order)
+
+
+def _unbroadcast(g, shape, xp):
+    """Sum a broadcast gradient back to ``shape``."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def tensor(data, requires_grad=False, backend=None, dtype=None) -> Tensor:
+    """Make a Tensor from host data (NumPy array, list, number).
+
+    Example:
+        >>> x = gn.tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+    """
+    return Tensor(data, requires_grad=requires_grad, backend=backend, dtype=dtype)
+
+
+def as_tensor_like(value, ref: Tensor) -> Tensor:
+    """A Python/NumPy scalar or array as a constant tensor on ref's backend (ref's float dtype)."""
+    if isinstance(value, numbers.Number) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        dtype = ref.dtype if ref.dtype.kind == "f" else None
+        return Tensor._wrap(ref.backend.asarray(np.asarray(value, dtype=dtype)), ref.backend)
+    if isinstance(value, np.ndarray) or ref.backend.is_array(value):
+        return Tensor._wrap(ref.backend.asarray(value) if isinstance(value, np.ndarray) else value,
+                            ref.backend)
+    raise TypeError(f"expected a Tensor, number or array, got {type(value).__name__}")
+
+
+from .ops import tensor_methods as _tensor_methods  # noqa: E402  (installs operators)
+
+_tensor_methods.install(Tensor)

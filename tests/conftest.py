@@ -1,0 +1,37 @@
+"""Test set-up: every op test runs on each backend; without a GPU, `cuda` runs in Numba's simulator."""
+import os
+
+import numpy as np
+import pytest
+
+
+def _real_gpu() -> bool:
+    try:
+        import cupy
+
+        return bool(cupy.is_available())
+    except Exception:  # cupy missing, or no driver
+        return False
+
+
+# Must happen before numba is imported anywhere.
+if not _real_gpu():
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+os.environ.setdefault("GPUNET_BACKEND", "numpy")
+
+import gpunet as gn  # noqa: E402
+
+BACKENDS = ["numpy"] + (["cuda"] if gn.backends.cuda_unavailable_reason() is None else [])
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The name of each available backend; the test body is written once."""
+    with gn.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,33 @@
+"""Bad input gets a clear error that names the argument, what it got and what it needs."""
+import numpy as np
+import pytest
+
+import gpunet as gn
+from gpunet import functional as F
+
+
+def T(*shape, dtype=np.float32, grad=False):
+    return gn.tensor(np.zeros(shape, dtype), requires_grad=grad)
+
+
+@pytest.mark.parametrize("call, error, pattern", [
+    (lambda: F.conv2d(T(3, 8, 8), T(2, 3, 3, 3)), ValueError, r"x must have 4 dimensions, got shape \(3, 8, 8\)"),
+    (lambda: F.conv2d(T(1, 2, 8, 8), T(4, 3, 3, 3)), ValueError, "x has 2 channels .* expects 3 input channels"),
+    (lambda: F.conv2d(T(1, 1, 2, 2), T(1, 1, 5, 5), padding=1), ValueError, "kernel height 5 is larger than the padded input height 4"),
+    (lambda: F.conv2d(T(1, 1, 4, 4), T(1, 1, 3, 3), stride=0), ValueError, "stride must be an int >= 1"),
+    (lambda: F.conv2d(T(1, 1, 4, 4), T(2, 1, 3, 3), T(3)), ValueError, r"bias has shape \(3,\), needs \(2,\)"),
+    (lambda: F.max_pool2d(T(1, 1, 4, 4), 2, padding=2), ValueError, "padding .* at most half of kernel_size"),
+    (lambda: F.linear(T(2, 5), T(3, 4)), ValueError, "x has 5 features"),
+    (lambda: F.softmax_cross_entropy(T(2, 3), gn.tensor([0.0, 1.0])), TypeError, "labels must be integer class ids, got dtype float32"),
+    (lambda: F.softmax_cross_entropy(T(2, 3), gn.tensor([0, 3])), ValueError, r"labels must be in \[0, 3\) .* got values in \[0, 3\]"),
+    (lambda: F.softmax_cross_entropy(T(2, 3), gn.tensor([0, 1, 2])), ValueError, r"labels must have shape \(2,\)"),
+    (lambda: F.mse_loss(T(2, 3), T(3, 2)), ValueError, r"mse_loss: input has shape \(2, 3\) but target has shape \(3, 2\)"),
+    (lambda: F.binary_cross_entropy(gn.tensor([1.5]), gn.tensor([1.0])), ValueError, "probabilities in \\[0, 1\\]"),
+    (lambda: F.softmax_cross_entropy(T(2, 3), gn.tensor([0, 1]), reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: gn.tensor([1, 2], requires_grad=True), TypeError, "requires_grad=True needs a floating-point tensor, got dtype int64"),
+    (lambda: F.relu(np.zeros(3)), TypeError, "x must be a gpunet Tensor, got ndarray"),
+    (lambda: gn.set_backend("tpu"), ValueError, "backend must be one of"),
+])
+def test_bad_input_is_named(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()

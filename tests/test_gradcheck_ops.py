@@ -1,0 +1,104 @@
+"""Every op of gpunet.functional passes a float64 gradient check, on every backend."""
+import numpy as np
+import pytest
+
+import gpunet as gn
+from gpunet import functional as F
+
+
+def t(rng, *shape, low=None, high=None):
+    data = rng.uniform(low, high, shape) if low is not None else rng.standard_normal(shape)
+    return gn.tensor(data, requires_grad=True)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((1, 1, 3, 3), (1, 1, 1, 1), 1, 0),
+    ((2, 3, 7, 5), (2, 3, 3, 2), 2, 1),
+    ((1, 2, 5, 7), (3, 2, 3, 3), (2, 1), (1, 2)),
+])
+def test_conv2d(backend, rng, xs, ws, stride, padding):
+    x, w, b = t(rng, *xs), t(rng, *ws), t(rng, ws[0])
+    assert gn.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, w, b])
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+@pytest.mark.parametrize("xs, k, s, p", [((1, 1, 4, 4), 2, 2, 0), ((2, 2, 7, 5), 3, 2, 1),
+                                          ((1, 1, 3, 6), (1, 3), (1, 2), (0, 1))])
+def test_pooling(backend, rng, pool, xs, k, s, p):
+    # distinct values: finite differences are undefined at a tie in max pooling
+    x = gn.tensor(rng.permutation(np.prod(xs)).reshape(xs) * 0.1, requires_grad=True)
+    assert gn.gradcheck(lambda x: pool(x, k, s, p), [x])
+
+
+@pytest.mark.parametrize("fn", [F.relu, F.sigmoid, F.tanh, F.softmax, F.log_softmax,
+                                lambda x: F.softmax(x, axis=0), F.flatten])
+def test_activations(backend, rng, fn):
+    x = gn.tensor(rng.standard_normal((3, 7)) + 0.01, requires_grad=True)  # keep away from relu's kink
+    assert gn.gradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("n, c", [(1, 1), (3, 7), (4, 3)])
+def test_softmax_cross_entropy(backend, rng, reduction, n, c):
+    x, labels = t(rng, n, c), gn.tensor(rng.integers(0, c, n))
+    assert gn.gradcheck(lambda x: F.softmax_cross_entropy(x, labels, reduction), [x])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_regression_and_binary_losses(backend, rng, reduction):
+    a, target = t(rng, 3, 4), t(rng, 3, 4)
+    assert gn.gradcheck(lambda a, b: F.mse_loss(a, b, reduction), [a, target])
+    a2 = gn.tensor(a.numpy() + np.sign(a.numpy() - target.numpy()) * 0.1, requires_grad=True)
+    assert gn.gradcheck(lambda a, b: F.l1_loss(a, b, reduction), [a2, target])
+    p, y = t(rng, 3, 4, low=0.1, high=0.9), t(rng, 3, 4, low=0.0, high=1.0)
+    assert gn.gradcheck(lambda p, y: F.binary_cross_entropy(p, y, reduction), [p, y])
+    assert gn.gradcheck(lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction), [a, y])
+
+
+def test_linear_and_dropout(backend, rng):
+    x, w, b = t(rng, 5, 4), t(rng, 3, 4), t(rng, 3)
+    assert gn.gradcheck(F.linear, [x, w, b])
+    x3 = t(rng, 2, 5, 4)  # leading batch dimensions
+    assert gn.gradcheck(F.linear, [x3, w, b])
+
+    def dropout_with_fixed_mask(x):
+        gn.manual_seed(7)  # the same mask on every call, so the function is deterministic
+        return F.dropout(x, p=0.4)
+
+    assert gn.gradcheck(dropout_with_fixed_mask, [t(rng, 4, 6)])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / (b * b + 1),
+    lambda a, b: (a @ b.T).exp().log(), lambda a, b: (a ** 3) * b ** 2, lambda a, b: -a * 2 + 1 / (b * b + 1),
+])
+def test_arithmetic_with_broadcasting(backend, rng, fn):
+    a, b = t(rng, 4, 3), t(rng, 1, 3)
+    assert gn.gradcheck(fn, [a, b])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a: a.sum(), lambda a: a.sum(axis=1), lambda a: a.mean(axis=(0, 2), keepdims=True),
+    lambda a: a.max(axis=-1), lambda a: a.max(), lambda a: a.reshape(6, 4),
+    lambda a: a.transpose(2, 0, 1), lambda a: a[1, :, ::2], lambda a: a[np.array([0, 0, 1])],
+    lambda a: a.T, lambda a: a.abs().clip(0.2, 1.0),
+])
+def test_reductions_and_shapes(backend, rng, fn):
+    a = gn.tensor(rng.permutation(24).reshape(2, 3, 4) * 0.1 - 1.15, requires_grad=True)
+    assert gn.gradcheck(fn, [a])
+
+
+def test_gradcheck_catches_a_wrong_gradient(rng):
+    class BadSquare(gn.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, gy):
+            return (gy * ctx.saved[0],)  # missing the factor 2
+
+    x = gn.tensor(rng.standard_normal(5), requires_grad=True, backend="numpy")
+    with pytest.raises(gn.GradcheckError, match="input 0 .* disagrees at index"):
+        gn.gradcheck(BadSquare.apply, [x])
