@@ -1,0 +1,205 @@
+"""conv2d building blocks: im2col / col2im kernels, bias add and bias-gradient reduction.
+
+The GEMMs go through ``xp.matmul`` (cuBLAS on a GPU).  Column layout is ``(C*kh*kw, N*Ho*Wo)``
+so the forward, backward-data and backward-weight products are each one large GEMM:
+
+    y^T  (K, N*P)   = W (K, Q) @ cols (Q, N*P)         (P = Ho*Wo, Q = C*kh*kw)
+    gcols (Q, N*P)  = W^T @ gy^T,   gW (K, Q) = gy^T @ cols^T
+
+``bias_add_fwd_kernel`` turns the ``(K, N, P)`` GEMM output into NCHW while adding the bias, so
+the transpose costs no extra pass.
+
+Example:
+    >>> from cuda_kernels import conv                          # doctest: +SKIP
+    >>> cols = conv.im2col(x, (3, 3), (1, 1), (1, 1))         # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from . import _launch
+
+
+@cuda.jit
+def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo):
+    """cols[(c*kh + a)*kw + b, n*P + oh*Wo + ow] = x[n, c, oh*sh - ph + a, ow*sw - pw + b] or 0."""
+    N, C, H, W = x.shape
+    NP = cols.shape[1]
+    P = NP // N
+    for i in range(cuda.grid(1), cols.size, cuda.gridsize(1)):
+        col = i % NP
+        q = i // NP
+        n = col // P
+        p = col % P
+        b = q % kw
+        t = q // kw
+        a = t % kh
+        c = t // kh
+        h = (p // Wo) * sh - ph + a
+        w = (p % Wo) * sw - pw + b
+        if h >= 0 and h < H and w >= 0 and w < W:
+            cols[q, col] = x[n, c, h, w]
+        else:
+            cols[q, col] = 0
+
+
+@cuda.jit
+def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
+    """col2im: gx[n, c, h, w] = sum of the column entries that im2col copied from (h, w)."""
+    N, C, H, W = gx.shape
+    NP = cols.shape[1]
+    P = NP // N
+    Ho = P // Wo
+    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+        w = i % W
+        t = i // W
+        h = t % H
+        t //= H
+        c = t % C
+        n = t // C
+        acc = zero
+        for a in range(kh):
+            th = h + ph - a
+            if th >= 0 and th % sh == 0 and th // sh < Ho:
+                oh = th // sh
+                for b in range(kw):
+                    tw = w + pw - b
+                    if tw >= 0 and tw % sw == 0 and tw // sw < Wo:
+                        acc += cols[(c * kh + a) * kw + b, n * P + oh * Wo + tw // sw]
+        gx[n, c, h, w] = acc
+
+
+@cuda.jit
+def bias_add_fwd_kernel(src, bias, y, has_bias):
+    """y[n, k, p] = src[k, n, p] (+ bias[k]): GEMM output (K, N, P) -> NCHW with bias."""
+    N, K, P = y.shape
+    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        p = i % P
+        t = i // P
+        k = t % K
+        n = t // K
+        v = src[k, n, p]
+        if has_bias:
+            v += bias[k]
+        y[n, k, p] = v
+
+
+def _make_bias_bwd(acc_t):
+    @cuda.jit
+    def bias_add_bwd_kernel(gy, gb):
+        """gb[k] = sum over n, p of gy[n, k, p]: one block per k, shared-memory tree sum."""
+        sm = cuda.shared.array(_launch.SHARED_SIZE, dtype=acc_t)
+        N, K, P = gy.shape
+        t = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
+            acc = acc_t(0)
+            for j in range(t, N * P, nt):  # consecutive threads read consecutive p
+                acc += gy[j // P, k, j % P]
+            sm[t] = acc
+            cuda.syncthreads()
+            s = nt // 2
+            while s > 0:
+                if t < s:
+                    sm[t] += sm[t + s]
+                cuda.syncthreads()
+                s //= 2
+            if t == 0:
+                gb[k] = sm[0]
+            cuda.syncthreads()
+
+    return bias_add_bwd_kernel
+
+
+_bias_bwd_cache: dict = {}
+
+
+def bias_add_bwd_kernel(dtype):
+    """The bias-gradient kernel specialised for ``dtype`` (float32 or float64)."""
+    import numba
+    import numpy as np
+
+    key = np.dtype(dtype)
+    if key not in _bias_bwd_cache:
+        _bias_bwd_cache[key] = _make_bias_bwd(numba.from_dtype(key))
+    return _bias_bwd_cache[key]
+
+
+def _geometry(kernel, stride, padding):
+    return (int(kernel[0]), int(kernel[1]), int(stride[0]), int(stride[1]),
+            int(padding[0]), int(padding[1]))
+
+
+def out_size(x_shape, kernel, stride, padding):
+    """(Ho, Wo) of a convolution or pooling window over ``x_shape`` (NCHW)."""
+    ho = (x_shape[2] + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    wo = (x_shape[3] + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    if ho <= 0 or wo <= 0:
+        raise ValueError(f"kernel {tuple(kernel)} does not fit input {tuple(x_shape)} "
+                         f"with padding {tuple(padding)}")
+    return ho, wo
+
+
+def im2col(x, kernel, stride, padding):
+    """Columns ``(C*kh*kw, N*Ho*Wo)`` of NCHW ``x``.
+
+    Example:
+        >>> im2col(xp.ones((1, 1, 3, 3)), (2, 2), (1, 1), (0, 0)).shape   # doctest: +SKIP
+        (4, 4)
+    """
+    x = _launch.contiguous(x)
+    n, c = x.shape[:2]
+    ho, wo = out_size(x.shape, kernel, stride, padding)
+    cols = _launch.xp.empty((c * kernel[0] * kernel[1], n * ho * wo), dtype=x.dtype)
+    _launch.launch(im2col_fwd_kernel, _launch.blocks_for(cols.size), _launch.TPB,
+                   x, cols, *_geometry(kernel, stride, padding), wo)
+    return cols
+
+
+def col2im(cols, x_shape, kernel, stride, padding):
+    """The adjoint of :func:`im2col`: sums columns back into an array of ``x_shape``.
+
+    Example:
+        >>> col2im(cols, (1, 1, 3, 3), (2, 2), (1, 1), (0, 0)).shape   # doctest: +SKIP
+        (1, 1, 3, 3)
+    """
+    cols = _launch.contiguous(cols)
+    _, wo = out_size(x_shape, kernel, stride, padding)
+    gx = _launch.xp.empty(tuple(x_shape), dtype=cols.dtype)
+    _launch.launch(im2col_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
+                   cols, gx, *_geometry(kernel, stride, padding), wo,
+                   _launch.scalar(0, cols.dtype))
+    return gx
+
+
+def bias_add(src, bias, n):
+    """NCHW-ordered ``(N, K, P)`` from the GEMM output ``src`` (K, N*P), plus ``bias`` (or None).
+
+    Example:
+        >>> bias_add(xp.ones((2, 3)), xp.ones(2), 1).shape   # doctest: +SKIP
+        (1, 2, 3)
+    """
+    k = src.shape[0]
+    src = _launch.contiguous(src).reshape(k, n, -1)
+    y = _launch.xp.empty((n, k, src.shape[2]), dtype=src.dtype)
+    b = src.reshape(-1)[:1] if bias is None else _launch.contiguous(bias).astype(src.dtype, copy=False)
+    _launch.launch(bias_add_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
+                   src, b, y, bias is not None)
+    return y
+
+
+def bias_grad(gy):
+    """Bias gradient: NCHW ``gy`` summed over N, H and W, shape (K,).
+
+    Example:
+        >>> bias_grad(xp.ones((2, 3, 4, 5)))   # doctest: +SKIP
+        array([40., 40., 40.])
+    """
+    gy = _launch.contiguous(gy)
+    n, k = gy.shape[:2]
+    gy3 = gy.reshape(n, k, -1)
+    gb = _launch.xp.empty((k,), dtype=gy.dtype)
+    grid = max(1, min(k, _launch.MAX_BLOCKS))
+    _launch.launch(bias_add_bwd_kernel(gy.dtype), grid, _launch.reduce_threads(gy3.shape[0] * gy3.shape[2]),
+                   gy3, gb)
+    return gb

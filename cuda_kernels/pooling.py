@@ -1,0 +1,199 @@
+"""Pooling kernels on NCHW arrays: max pooling (argmax saved) and average pooling.
+
+Forward kernels run one thread per output element.  Backward kernels run one thread per
+*input* element and gather over the output windows that cover it, so overlapping windows
+(kernel > stride) need no atomics and the sums are deterministic.
+
+Example:
+    >>> from cuda_kernels import pooling                           # doctest: +SKIP
+    >>> y, am = pooling.max_pool2d_fwd(x, (3, 3), (2, 2), (1, 1))  # doctest: +SKIP
+    >>> gx = pooling.max_pool2d_bwd(gy, am, x.shape, (3, 3), (2, 2), (1, 1))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from . import _launch
+
+
+@cuda.jit
+def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw):
+    """y = window max; argmax = h * W + w of the first maximum in row-major window order."""
+    _, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        ow = i % Wo
+        t = i // Wo
+        oh = t % Ho
+        t //= Ho
+        c = t % C
+        n = t // C
+        h0 = oh * sh - ph
+        w0 = ow * sw - pw
+        best = -math.inf
+        idx = -1
+        for a in range(kh):
+            h = h0 + a
+            if h >= 0 and h < H:
+                for b in range(kw):
+                    w = w0 + b
+                    if w >= 0 and w < W:
+                        v = x[n, c, h, w]
+                        # Padding is -inf and never wins; a strict '>' keeps the first
+                        # maximum on ties; the first NaN wins and stays (as np.argmax).
+                        if idx < 0 or v > best or (v != v and best == best):
+                            best = v
+                            idx = h * W + w
+        y[n, c, oh, ow] = best
+        argmax[n, c, oh, ow] = idx
+
+
+@cuda.jit
+def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
+    """gx[h, w] = sum of gy over the windows covering (h, w) whose argmax is (h, w)."""
+    _, C, H, W = gx.shape
+    Ho, Wo = gy.shape[2], gy.shape[3]
+    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+        w = i % W
+        t = i // W
+        h = t % H
+        t //= H
+        c = t % C
+        n = t // C
+        # NOTE: window oh covers h when oh*sh - ph <= h <= oh*sh - ph + kh - 1, i.e.
+        # ceil((h + ph - kh + 1) / sh) <= oh <= floor((h + ph) / sh); Python's floor
+        # division makes (a + s - 1) // s a ceiling for negative a too.
+        oh_lo = max(0, (h + ph - kh + sh) // sh)
+        oh_hi = min(Ho - 1, (h + ph) // sh)
+        ow_lo = max(0, (w + pw - kw + sw) // sw)
+        ow_hi = min(Wo - 1, (w + pw) // sw)
+        me = h * W + w
+        acc = zero
+        for oh in range(oh_lo, oh_hi + 1):
+            for ow in range(ow_lo, ow_hi + 1):
+                if argmax[n, c, oh, ow] == me:
+                    acc += gy[n, c, oh, ow]
+        gx[n, c, h, w] = acc
+
+
+@cuda.jit
+def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, div):
+    """y = window sum / (kh * kw): padded zeros count in the divisor."""
+    _, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        ow = i % Wo
+        t = i // Wo
+        oh = t % Ho
+        t //= Ho
+        c = t % C
+        n = t // C
+        h0 = oh * sh - ph
+        w0 = ow * sw - pw
+        acc = zero
+        for a in range(kh):
+            h = h0 + a
+            if h >= 0 and h < H:
+                for b in range(kw):
+                    w = w0 + b
+                    if w >= 0 and w < W:
+                        acc += x[n, c, h, w]
+        y[n, c, oh, ow] = acc / div
+
+
+@cuda.jit
+def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, div):
+    """gx[h, w] = sum of gy / (kh * kw) over the windows covering (h, w)."""
+    _, C, H, W = gx.shape
+    Ho, Wo = gy.shape[2], gy.shape[3]
+    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+        w = i % W
+        t = i // W
+        h = t % H
+        t //= H
+        c = t % C
+        n = t // C
+        oh_lo = max(0, (h + ph - kh + sh) // sh)
+        oh_hi = min(Ho - 1, (h + ph) // sh)
+        ow_lo = max(0, (w + pw - kw + sw) // sw)
+        ow_hi = min(Wo - 1, (w + pw) // sw)
+        acc = zero
+        for oh in range(oh_lo, oh_hi + 1):
+            for ow in range(ow_lo, ow_hi + 1):
+                acc += gy[n, c, oh, ow]
+        gx[n, c, h, w] = acc / div
+
+
+def _out_shape(x_shape, kernel, stride, padding):
+    n, c, h, w = x_shape
+    ho = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    wo = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    if ho <= 0 or wo <= 0:
+        raise ValueError(f"pooling window {kernel} does not fit input {x_shape} with padding {padding}")
+    return n, c, ho, wo
+
+
+def _geometry(kernel, stride, padding):
+    return (int(kernel[0]), int(kernel[1]), int(stride[0]), int(stride[1]),
+            int(padding[0]), int(padding[1]))
+
+
+def max_pool2d_fwd(x, kernel, stride, padding):
+    """Max pooling of NCHW ``x``; returns ``(y, argmax)`` (argmax: per-plane flat index).
+
+    Example:
+        >>> y, am = max_pool2d_fwd(x, (2, 2), (2, 2), (0, 0))   # doctest: +SKIP
+    """
+    x = _launch.contiguous(x)
+    shape = _out_shape(x.shape, kernel, stride, padding)
+    y = _launch.xp.empty(shape, dtype=x.dtype)
+    idx_t = np.int32 if x.shape[2] * x.shape[3] < 2**31 else np.int64
+    argmax = _launch.xp.empty(shape, dtype=idx_t)
+    _launch.launch(max_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
+                   x, y, argmax, *_geometry(kernel, stride, padding))
+    return y, argmax
+
+
+def max_pool2d_bwd(gy, argmax, x_shape, kernel, stride, padding):
+    """Route ``gy`` to the argmax positions, summing where windows overlap.
+
+    Example:
+        >>> gx = max_pool2d_bwd(gy, am, x.shape, (2, 2), (2, 2), (0, 0))   # doctest: +SKIP
+    """
+    gy = _launch.contiguous(gy)
+    gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
+    _launch.launch(max_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
+                   gy, _launch.contiguous(argmax), gx, *_geometry(kernel, stride, padding),
+                   _launch.scalar(0, gy.dtype))
+    return gx
+
+
+def avg_pool2d_fwd(x, kernel, stride, padding):
+    """Average pooling of NCHW ``x`` (count_include_pad=True).
+
+    Example:
+        >>> y = avg_pool2d_fwd(x, (2, 2), (2, 2), (0, 0))   # doctest: +SKIP
+    """
+    x = _launch.contiguous(x)
+    y = _launch.xp.empty(_out_shape(x.shape, kernel, stride, padding), dtype=x.dtype)
+    _launch.launch(avg_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
+                   x, y, *_geometry(kernel, stride, padding), _launch.scalar(0, x.dtype),
+                   _launch.scalar(kernel[0] * kernel[1], x.dtype))
+    return y
+
+
+def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
+    """Spread ``gy / (kh * kw)`` over every window, summing where windows overlap.
+
+    Example:
+        >>> gx = avg_pool2d_bwd(gy, x.shape, (2, 2), (2, 2), (0, 0))   # doctest: +SKIP
+    """
+    gy = _launch.contiguous(gy)
+    gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
+    _launch.launch(avg_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
+                   gy, gx, *_geometry(kernel, stride, padding), _launch.scalar(0, gy.dtype),
+                   _launch.scalar(kernel[0] * kernel[1], gy.dtype))
+    return gx
