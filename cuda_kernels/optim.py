@@ -67,8 +67,10 @@ def sgd_update(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov
     """
     dt = param.dtype
     p = _launch.flat_view(param)
-    b = p if buf is None or momentum == 0 else _launch.flat_view(buf)
     g = _launch.contiguous(grad).reshape(-1).astype(dt, copy=False)
+    # Without momentum the kernel never touches buf: pass grad (never param, which the
+    # simulator would copy back over the update).
+    b = g if buf is None or momentum == 0 else _launch.flat_view(buf)
     if g.size != p.size or b.size != p.size:
         raise ValueError("sgd_update: param, grad and buf must have the same size")
     s = _launch.scalar

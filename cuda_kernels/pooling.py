@@ -80,8 +80,8 @@ def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
 
 
 @cuda.jit
-def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, div):
-    """y = window sum / (kh * kw): padded zeros count in the divisor."""
+def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
+    """y = window sum * inv, inv = 1 / (kh * kw): padded zeros count in the divisor."""
     _, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
@@ -101,12 +101,12 @@ def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, div):
                     w = w0 + b
                     if w >= 0 and w < W:
                         acc += x[n, c, h, w]
-        y[n, c, oh, ow] = acc / div
+        y[n, c, oh, ow] = acc * inv
 
 
 @cuda.jit
-def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, div):
-    """gx[h, w] = sum of gy / (kh * kw) over the windows covering (h, w)."""
+def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, inv):
+    """gx[h, w] = sum of gy * inv over the windows covering (h, w), inv = 1 / (kh * kw)."""
     _, C, H, W = gx.shape
     Ho, Wo = gy.shape[2], gy.shape[3]
     for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
@@ -123,8 +123,8 @@ def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, div):
         acc = zero
         for oh in range(oh_lo, oh_hi + 1):
             for ow in range(ow_lo, ow_hi + 1):
-                acc += gy[n, c, oh, ow]
-        gx[n, c, h, w] = acc / div
+                acc += gy[n, c, oh, ow] * inv
+        gx[n, c, h, w] = acc
 
 
 def _out_shape(x_shape, kernel, stride, padding):
@@ -181,7 +181,7 @@ def avg_pool2d_fwd(x, kernel, stride, padding):
     y = _launch.xp.empty(_out_shape(x.shape, kernel, stride, padding), dtype=x.dtype)
     _launch.launch(avg_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
                    x, y, *_geometry(kernel, stride, padding), _launch.scalar(0, x.dtype),
-                   _launch.scalar(kernel[0] * kernel[1], x.dtype))
+                   _launch.scalar(1.0 / (kernel[0] * kernel[1]), x.dtype))
     return y
 
 
@@ -195,5 +195,5 @@ def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
     gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
     _launch.launch(avg_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
                    gy, gx, *_geometry(kernel, stride, padding), _launch.scalar(0, gy.dtype),
-                   _launch.scalar(kernel[0] * kernel[1], gy.dtype))
+                   _launch.scalar(1.0 / (kernel[0] * kernel[1]), gy.dtype))
     return gx

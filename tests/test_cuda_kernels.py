@@ -1,0 +1,224 @@
+"""Every cuda-backend primitive against the NumPy backend, forward and backward.
+
+Without a GPU these run in Numba's CUDA simulator (conftest sets NUMBA_ENABLE_CUDASIM=1), one
+Python thread per CUDA thread, so shapes stay tiny; the simulator's launch geometry (32-thread
+blocks, at most 4 blocks) makes every grid-stride and block-reduction loop take several trips.
+
+Tolerances: float64 results differ only by summation order (GEMM, window sums), so 1e-12
+relative; float32 sums of at most ~60 O(1) terms carry a few ulps (eps = 1.2e-7) each, so
+2e-5.  Max-pool routing and relu are exact: compared with ``assert_array_equal``.
+"""
+import numpy as np
+import pytest
+
+from gpunet import backends
+from gpunet.backends.numpy_backend import NumpyBackend
+
+if backends.cuda_unavailable_reason() is not None:
+    pytest.skip(f"cuda backend unavailable: {backends.cuda_unavailable_reason()}",
+                allow_module_level=True)
+
+CU = backends.backend("cuda")
+NP = NumpyBackend()
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def dev(a):
+    return CU.asarray(a)
+
+
+def host(a):
+    return CU.to_host(a)
+
+
+def close(got, want, dtype, scale=1.0):
+    tol = TOL[dtype]
+    np.testing.assert_allclose(host(got), want, rtol=tol["rtol"], atol=tol["atol"] * scale)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def test_backend_identity():
+    assert CU.name == "cuda"
+    assert backends.cuda_unavailable_reason() is None
+    x = dev(np.arange(3.0))
+    assert CU.is_array(x) and isinstance(host(x), np.ndarray)
+
+
+# x shape, w shape, stride, padding, with bias
+CONV_CASES = [
+    ((1, 1, 1, 1), (1, 1, 1, 1), (1, 1), (0, 0), True),
+    ((2, 3, 7, 5), (5, 3, 3, 2), (2, 1), (1, 2), False),
+    ((3, 1, 5, 7), (1, 1, 1, 3), (1, 3), (0, 1), True),
+    ((1, 3, 7, 7), (3, 3, 3, 3), (2, 2), (1, 1), True),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding, bias", CONV_CASES)
+def test_conv2d(rng, dtype, xs, ws, stride, padding, bias):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
+    y_n, s_n = NP.conv2d_fwd(x, w, b, stride, padding)
+    y_c, s_c = CU.conv2d_fwd(dev(x), dev(w), None if b is None else dev(b), stride, padding)
+    assert y_c.shape == y_n.shape and y_c.dtype == dtype
+    close(y_c, y_n, dtype)
+    gy = rng.standard_normal(y_n.shape).astype(dtype)
+    close(CU.conv2d_bwd_data(dev(gy), dev(w), xs, stride, padding, s_c),
+          NP.conv2d_bwd_data(gy, w, xs, stride, padding, s_n), dtype)
+    gw_n = NP.conv2d_bwd_weight(gy, x, ws, stride, padding, s_n)
+    close(CU.conv2d_bwd_weight(dev(gy), dev(x), ws, stride, padding, s_c), gw_n, dtype)
+    close(CU.conv2d_bwd_weight(dev(gy), dev(x), ws, stride, padding, None), gw_n, dtype)
+    close(CU.conv2d_bwd_bias(dev(gy)), NP.conv2d_bwd_bias(gy), dtype)
+
+
+# kernel, stride, padding: overlapping windows (k > s), non-square, padded, k == s
+POOL_CASES = [
+    ((3, 3), (2, 2), (1, 1)),
+    ((2, 3), (1, 2), (0, 1)),
+    ((2, 2), (2, 2), (0, 0)),
+    ((3, 1), (1, 1), (1, 0)),
+]
+POOL_SHAPE = (2, 3, 7, 6)
+
+
+def _pool_inputs(rng, dtype, kind):
+    if kind == "ties":  # rounded values: many equal maxima inside one window
+        return np.round(rng.standard_normal(POOL_SHAPE)).astype(dtype)
+    if kind == "constant":  # every window tied everywhere: the first element must win
+        return np.full(POOL_SHAPE, 0.5, dtype=dtype)
+    return -np.abs(rng.standard_normal(POOL_SHAPE)).astype(dtype) - 1  # padding must not win
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["ties", "constant", "negative"])
+@pytest.mark.parametrize("kernel, stride, padding", POOL_CASES)
+def test_max_pool2d(rng, dtype, kind, kernel, stride, padding):
+    x = _pool_inputs(rng, dtype, kind)
+    y_n, a_n = NP.max_pool2d_fwd(x, kernel, stride, padding)
+    y_c, a_c = CU.max_pool2d_fwd(dev(x), kernel, stride, padding)
+    np.testing.assert_array_equal(host(y_c), y_n)
+    # Small integers sum exactly in any order, so routing differences cannot hide.
+    gy = rng.integers(1, 5, size=y_n.shape).astype(dtype)
+    g_n = NP.max_pool2d_bwd(gy, a_n, x.shape, kernel, stride, padding)
+    g_c = CU.max_pool2d_bwd(dev(gy), a_c, x.shape, kernel, stride, padding)
+    np.testing.assert_array_equal(host(g_c), g_n)
+    assert host(g_c).sum() == gy.sum()  # every output routes to exactly one input
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel, stride, padding", POOL_CASES)
+def test_avg_pool2d(rng, dtype, kernel, stride, padding):
+    x = rng.standard_normal(POOL_SHAPE).astype(dtype)
+    y_n = NP.avg_pool2d_fwd(x, kernel, stride, padding)
+    close(CU.avg_pool2d_fwd(dev(x), kernel, stride, padding), y_n, dtype)
+    gy = rng.standard_normal(y_n.shape).astype(dtype)
+    close(CU.avg_pool2d_bwd(dev(gy), x.shape, kernel, stride, padding),
+          NP.avg_pool2d_bwd(gy, x.shape, kernel, stride, padding), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu(rng, dtype):
+    x = rng.standard_normal((3, 10, 11)).astype(dtype)  # 330 elements: several grid strides
+    x[0, 0, :3] = 0.0
+    xt = x.transpose(2, 0, 1)  # non-contiguous input
+    y_n = NP.relu_fwd(xt)
+    y_c = CU.relu_fwd(dev(xt))
+    np.testing.assert_array_equal(host(y_c), y_n)
+    gy = rng.standard_normal(y_n.shape).astype(dtype)
+    np.testing.assert_array_equal(host(CU.relu_bwd(dev(gy), y_c)), NP.relu_bwd(gy, y_n))
+
+
+# rows, classes: C=1, small C, C > a block (300 > 256 threads), rows > simulated grid (5 > 4)
+SCE_CASES = [(3, 1), (5, 7), (2, 300)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+@pytest.mark.parametrize("n, c", SCE_CASES)
+def test_softmax_cross_entropy(rng, dtype, scale, n, c):
+    logits = (rng.standard_normal((n, c)) * scale).astype(dtype)
+    labels = rng.integers(0, c, size=n)
+    loss_n, p_n = NP.softmax_cross_entropy_fwd(logits, labels)
+    loss_c, p_c = CU.softmax_cross_entropy_fwd(dev(logits), dev(labels))
+    assert np.isfinite(host(loss_c)).all() and host(loss_c).dtype == dtype
+    # The loss carries the rounding of logits of size `scale`: relative tolerance covers it.
+    close(loss_c, loss_n, dtype, scale=scale)
+    close(p_c, p_n, dtype)
+    gloss = rng.standard_normal(n).astype(dtype)
+    close(CU.softmax_cross_entropy_bwd(p_c, dev(labels), dev(gloss)),
+          NP.softmax_cross_entropy_bwd(p_n, labels, gloss), dtype)
+
+
+def test_softmax_cross_entropy_int32_labels(rng):
+    logits = rng.standard_normal((4, 9))
+    labels = np.array([0, 8, 3, 3], dtype=np.int32)
+    loss_n, p_n = NP.softmax_cross_entropy_fwd(logits, labels)
+    loss_c, p_c = CU.softmax_cross_entropy_fwd(dev(logits), dev(labels))
+    close(loss_c, loss_n, np.float64)
+    close(CU.softmax_cross_entropy_bwd(p_c, dev(labels), dev(np.full(4, 0.25))),
+          NP.softmax_cross_entropy_bwd(p_n, labels, np.full(4, 0.25)), np.float64)
+
+
+def _run_steps(be, update, arrays, rng_seed, steps=3):
+    """Apply ``update`` for a few steps with the same gradients on both backends."""
+    g_rng = np.random.default_rng(rng_seed)
+    state = [be.asarray(a.copy()) for a in arrays]
+    for i in range(steps):
+        grad = be.asarray(g_rng.standard_normal(arrays[0].shape).astype(arrays[0].dtype))
+        update(be, state, grad, i)
+    return [be.to_host(a) for a in state]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum, dampening, wd, nesterov", [
+    (0.0, 0.0, 0.0, False), (0.9, 0.0, 0.0, False), (0.9, 0.1, 1e-2, False),
+    (0.9, 0.0, 1e-2, True),
+])
+def test_sgd_update(rng, dtype, momentum, dampening, wd, nesterov):
+    p0 = rng.standard_normal((5, 7)).astype(dtype)  # 35 elements: several grid strides
+
+    def update(be, state, grad, i):
+        be.sgd_update(state[0], grad, state[1], 0.1, momentum, dampening, wd, nesterov, i == 0)
+
+    got = _run_steps(CU, update, [p0, np.zeros_like(p0)], 7)
+    want = _run_steps(NP, update, [p0, np.zeros_like(p0)], 7)
+    for g, w in zip(got, want):
+        close(g, w, dtype)
+
+
+def test_sgd_update_without_buffer(rng):
+    p = rng.standard_normal(40)
+    p_c = dev(p.copy())  # in the simulator dev() does not copy
+    g = rng.standard_normal(40)
+    CU.sgd_update(p_c, dev(g), None, 0.5, 0.0, 0.0, 0.0, False, True)
+    close(p_c, p - 0.5 * g, np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("wd, decoupled", [(0.0, False), (1e-2, False), (1e-2, True)])
+def test_adam_update(rng, dtype, wd, decoupled):
+    p0 = rng.standard_normal((6, 6)).astype(dtype)
+
+    def update(be, state, grad, i):
+        be.adam_update(state[0], grad, state[1], state[2], 1e-2, 0.9, 0.999, 1e-8, wd,
+                       i + 1, decoupled)
+
+    init = [p0, np.zeros_like(p0), np.zeros_like(p0)]
+    for g, w in zip(_run_steps(CU, update, init, 11), _run_steps(NP, update, init, 11)):
+        close(g, w, dtype)
+
+
+def test_random_numbers():
+    CU.seed(5)
+    a = host(CU.rand((4, 3), np.float32))
+    b = host(CU.randn((7,), np.float64))
+    CU.seed(5)
+    np.testing.assert_array_equal(host(CU.rand((4, 3), np.float32)), a)
+    assert a.dtype == np.float32 and ((a >= 0) & (a < 1)).all()
+    assert b.dtype == np.float64 and b.shape == (7,)
