@@ -19,6 +19,8 @@ from numba import cuda
 
 from . import _launch
 
+SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
+
 
 @cuda.jit
 def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo):
@@ -86,16 +88,19 @@ def bias_add_fwd_kernel(src, bias, y, has_bias):
 
 def _make_bias_bwd(acc_t):
     @cuda.jit
-    def bias_add_bwd_kernel(gy, gb):
-        """gb[k] = sum over n, p of gy[n, k, p]: one block per k, shared-memory tree sum."""
-        sm = cuda.shared.array(_launch.SHARED_SIZE, dtype=acc_t)
+    def bias_add_bwd_kernel(gy, gb, splits):
+        """gb[k] += sum of gy[n, k, :] over n = split, split + splits, ...: block (k, split)
+        sums its share with a shared-memory tree, then adds it to gb[k] atomically."""
+        sm = cuda.shared.array(SHARED, dtype=acc_t)
         N, K, P = gy.shape
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
-        for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
+        for blk in range(cuda.blockIdx.x, K * splits, cuda.gridDim.x):
+            k = blk % K
             acc = acc_t(0)
-            for j in range(t, N * P, nt):  # consecutive threads read consecutive p
-                acc += gy[j // P, k, j % P]
+            for n in range(blk // K, N, splits):
+                for p in range(t, P, nt):  # consecutive threads read consecutive p
+                    acc += gy[n, k, p]
             sm[t] = acc
             cuda.syncthreads()
             s = nt // 2
@@ -105,7 +110,7 @@ def _make_bias_bwd(acc_t):
                 cuda.syncthreads()
                 s //= 2
             if t == 0:
-                gb[k] = sm[0]
+                cuda.atomic.add(gb, k, sm[0])
             cuda.syncthreads()
 
     return bias_add_bwd_kernel
@@ -198,8 +203,10 @@ def bias_grad(gy):
     gy = _launch.contiguous(gy)
     n, k = gy.shape[:2]
     gy3 = gy.reshape(n, k, -1)
-    gb = _launch.xp.empty((k,), dtype=gy.dtype)
-    grid = max(1, min(k, _launch.MAX_BLOCKS))
-    _launch.launch(bias_add_bwd_kernel(gy.dtype), grid, _launch.reduce_threads(gy3.shape[0] * gy3.shape[2]),
-                   gy3, gb)
+    gb = _launch.xp.zeros((k,), dtype=gy.dtype)
+    # About 1,024 blocks fill a GPU: several per channel when K is small, joined by atomics.
+    splits = 2 if _launch.SIMULATOR else max(1, 1024 // k)
+    splits = min(n, splits)
+    _launch.launch(bias_add_bwd_kernel(gy.dtype), _launch.blocks_for(k * splits, 1),
+                   _launch.reduce_threads(gy3.shape[2]), gy3, gb, splits)
     return gb

@@ -22,13 +22,15 @@ from numba import cuda
 
 from . import _launch
 
+SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
+
 
 def _make_kernels(acc_t):
     """Build the forward and backward kernels for one float type (shared memory is typed)."""
 
     @cuda.jit
     def softmax_ce_fwd_kernel(logits, labels, loss, probs):
-        sm = cuda.shared.array(_launch.SHARED_SIZE, dtype=acc_t)
+        sm = cuda.shared.array(SHARED, dtype=acc_t)
         N, C = logits.shape
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
