@@ -21,10 +21,10 @@ def relu_fwd_kernel(x, y):
 
 
 @cuda.jit
-def relu_bwd_kernel(gy, y, gx):
-    """gx[i] = gy[i] where the forward output y[i] > 0, else 0."""
+def relu_bwd_kernel(gy, y, gx, zero):
+    """gx[i] = gy[i] where the forward output y[i] > 0, else 0 (``zero`` typed like gy)."""
     for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
-        gx[i] = gy[i] if y[i] > 0 else 0
+        gx[i] = gy[i] if y[i] > 0 else zero
 
 
 def relu_fwd(x):
@@ -54,5 +54,5 @@ def relu_bwd(gy, y):
         raise ValueError(f"relu_bwd: gy {gy.shape} and y {y.shape} differ")
     gx = _launch.xp.empty_like(gy)
     _launch.launch(relu_bwd_kernel, _launch.blocks_for(gy.size), _launch.TPB,
-                   gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
+                   gy.reshape(-1), y.reshape(-1), gx.reshape(-1), _launch.scalar(0, gy.dtype))
     return gx

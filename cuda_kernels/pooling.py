@@ -11,8 +11,6 @@ Example:
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import cuda
 
@@ -20,8 +18,11 @@ from . import _launch
 
 
 @cuda.jit
-def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw):
-    """y = window max; argmax = h * W + w of the first maximum in row-major window order."""
+def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
+    """y = window max; argmax = h * W + w of the first maximum in row-major window order.
+
+    ``lowest`` is -inf typed like x (keeps float32 kernels free of float64 arithmetic).
+    """
     _, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
@@ -33,7 +34,7 @@ def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw):
         n = t // C
         h0 = oh * sh - ph
         w0 = ow * sw - pw
-        best = -math.inf
+        best = lowest
         idx = -1
         for a in range(kh):
             h = h0 + a
@@ -153,7 +154,8 @@ def max_pool2d_fwd(x, kernel, stride, padding):
     idx_t = np.int32 if x.shape[2] * x.shape[3] < 2**31 else np.int64
     argmax = _launch.xp.empty(shape, dtype=idx_t)
     _launch.launch(max_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
-                   x, y, argmax, *_geometry(kernel, stride, padding))
+                   x, y, argmax, *_geometry(kernel, stride, padding),
+                   _launch.scalar(-np.inf, x.dtype))
     return y, argmax
 
 

@@ -1,0 +1,74 @@
+"""Every kernel compiles for a real GPU (sm_80 PTX) with the argument types its launcher passes.
+
+The simulator runs kernels as Python, so it never type-checks them the way Numba's CUDA
+compiler does; this test does, without a GPU, in a fresh interpreter without
+``NUMBA_ENABLE_CUDASIM``.  It needs NVVM (``pip install "numba-cuda[cu12]"`` brings it) and is
+skipped where NVVM is missing.  It also checks that float32 kernels do no float64 arithmetic.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent("""
+    import sys, types
+    try:
+        import cupy  # noqa: F401
+    except Exception:
+        sys.modules["cupy"] = types.ModuleType("cupy")  # only PTX is made here
+    import numba
+    import numpy as np
+    from numba import cuda, types as nt
+    try:
+        cuda.compile_ptx(lambda a: None, (nt.float32[:],), cc=(8, 0))
+    except Exception as exc:
+        print("NO_NVVM", type(exc).__name__, exc)
+        sys.exit(0)
+    from cuda_kernels import _launch, activation, conv, optim, pooling, softmax_ce
+    assert not _launch.SIMULATOR
+
+    def A(dt, nd):
+        return nt.Array(numba.from_dtype(np.dtype(dt)), nd, "C")
+
+    for dt in (np.float32, np.float64):
+        f, i = numba.from_dtype(np.dtype(dt)), nt.int64
+        fwd, bwd = softmax_ce.kernels(dt)
+        for k, sig in [
+            (activation.relu_fwd_kernel, (A(dt, 1), A(dt, 1))),
+            (activation.relu_bwd_kernel, (A(dt, 1), A(dt, 1), A(dt, 1), f)),
+            (pooling.max_pool2d_fwd_kernel, (A(dt, 4), A(dt, 4), A(np.int32, 4)) + (i,) * 6 + (f,)),
+            (pooling.max_pool2d_bwd_kernel, (A(dt, 4), A(np.int32, 4), A(dt, 4)) + (i,) * 6 + (f,)),
+            (pooling.avg_pool2d_fwd_kernel, (A(dt, 4), A(dt, 4)) + (i,) * 6 + (f, f)),
+            (pooling.avg_pool2d_bwd_kernel, (A(dt, 4), A(dt, 4)) + (i,) * 6 + (f, f)),
+            (conv.im2col_fwd_kernel, (A(dt, 4), A(dt, 2)) + (i,) * 7),
+            (conv.im2col_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 7 + (f,)),
+            (conv.bias_add_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), nt.boolean)),
+            (conv.bias_add_bwd_kernel(dt), (A(dt, 3), A(dt, 1), i)),
+            (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2))),
+            (bwd, (A(dt, 2), A(np.int32, 1), A(dt, 1), A(dt, 2))),
+            (optim.sgd_update_kernel, (A(dt, 1),) * 3 + (f,) * 4 + (nt.boolean,) * 2),
+            (optim.adam_update_kernel, (A(dt, 1),) * 4 + (f,) * 7 + (nt.boolean,) + (f,) * 3),
+        ]:
+            ptx, resty = cuda.compile_ptx(k.py_func, sig, cc=(8, 0))
+            name = k.py_func.__name__
+            assert resty == nt.none, (name, resty)
+            if dt is np.float32:
+                assert ".f64" not in ptx, f"{name}: float64 arithmetic in the float32 kernel"
+            print("OK", dt.__name__, name)
+""")
+
+
+def test_kernels_compile_to_ptx():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if "NO_NVVM" in proc.stdout:
+        pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
+    assert proc.stdout.count("OK ") == 28, proc.stdout
