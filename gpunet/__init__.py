@@ -13,11 +13,13 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .tensor import Tensor, tensor
 from . import functional
+from .serialization import load, save
+from . import data, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "functional",
+    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "functional", "load", "save",
     "get_backend", "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "set_backend",
-    "tensor", "use_backend",
+    "tensor", "train", "use_backend",
 ]

@@ -1,0 +1,318 @@
+"""The ``gpunet`` command: ``gpunet train`` and ``gpunet evaluate``.
+
+``gpunet train`` (defaults: ``--data digits --model lenet --backend auto``) holds out a
+validation ("tuning") split of the training set — ``--val-fraction``, 10% by default, drawn
+with ``--seed`` — for early stopping, trains with a checkpoint every epoch, then reports
+accuracy on the untouched test set and writes to ``--out`` (default ``runs/<data>-<model>``):
+``model.npz`` (weights, ``gn.load``-able), ``checkpoint.npz`` (for ``--resume``),
+``history.json`` and ``curves.png``.
+
+Example:
+    $ gpunet train                                   # LeNet-5 on the embedded digits
+    $ gpunet train --data fashion-mnist --epochs 15
+    $ gpunet train --resume runs/digits-lenet/checkpoint.npz     # same options as the first run
+    $ gpunet evaluate runs/digits-lenet/model.npz
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import backends, datasets, models, serialization
+from . import random as _random
+
+DATASETS = ("digits", "fashion-mnist")
+# Per-dataset defaults, tuned on a 2-core CPU (see the README for the figures).
+DEFAULTS = {
+    "digits": {"epochs": 30, "batch_size": 32, "patience": 8},
+    "fashion-mnist": {"epochs": 15, "batch_size": 64, "patience": 4},
+}
+DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 1."""
+
+
+# --- argument parsing ------------------------------------------------------------------------
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _nonneg_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="gpunet", description="Train and evaluate convnets with gpunet.")
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate}")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a model and write weights, checkpoint, history and curves",
+                       description="Train a model; a held-out validation split of the training set drives "
+                                   "early stopping, and the test set is only used for the final accuracy.")
+    _common(t)
+    t.add_argument("--epochs", type=_positive_int, help="maximum epochs (digits: 30, fashion-mnist: 15)")
+    t.add_argument("--lr", type=_positive_float, help="learning rate (adam: 1e-3, sgd: 0.05)")
+    t.add_argument("--optimizer", choices=("sgd", "adam"), default="adam",
+                   help="adam, or sgd with momentum 0.9 (default: adam); cosine learning-rate decay")
+    t.add_argument("--seed", type=_nonneg_int, default=0, help="seed for weights, split and shuffling (default 0)")
+    t.add_argument("--out", help="output folder (default runs/<data>-<model>)")
+    t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint.npz (use the same options)")
+    t.add_argument("--val-fraction", type=_fraction, default=0.1,
+                   help="share of the training set held out for early stopping (default 0.1)")
+    t.add_argument("--patience", type=_positive_int,
+                   help="early-stopping patience in epochs (digits: 8, fashion-mnist: 4)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of saved weights")
+    e.add_argument("weights", metavar="WEIGHTS", help="a model.npz written by gpunet train")
+    _common(e, defaults_from_run=True)
+    return parser
+
+
+def _common(p, defaults_from_run=False):
+    run_note = " (default: from history.json beside WEIGHTS, else %s)" if defaults_from_run else " (default: %s)"
+    p.add_argument("--data", choices=DATASETS, default=None if defaults_from_run else "digits",
+                   help="dataset" + run_note % "digits")
+    p.add_argument("--model", choices=tuple(models.MODELS), default=None if defaults_from_run else "lenet",
+                   help="model" + run_note % "lenet")
+    p.add_argument("--batch-size", type=_positive_int, help="batch size (digits: 32, fashion-mnist: 64)")
+    p.add_argument("--backend", choices=backends.NAMES, default="auto", help="numpy, cuda or auto (default auto)")
+    p.add_argument("--limit", type=_positive_int, help=argparse.SUPPRESS)  # tests: first N train/test images
+
+
+# --- shared steps ------------------------------------------------------------------------------
+def _select_backend(name):
+    try:
+        backends.set_backend(name)
+    except backends.BackendUnavailableError as e:
+        raise CliError(f"{e} (try --backend numpy)") from None
+    be = backends.get_backend()
+    why = backends.auto_reason if name == "auto" and backends.auto_reason else "requested with --backend"
+    print(f"backend: {be.name} ({why})")
+    return be
+
+
+def _load_data(name, limit):
+    try:
+        if name == "digits":
+            (xtr, ytr), (xte, yte) = datasets.digits()
+            classes = datasets.DIGIT_CLASSES
+        else:
+            (xtr, ytr), (xte, yte) = datasets.fashion_mnist()
+            classes = datasets.FASHION_MNIST_CLASSES
+    except FileNotFoundError:
+        raise CliError(f"{name}: dataset files not found in $GPUNET_DATA or {datasets.DEBIAN_FASHION_MNIST_DIR}; "
+                       "install them with: sudo apt-get install dataset-fashion-mnist") from None
+    if limit:
+        xtr, ytr, xte, yte = xtr[:limit], ytr[:limit], xte[:limit], yte[:limit]
+    return (xtr, ytr), (xte, yte), classes
+
+
+def _build_model(name, be):
+    model = models.build(name)
+    return model.to(be) if hasattr(model, "to") else model
+
+
+# --- train -------------------------------------------------------------------------------------
+def cmd_train(args):
+    from . import nn, optim
+    from .data import DataLoader, TensorDataset, random_split
+    from .train import evaluate, fit
+
+    started = time.perf_counter()
+    d = DEFAULTS[args.data]
+    epochs, batch_size = args.epochs or d["epochs"], args.batch_size or d["batch_size"]
+    patience, lr = args.patience or d["patience"], args.lr or DEFAULT_LR[args.optimizer]
+    out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
+    be = _select_backend(args.backend)
+    _random.manual_seed(args.seed)
+    (xtr, ytr), (xte, yte), classes = _load_data(args.data, args.limit)
+    train_set, val_set = random_split(TensorDataset(xtr, ytr), [1 - args.val_fraction, args.val_fraction],
+                                      seed=args.seed)
+    print(f"data: {args.data}: {len(train_set)} train, {len(val_set)} validation (held out from train "
+          f"for early stopping), {len(xte)} test")
+    model = _build_model(args.model, be)
+    print(model)
+    if args.optimizer == "adam":
+        opt = optim.Adam(model.parameters(), lr=lr)
+    else:
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    loss_fn = nn.CrossEntropyLoss()
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, backend=be)
+    val_loader = DataLoader(val_set, batch_size=500, backend=be)
+    test_loader = DataLoader(TensorDataset(xte, yte), batch_size=500, backend=be)
+    print(f"training: {args.optimizer} lr={lr:g} batch={batch_size} epochs<={epochs} "
+          f"(cosine decay, early-stopping patience {patience}), seed {args.seed}")
+    os.makedirs(out, exist_ok=True)
+    ckpt = os.path.join(out, "checkpoint.npz")
+    if args.resume and not os.path.exists(args.resume):
+        raise CliError(f"--resume: no such checkpoint {args.resume!r}")
+    try:
+        history = fit(model, loss_fn, opt, train_loader, epochs, val_loader=val_loader,
+                      early_stopping=patience, checkpoint=ckpt, resume=args.resume, scheduler=scheduler,
+                      progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: gpunet train ... --resume {ckpt}", file=sys.stderr)
+        return 130
+    test_loss, test_acc = evaluate(model, loss_fn, test_loader)
+    elapsed = time.perf_counter() - started
+    serialization.save(model.state_dict(), os.path.join(out, "model.npz"))
+    record = history.to_dict()
+    record.update(test_loss=test_loss, test_acc=test_acc, wall_time_s=elapsed,
+                  config={"data": args.data, "model": args.model, "epochs": epochs, "batch_size": batch_size,
+                          "lr": lr, "optimizer": args.optimizer, "seed": args.seed, "backend": be.name,
+                          "val_fraction": args.val_fraction, "patience": patience, "limit": args.limit})
+    with open(os.path.join(out, "history.json"), "w") as f:
+        json.dump(record, f, indent=1)
+    png = plot_history(record, os.path.join(out, "curves.png"), title=f"{args.model} on {args.data}")
+    kept = f" (weights of epoch {history.best_epoch})" if history.best_epoch else ""
+    print(f"test accuracy: {100 * test_acc:.2f}% ({round(test_acc * len(yte))}/{len(yte)}){kept}, "
+          f"test loss {test_loss:.4f}")
+    print(f"total time {elapsed:.1f} s; wrote {out}/model.npz, checkpoint.npz, history.json, "
+          f"{os.path.basename(png) if png else '(no PNG: matplotlib missing)'}")
+    return 0
+
+
+def plot_history(record, path, title="training"):
+    """Two panels (loss and accuracy vs epoch, train and validation) saved as a PNG; None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed (pip install 'gpunet[train]'); no PNG written", file=sys.stderr)
+        return None
+    epochs = np.arange(1, len(record["train_loss"]) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax_loss.plot(epochs, record["train_loss"], "o-", label="train")
+    ax_loss.plot(epochs, record["val_loss"], "s-", label="validation (held out)")
+    ax_acc.plot(epochs, 100 * np.asarray(record["train_acc"]), "o-", label="train")
+    ax_acc.plot(epochs, 100 * np.asarray(record["val_acc"]), "s-", label="validation (held out)")
+    if record.get("test_acc") is not None:
+        ax_acc.axhline(100 * record["test_acc"], color="tab:red", ls="--",
+                       label=f"test (final model): {100 * record['test_acc']:.2f}%")
+    if record.get("best_epoch"):
+        for ax in (ax_loss, ax_acc):
+            ax.axvline(record["best_epoch"], color="gray", ls=":", label=f"best epoch ({record['best_epoch']})")
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# --- evaluate -------------------------------------------------------------------------------------
+def _run_config(weights):
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(weights)), "history.json")) as f:
+            return json.load(f).get("config", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def confusion_matrix(pred, target, num_classes):
+    """counts[i, j] = number of images of true class i predicted as class j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (target, pred), 1)
+    return counts
+
+
+def format_confusion(counts, classes):
+    """The confusion matrix as a text table (rows: true class, columns: predicted)."""
+    short = [c.split("/")[0][:7] for c in classes]
+    width = max(5, max(len(s) for s in short), len(str(counts.max())) + 1)
+    head = "true \\ pred".ljust(12) + "".join(s.rjust(width) for s in short) + "  recall".rjust(9)
+    lines = [head]
+    for i, s in enumerate(short):
+        total = counts[i].sum()
+        recall = f"{100 * counts[i, i] / total:.1f}%" if total else "-"
+        lines.append(s.ljust(12) + "".join(str(v).rjust(width) for v in counts[i]) + recall.rjust(9))
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args):
+    from .data import DataLoader, TensorDataset
+    from .train import predict
+
+    if not os.path.isfile(args.weights):
+        raise CliError(f"WEIGHTS: no such file {args.weights!r}")
+    config = _run_config(args.weights)
+    data = args.data or config.get("data", "digits")
+    model_name = args.model or config.get("model", "lenet")
+    be = _select_backend(args.backend)
+    try:
+        state = serialization.load(args.weights)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    model = _build_model(model_name, be)
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as e:
+        raise CliError(f"{args.weights} does not fit --model {model_name}: {e}") from None
+    _, (xte, yte), classes = _load_data(data, args.limit)
+    loader = DataLoader(TensorDataset(xte, yte), batch_size=args.batch_size or 500, backend=be)
+    pred, target = predict(model, loader)
+    acc = float((pred == target).mean())
+    print(f"{model_name} on {data} test set: accuracy {100 * acc:.2f}% ({int((pred == target).sum())}/{len(target)})")
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(format_confusion(confusion_matrix(pred, target, len(classes)), classes))
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``gpunet`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
+    except CliError as e:
+        print(f"gpunet {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""Training loop: ``fit`` and ``evaluate``, with progress bars, early stopping and exact resume.
+
+``fit`` trains a classifier (or any model whose loss_fn returns a scalar Tensor), keeps a
+``History`` of per-epoch metrics, and, given ``checkpoint=path``, writes after every epoch one
+file (atomically, via ``gpunet.serialization.save``) holding the model, optimiser, scheduler,
+history, early-stopping and loader/RNG state. ``fit(..., resume=path)`` continues from it and,
+on the NumPy backend, ends with bit-for-bit the weights an uninterrupted run would have.
+
+Example:
+    >>> history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
+    ...               train_loader, epochs=10, val_loader=val_loader, early_stopping=3,
+    ...               checkpoint="runs/ckpt.npz")
+    >>> history.val_acc[-1], history.best_epoch
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import random as _random
+from . import serialization
+from .function import no_grad
+
+__all__ = ["History", "fit", "evaluate", "predict"]
+
+CHECKPOINT_FORMAT = "gpunet.checkpoint"
+
+
+@dataclasses.dataclass
+class History:
+    """Per-epoch metrics; ``val_*`` are NaN when there is no validation loader.
+
+    Example:
+        >>> h = fit(...)
+        >>> h.train_loss[-1], h.to_dict()["val_acc"]
+    """
+
+    train_loss: list = dataclasses.field(default_factory=list)
+    train_acc: list = dataclasses.field(default_factory=list)
+    val_loss: list = dataclasses.field(default_factory=list)
+    val_acc: list = dataclasses.field(default_factory=list)
+    epoch_time: list = dataclasses.field(default_factory=list)
+    images_per_sec: list = dataclasses.field(default_factory=list)
+    lr: list = dataclasses.field(default_factory=list)
+    best_epoch: int | None = None  # 1-based epoch whose weights early stopping kept
+    stopped_early: bool = False
+
+    def __len__(self):
+        return len(self.train_loss)
+
+    def to_dict(self):
+        """A plain dict (JSON-ready: lists of floats, ints, bools)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild from ``to_dict()`` output (also as ``gn.load`` returns it)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kw = {}
+        for k, v in d.items():
+            if k in fields:
+                kw[k] = [float(x) for x in v] if isinstance(v, (list, tuple)) else v
+        if kw.get("best_epoch") is not None:
+            kw["best_epoch"] = int(kw["best_epoch"])
+        kw["stopped_early"] = bool(kw.get("stopped_early", False))
+        return cls(**kw)
+
+
+# --- helpers -------------------------------------------------------------------------
+def _model_backend(model):
+    for p in model.parameters():
+        return p.backend
+    return None
+
+
+def _split_batch(batch, who):
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        n = len(batch) if isinstance(batch, (tuple, list)) else type(batch).__name__
+        raise ValueError(f"{who}: each batch must be an (inputs, targets) pair, got {n}")
+    return batch
+
+
+def _on(t, be):
+    return t if be is None or t.backend is be else t.to(be)
+
+
+def _correct(out, y):
+    """Number of correct class predictions as a backend array, or None if not a classifier."""
+    if out.ndim != 2 or y.dtype.kind not in "iu" or y.shape != out.shape[:1]:
+        return None
+    return (out.data.argmax(axis=1) == y.data).sum()
+
+
+def _host_float(x):
+    return float(np.asarray(x.get() if hasattr(x, "get") else x))
+
+
+def _host_copy(state):
+    return {k: np.array(v.numpy() if hasattr(v, "numpy") else v, copy=True) for k, v in state.items()}
+
+
+def _set_mode(model, training):
+    model.train() if training else model.eval()
+
+
+# --- evaluation ----------------------------------------------------------------------
+def evaluate(model, loss_fn, loader):
+    """Mean loss and accuracy over ``loader`` in eval mode without recording gradients.
+
+    Accuracy is NaN when the model is not a classifier (outputs not (N, C) with int targets).
+
+    Example:
+        >>> test_loss, test_acc = evaluate(model, nn.CrossEntropyLoss(), test_loader)
+    """
+    was_training = getattr(model, "training", True)
+    model.eval()
+    be = _model_backend(model)
+    total_loss = total_correct = None
+    n = 0
+    try:
+        with no_grad():
+            for batch in loader:
+                x, y = _split_batch(batch, "evaluate")
+                x, y = _on(x, be), _on(y, be)
+                out = model(x)
+                bs = x.shape[0]
+                loss = loss_fn(out, y).data * bs
+                total_loss = loss if total_loss is None else total_loss + loss
+                c = _correct(out, y)
+                if c is not None:
+                    total_correct = c if total_correct is None else total_correct + c
+                n += bs
+    finally:
+        _set_mode(model, was_training)
+    if n == 0:
+        raise ValueError("evaluate: the loader yielded no batches")
+    acc = math.nan if total_correct is None else _host_float(total_correct) / n
+    return _host_float(total_loss) / n, acc
+
+
+def predict(model, loader):
+    """Predicted class ids and targets over ``loader`` as host NumPy arrays ``(pred, target)``.
+
+    Example:
+        >>> pred, target = predict(model, test_loader)
+        >>> (pred == target).mean()
+    """
+    was_training = getattr(model, "training", True)
+    model.eval()
+    be = _model_backend(model)
+    preds, targets = [], []
+    try:
+        with no_grad():
+            for batch in loader:
+                x, y = _split_batch(batch, "predict")
+                out = model(_on(x, be))
+                preds.append(out.argmax(axis=1).numpy())
+                targets.append(y.numpy())
+    finally:
+        _set_mode(model, was_training)
+    return np.concatenate(preds), np.concatenate(targets)
+
+
+# --- progress display --------------------------------------------------------------------
+class _Progress:
+    """A tqdm bar per epoch (tqdm imported lazily), else one printed line per epoch."""
+
+    def __init__(self, enabled, epoch, epochs, total):
+        self.enabled, self.bar = enabled, None
+        self.label = f"epoch {epoch}/{epochs}"
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, desc=self.label, unit="batch", leave=True, dynamic_ncols=True)
+
+    def update(self, n, metrics):
+        if self.bar is not None:
+            self.bar.update(n)
+            if metrics:
+                self.bar.set_postfix_str(_format(metrics), refresh=False)
+
+    def close(self, metrics):
+        if self.bar is not None:
+            self.bar.set_postfix_str(_format(metrics), refresh=False)
+            self.bar.close()
+        elif self.enabled:
+            print(f"{self.label}: {_format(metrics)}", file=sys.stdout, flush=True)
+
+
+def _format(metrics):
+    parts = []
+    for k, v in metrics.items():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        parts.append(f"{k}={v:.0f}" if k == "img/s" else f"{k}={v:.4f}")
+    return " ".join(parts)
+
+
+# --- checkpoint state ------------------------------------------------------------------------
+def _rng_state(be):
+    state = {"host": _random.host_rng().bit_generator.state, "backend": None}
+    rng = getattr(be, "_rng", None)  # NumPy generators only (numpy backend, cuda simulator)
+    if isinstance(rng, np.random.Generator):
+        state["backend"] = rng.bit_generator.state
+    return state
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (np.ndarray, np.generic)) and np.ndim(obj) == 0:
+        return obj.item()
+    return obj
+
+
+def _restore_rng(state, be):
+    _random.host_rng().bit_generator.state = _plain(state["host"])
+    rng = getattr(be, "_rng", None)
+    if state.get("backend") is not None and isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = _plain(state["backend"])
+
+
+def _state_of(obj):
+    return obj.state_dict() if obj is not None and hasattr(obj, "state_dict") else None
+
+
+def _load_checkpoint(path, model, optimizer, scheduler, train_loader, val_loader, be):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"fit: resume={path!r} does not exist; pass the checkpoint= path of an earlier run")
+    ck = serialization.load(path)
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"fit: resume={path!r} is not a gpunet training checkpoint (written by fit(checkpoint=...))")
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    if scheduler is not None and ck.get("scheduler") is not None:
+        scheduler.load_state_dict(ck["scheduler"])
+    for loader, key in ((train_loader, "loader"), (val_loader, "val_loader")):
+        if ck.get(key) is not None and hasattr(loader, "load_state_dict"):
+            loader.load_state_dict(ck[key])
+    _restore_rng(ck["rng"], be)
+    return ck
+
+
+# --- fit ----------------------------------------------------------------------------------------
+def _check_args(epochs, early_stopping, val_loader):
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
+    if early_stopping is not None:
+        if isinstance(early_stopping, bool) or not isinstance(early_stopping, numbers.Integral) or early_stopping < 1:
+            raise ValueError(f"fit: early_stopping must be a patience in epochs (int >= 1) or None, "
+                             f"got {early_stopping!r}")
+        if val_loader is None:
+            raise ValueError("fit: early_stopping needs a val_loader (a held-out tuning set) to watch")
+
+
+def _train_epoch(model, loss_fn, optimizer, loader, be, bar):
+    model.train()
+    total_loss = total_correct = None
+    n, shown, start = 0, time.perf_counter(), time.perf_counter()
+    pending = 0
+    for batch in loader:
+        x, y = _split_batch(batch, "fit")
+        x, y = _on(x, be), _on(y, be)
+        out = model(x)
+        loss = loss_fn(out, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        bs = x.shape[0]
+        total_loss = loss.data * bs if total_loss is None else total_loss + loss.data * bs
+        c = _correct(out, y)
+        if c is not None:
+            total_correct = c if total_correct is None else total_correct + c
+        n += bs
+        pending += 1
+        now = time.perf_counter()
+        if now - shown > 0.5:  # read device values back rarely, not every step
+            shown = now
+            bar.update(pending, _metrics(total_loss, total_correct, n, now - start))
+            pending = 0
+    if be is not None:
+        be.synchronize()
+    elapsed = time.perf_counter() - start
+    if n == 0:
+        raise ValueError("fit: train_loader yielded no batches (drop_last with too few samples?)")
+    bar.update(pending, None)
+    return _metrics(total_loss, total_correct, n, elapsed), elapsed
+
+
+def _metrics(total_loss, total_correct, n, elapsed):
+    return {"loss": _host_float(total_loss) / n,
+            "acc": math.nan if total_correct is None else _host_float(total_correct) / n,
+            "img/s": n / max(elapsed, 1e-9)}
+
+
+def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_stopping=None,
+        checkpoint=None, resume=None, scheduler=None, progress=True):
+    """Train for ``epochs`` epochs; return a :class:`History`.
+
+    * ``val_loader``: a held-out tuning set evaluated after each epoch (``val_loss``/``val_acc``).
+    * ``early_stopping``: patience in epochs; stop when ``val_loss`` has not improved for that
+      many epochs, and load the best epoch's weights back into ``model`` at the end.
+    * ``checkpoint``: path written atomically after every epoch (model, optimiser, scheduler,
+      history, loader and RNG state); ``resume``: such a path to continue from exactly.
+    * ``scheduler``: stepped once per epoch (``StepLR``, ``CosineAnnealingLR``...).
+    * ``progress``: a tqdm bar per epoch (a printed line per epoch without tqdm); False = silent.
+
+    Example:
+        >>> h = fit(model, nn.CrossEntropyLoss(), opt, train_loader, epochs=20,
+        ...         val_loader=val_loader, early_stopping=3, checkpoint="ckpt.npz")
+        >>> h = fit(model, loss_fn, opt, train_loader, epochs=20, resume="ckpt.npz")   # after a crash
+    """
+    _check_args(epochs, early_stopping, val_loader)
+    be = _model_backend(model)
+    history = History()
+    start, best_loss, bad_epochs, best_state = 0, math.inf, 0, None
+    if resume is not None:
+        ck = _load_checkpoint(os.fspath(resume), model, optimizer, scheduler, train_loader, val_loader, be)
+        start = int(ck["epoch"])
+        history = History.from_dict(ck["history"])
+        es = ck.get("early_stopping") or {}
+        best_loss = float(es.get("best_loss", math.inf))
+        bad_epochs = int(es.get("bad_epochs", 0))
+        best_state = es.get("best_state") or None
+    for epoch in range(start, epochs):
+        if history.stopped_early:
+            break
+        bar = _Progress(progress, epoch + 1, epochs, len(train_loader) if hasattr(train_loader, "__len__") else None)
+        lr = _current_lr(optimizer)
+        train_m, elapsed = _train_epoch(model, loss_fn, optimizer, train_loader, be, bar)
+        val_loss = val_acc = math.nan
+        if val_loader is not None:
+            val_loss, val_acc = evaluate(model, loss_fn, val_loader)
+        if scheduler is not None:
+            scheduler.step()
+        for name, value in (("train_loss", train_m["loss"]), ("train_acc", train_m["acc"]),
+                            ("val_loss", val_loss), ("val_acc", val_acc), ("epoch_time", elapsed),
+                            ("images_per_sec", train_m["img/s"]), ("lr", lr)):
+            getattr(history, name).append(float(value))
+        bar.close({**train_m, "val_loss": val_loss, "val_acc": val_acc})
+        if early_stopping is not None:
+            if val_loss < best_loss:
+                best_loss, bad_epochs, history.best_epoch = val_loss, 0, epoch + 1
+                best_state = _host_copy(model.state_dict())
+            else:
+                bad_epochs += 1
+                if bad_epochs >= early_stopping:
+                    history.stopped_early = True
+                    if progress:
+                        print(f"early stopping: val_loss has not improved for {bad_epochs} epochs; "
+                              f"keeping epoch {history.best_epoch} (val_loss={best_loss:.4f})", flush=True)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, epoch + 1, model, optimizer, scheduler, train_loader, val_loader,
+                             history, {"best_loss": best_loss, "bad_epochs": bad_epochs,
+                                       "best_state": best_state}, be)
+    if early_stopping is not None and best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def _current_lr(optimizer):
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else math.nan
+
+
+def _save_checkpoint(path, epoch, model, optimizer, scheduler, train_loader, val_loader, history, es, be):
+    ck = {
+        "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epoch,
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": _state_of(scheduler), "history": history.to_dict(),
+        "loader": _state_of(train_loader), "val_loader": _state_of(val_loader),
+        "rng": _rng_state(be), "early_stopping": es,
+    }
+    serialization.save(ck, os.fspath(path))
