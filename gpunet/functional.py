@@ -12,6 +12,8 @@ from __future__ import annotations
 from .ops import activation as A
 from .ops import conv as C
 from .ops import loss as L
+from .ops import math as M
+from .ops import normalization as N
 from .ops import pooling as P
 from .tensor import Tensor, as_tensor_like
 
@@ -135,6 +137,79 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0:
         return x
     return A.Dropout.apply(_tensor("x", x), p=p)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over x (N, C, ...) per channel, as PyTorch's ``F.batch_norm``.
+
+    Training: normalise with the batch mean and biased variance, and (when running stats
+    are given) update them in place with ``momentum``. Eval: use the running statistics.
+
+    Example:
+        >>> y = F.batch_norm(x, rm, rv, gamma, beta, training=True)   # x (N, C, H, W)
+    """
+    _tensor("x", x, (2, 3, 4))
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and _tensor(name, t, 1).shape != (c,):
+            raise ValueError(f"batch_norm: {name} has shape {t.shape}, needs ({c},) for x {x.shape}")
+    if (weight is None) != (bias is None):
+        raise ValueError("batch_norm: give both weight and bias, or neither")
+    affine = [weight, bias] if weight is not None else []
+    if training or running_mean is None:
+        if x.size // c <= 1:
+            raise ValueError(f"batch_norm: training needs more than 1 value per channel, got input "
+                             f"shape {x.shape}; use a batch larger than 1 or call model.eval()")
+        running = None
+        if training and running_mean is not None:
+            running = (running_mean.data, running_var.data, momentum)
+        return N.BatchNorm.apply(x, *affine, eps=eps, running=running)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    scale = ((running_var + eps) ** -0.5).reshape(shape)
+    y = (x - running_mean.reshape(shape)) * scale
+    if affine:
+        y = y * weight.reshape(shape) + bias.reshape(shape)
+    return y
+
+
+def _tensor_list(fn, tensors):
+    tensors = list(tensors) if isinstance(tensors, (list, tuple)) else None
+    if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError(f"{fn}: tensors must be a non-empty list or tuple of gpunet Tensors")
+    return tensors
+
+
+def stack(tensors, axis=0):
+    """Join same-shaped tensors along a new axis.
+
+    Example:
+        >>> F.stack([a, b], axis=0).shape     # a, b (2, 3) -> (2, 2, 3)
+    """
+    tensors = _tensor_list("stack", tensors)
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    return M.Stack.apply(*tensors, axis=axis)
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis (their other dimensions must match).
+
+    Example:
+        >>> F.concat([a, b], axis=1).shape    # a (2, 3), b (2, 5) -> (2, 8)
+    """
+    tensors = _tensor_list("concat", tensors)
+    ref = tensors[0]
+    ax = M._norm_axis(axis, ref.ndim)[0]
+    for t in tensors:
+        if t.ndim != ref.ndim or t.shape[:ax] + t.shape[ax + 1:] != ref.shape[:ax] + ref.shape[ax + 1:]:
+            raise ValueError(f"concat: shapes {[u.shape for u in tensors]} differ outside axis {axis}")
+    return M.Concat.apply(*tensors, axis=ax)
+
+
+cat = concat
 
 
 # --- activations ----------------------------------------------------------------

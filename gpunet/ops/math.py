@@ -262,3 +262,36 @@ class MatMul(Function):
         if gb is not None and gb.ndim > b.ndim:
             gb = gb.reshape((-1,) + b.shape).sum(0)
         return ga, gb
+
+
+class Stack(Function):
+    """Join same-shaped arrays along a new axis; backward hands each input its slice."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        return ctx.backend.xp.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, gy):
+        parts = ctx.backend.xp.moveaxis(gy, ctx.axis, 0)
+        return tuple(parts[i] if need else None for i, need in enumerate(ctx.needs_input_grad))
+
+
+class Concat(Function):
+    """Join arrays along an existing axis; backward splits the gradient at the same offsets."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        ctx.offsets = []
+        total = 0
+        for a in arrays[:-1]:
+            total += a.shape[axis]
+            ctx.offsets.append(total)
+        return ctx.backend.xp.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, gy):
+        parts = ctx.backend.xp.split(gy, ctx.offsets, axis=ctx.axis)
+        return tuple(p if need else None for p, need in zip(parts, ctx.needs_input_grad))

@@ -1,0 +1,22 @@
+"""gpunet.nn: modules, layers, losses and initialisers, as a PyTorch user expects them.
+
+Example:
+    >>> from gpunet import nn
+    >>> model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+    ...                       nn.Flatten(), nn.Linear(6 * 14 * 14, 10))
+    >>> loss = nn.CrossEntropyLoss()(model(x), y)
+"""
+from . import init
+from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, LogSoftmax, MaxPool2d,
+                     ReLU, Sigmoid, Softmax, Tanh)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d
+from .recurrent import LSTM, RNN
+
+__all__ = [
+    "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+    "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
+    "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "init",
+]

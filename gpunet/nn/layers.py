@@ -1,0 +1,234 @@
+"""Layers: Linear, Conv2d, pooling, activations, Flatten, Dropout. Forward passes call gpunet.functional.
+
+Defaults follow PyTorch: Linear and Conv2d weights are kaiming_uniform(a=sqrt(5)), biases
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)); parameters are float32 unless ``dtype=`` says otherwise
+and live on the default backend unless ``backend=`` says otherwise.
+
+Example:
+    >>> conv = nn.Conv2d(1, 6, kernel_size=5, padding=2)
+    >>> conv(x).shape                       # x (N, 1, 28, 28) -> (N, 6, 28, 28)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from .. import backends
+from ..tensor import Tensor
+from . import init
+from .module import Module, Parameter
+
+
+def _positive_int(layer, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _empty(shape, dtype, backend):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating-point type (float32 or float64), got {dtype}")
+    be = backends.resolve(backend)
+    return Parameter(Tensor._wrap(be.asarray(np.zeros(shape, dtype)), be))
+
+
+def _reset_like_pytorch(weight, bias):
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init.calculate_fan_in_and_fan_out(weight.shape)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        init.uniform_(bias, -bound, bound)
+
+
+class Linear(Module):
+    """y = x @ W.T + b with W (out_features, in_features).
+
+    Example:
+        >>> fc = nn.Linear(784, 10)
+        >>> fc(gn.tensor(np.zeros((32, 784), np.float32))).shape
+        (32, 10)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, backend=None):
+        super().__init__()
+        self.in_features = _positive_int("Linear", "in_features", in_features)
+        self.out_features = _positive_int("Linear", "out_features", out_features)
+        self.weight = _empty((self.out_features, self.in_features), dtype, backend)
+        if bias:
+            self.bias = _empty((self.out_features,), dtype, backend)
+        else:
+            self.register_parameter("bias", None)
+        _reset_like_pytorch(self.weight, self.bias)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(Module):
+    """2-D convolution over (N, C, H, W) with weight (out_channels, in_channels, kH, kW).
+
+    Example:
+        >>> conv = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 dtype=np.float32, backend=None):
+        super().__init__()
+        self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
+        self.kernel_size = F._pair("kernel_size", kernel_size, 1)
+        self.stride = F._pair("stride", stride, 1)
+        self.padding = F._pair("padding", padding, 0)
+        self.weight = _empty((self.out_channels, self.in_channels) + self.kernel_size, dtype, backend)
+        if bias:
+            self.bias = _empty((self.out_channels,), dtype, backend)
+        else:
+            self.register_parameter("bias", None)
+        _reset_like_pytorch(self.weight, self.bias)
+
+    def forward(self, x):
+        if isinstance(x, Tensor) and x.ndim != 4:
+            hint = " (add a batch axis with x.reshape((1,) + x.shape))" if x.ndim == 3 else ""
+            raise ValueError(f"Conv2d: input must be 4-D (N, C, H, W), got shape {x.shape}{hint}")
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class _Pool2d(Module):
+    _fn = None
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        F._pair("kernel_size", kernel_size, 1)  # fail early on nonsense
+        if stride is not None:
+            F._pair("stride", stride, 1)
+        F._pair("padding", padding, 0)
+
+    def forward(self, x):
+        if isinstance(x, Tensor) and x.ndim != 4:
+            raise ValueError(f"{type(self).__name__}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+        return type(self)._fn(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max over kernel windows (stride defaults to kernel_size).
+
+    Example:
+        >>> nn.MaxPool2d(2)(x).shape            # (N, C, H, W) -> (N, C, H//2, W//2)
+    """
+
+    _fn = staticmethod(F.max_pool2d)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over kernel windows (stride defaults to kernel_size; padded zeros counted).
+
+    Example:
+        >>> nn.AvgPool2d(2, stride=2)(x)
+    """
+
+    _fn = staticmethod(F.avg_pool2d)
+
+
+class ReLU(Module):
+    """max(x, 0). Example: ``nn.ReLU()(x)``."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x)). Example: ``nn.Sigmoid()(x)``."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """tanh(x). Example: ``nn.Tanh()(x)``."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Softmax(Module):
+    """softmax along ``dim`` (default the last). Example: ``nn.Softmax(dim=1)(logits)``."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, axis=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim``, computed stably. Example: ``nn.LogSoftmax(dim=1)(logits)``."""
+
+    def forward(self, x):
+        return F.log_softmax(x, axis=self.dim)
+
+
+class Flatten(Module):
+    """Merge the dimensions from ``start_dim`` (default 1): (N, C, H, W) -> (N, C*H*W).
+
+    Example:
+        >>> nn.Flatten()(x).shape
+    """
+
+    def __init__(self, start_dim=1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return F.flatten(x, self.start_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}"
+
+
+class Dropout(Module):
+    """Zero each element with probability p while training (scaling the rest by 1/(1-p)); identity in eval.
+
+    Example:
+        >>> drop = nn.Dropout(0.5); drop.eval(); drop(x) is x
+        True
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder layer)."""
+
+    def forward(self, x):
+        return x

@@ -1,0 +1,106 @@
+"""Batch normalisation layers with running statistics (used in eval mode), as in PyTorch.
+
+Training mode normalises with the batch mean and biased variance and updates
+``running_mean`` / ``running_var`` (unbiased) with ``momentum``; eval mode uses them.
+
+Example:
+    >>> bn = nn.BatchNorm2d(16)
+    >>> y = bn(x)                 # x (N, 16, H, W); updates bn.running_mean
+    >>> bn.eval(); y = bn(x)      # normalises with the running statistics
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backends
+from .. import functional as F
+from ..tensor import Tensor
+from .module import Module, Parameter
+
+
+def _const(values, dtype, be):
+    return Tensor._wrap(be.asarray(np.asarray(values, dtype=dtype)), be)
+
+
+class _BatchNorm(Module):
+    _ndims: tuple = ()
+    _layout: str = ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=np.float32, backend=None):
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"{name}: num_features must be a positive int, got {num_features!r}")
+        if momentum is not None and not 0 <= momentum <= 1:
+            raise ValueError(f"{name}: momentum must be in [0, 1] or None (cumulative average), got {momentum!r}")
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"{name}: dtype must be floating point, got {np.dtype(dtype)}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        be = backends.resolve(backend)
+        c = self.num_features
+        if affine:
+            self.weight = Parameter(_const(np.ones(c), dtype, be))
+            self.bias = Parameter(_const(np.zeros(c), dtype, be))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", _const(np.zeros(c), dtype, be))
+            self.register_buffer("running_var", _const(np.ones(c), dtype, be))
+            self.register_buffer("num_batches_tracked", _const(0, np.int64, be))
+        else:
+            for buf in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(buf, None)
+
+    def reset_running_stats(self):
+        """Running mean 0, running variance 1, no batches tracked."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def forward(self, x):
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: input must be a gpunet Tensor, got {type(x).__name__}")
+        if x.ndim not in self._ndims:
+            raise ValueError(f"{name}: input must be {self._layout}, got shape {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {x.shape}) but the layer "
+                             f"was built for num_features={self.num_features}")
+        use_batch = self.training or not self.track_running_stats
+        factor = self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if factor is None:  # cumulative moving average: needs the count on the host
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        stats = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
+        return F.batch_norm(x, *stats, self.weight, self.bias, training=use_batch,
+                            momentum=factor, eps=self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L) inputs, per feature C.
+
+    Example:
+        >>> nn.BatchNorm1d(64)(gn.tensor(np.random.randn(8, 64).astype("float32"))).shape
+        (8, 64)
+    """
+
+    _ndims, _layout = (2, 3), "2-D (N, C) or 3-D (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W) inputs, per channel C.
+
+    Example:
+        >>> nn.BatchNorm2d(6)(x)       # x (N, 6, H, W)
+    """
+
+    _ndims, _layout = (4,), "4-D (N, C, H, W)"

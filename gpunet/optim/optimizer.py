@@ -1,0 +1,251 @@
+"""Optimisers: the Optimizer base (param_groups, state, state_dict), SGD, Adam and AdamW.
+
+Each ``step()`` makes one in-place call per parameter to the backend's fused update
+(``sgd_update`` / ``adam_update``; on ``cuda`` one kernel launch each), under ``no_grad``.
+
+Example:
+    >>> opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..function import no_grad
+from ..tensor import Tensor
+
+_REQUIRED = object()
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (dicts with "params" and hyper-parameters) and per-parameter ``state``.
+
+    Subclasses implement ``_update(p, group, state)``. ``state_dict()`` returns host NumPy copies
+    of every state array, so it can be saved with ``gn.save`` and restored to resume exactly.
+
+    Example:
+        >>> opt = optim.SGD([{"params": model.fc1.parameters()},
+        ...                  {"params": model.fc2.parameters(), "lr": 0.01}], lr=0.1)
+    """
+
+    def __init__(self, params, defaults):
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters "
+                            "(e.g. model.parameters()), got a single Tensor; wrap it in a list")
+        if hasattr(params, "named_parameters"):
+            raise TypeError(f"{type(self).__name__}: params must be model.parameters(), got the module itself")
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self.state = {}  # id(param) -> {"step": int, "exp_avg": array, ...}
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        """Add a dict {"params": [...], hyper-parameter overrides...}; missing values come from defaults."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"param group must be a dict with a 'params' entry, got {type(group).__name__}")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: params[{i}] must be a Parameter, got {type(p).__name__}")
+            if not p.requires_grad:
+                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) does not require grad")
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) appears in more than one group")
+            seen.add(id(p))
+        full = dict(group, params=params)
+        for key, value in self.defaults.items():
+            if value is _REQUIRED and key not in group:
+                raise TypeError(f"{type(self).__name__}: argument {key!r} is required")
+            full.setdefault(key, value)
+        self._check_group(full)
+        self.param_groups.append(full)
+
+    def _check_group(self, group):
+        lr = group["lr"]
+        if not isinstance(lr, (int, float)) or lr < 0:
+            raise ValueError(f"{type(self).__name__}: lr must be a number >= 0, got {lr!r}")
+        if group.get("weight_decay", 0) < 0:
+            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']!r}")
+
+    def zero_grad(self, set_to_none=True):
+        """Clear the gradients of every parameter (set to None, as PyTorch does by default)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self):
+        """Update every parameter that has a gradient, in place."""
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group, self.state.setdefault(id(p), {}))
+
+    def _update(self, p, group, state):
+        raise NotImplementedError
+
+    # --- state ------------------------------------------------------------------
+    def _params(self):
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def state_dict(self):
+        """{"state": {index: {name: host array or int}}, "param_groups": [{..., "params": [index, ...]}]}.
+
+        Parameters are numbered across groups in order, as in PyTorch. Arrays are host copies.
+        """
+        index = {id(p): i for i, p in enumerate(self._params())}
+        state = {}
+        for pid, st in self.state.items():
+            if pid in index and st:
+                state[index[pid]] = {k: (np.array(_host(v)) if _is_array(v) else v) for k, v in st.items()}
+        groups, start = [], 0
+        for g in self.param_groups:
+            saved = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+            saved["params"] = list(range(start, start + len(g["params"])))
+            start += len(g["params"])
+            groups.append(saved)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and state from ``state_dict()`` (or ``gn.load`` of it).
+
+        State arrays are copied to each parameter's backend and dtype.
+        """
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError("load_state_dict: expected a dict with 'state' and 'param_groups' "
+                             "(from optimizer.state_dict())")
+        saved_groups = list(state_dict["param_groups"])
+        sizes = [len(g["params"]) for g in self.param_groups]
+        saved_sizes = [len(g["params"]) for g in saved_groups]
+        if sizes != saved_sizes:
+            raise ValueError(f"load_state_dict: the saved optimizer has param groups of sizes {saved_sizes}, "
+                             f"this one {sizes}; build it over the same parameters")
+        params, new_state, problems = self._params(), {}, []
+        for key, st in dict(state_dict["state"]).items():
+            i = int(key)
+            if not 0 <= i < len(params):
+                problems.append(f"state for parameter {i}, but there are only {len(params)}")
+                continue
+            p, restored = params[i], {}
+            for name, v in st.items():
+                if _is_array(v):
+                    host = np.asarray(_host(v))
+                    if host.shape != p.shape:
+                        problems.append(f"{name} of parameter {i}: shape {host.shape}, parameter has {p.shape}")
+                        continue
+                    restored[name] = p.backend.asarray(np.array(host, dtype=p.dtype))
+                else:
+                    restored[name] = v.item() if isinstance(v, np.generic) else v
+            new_state[id(p)] = restored
+        if problems:
+            raise ValueError("load_state_dict: the state does not fit the parameters:\n  " + "\n  ".join(problems))
+        for group, saved in zip(self.param_groups, saved_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = tuple(v) if isinstance(group.get(k), tuple) else v
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+def _is_array(v):
+    return isinstance(v, Tensor) or hasattr(v, "shape") and hasattr(v, "dtype") and not isinstance(v, np.generic)
+
+
+def _host(v):
+    if isinstance(v, Tensor):
+        return v.numpy()
+    if isinstance(v, np.ndarray):
+        return v
+    return v.get() if hasattr(v, "get") else np.asarray(v)  # a CuPy array
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and L2 weight decay.
+
+    ``buf = momentum * buf + (1 - dampening) * (g + wd * p)`` (buf = g on the first step);
+    ``p -= lr * (g + momentum * buf if nesterov else buf)``.
+
+    Example:
+        >>> opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    """
+
+    def __init__(self, params, lr=_REQUIRED, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        if momentum < 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {momentum!r}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum}, "
+                             f"dampening={dampening}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _update(self, p, group, state):
+        momentum = group["momentum"]
+        buf = state.get("momentum_buffer")
+        first = buf is None
+        if momentum and first:
+            buf = state["momentum_buffer"] = p.backend.xp.zeros_like(p.data)
+        p.backend.sgd_update(p.data, p.grad.data, buf, group["lr"], momentum, group["dampening"],
+                             group["weight_decay"], group["nesterov"], first)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) as PyTorch computes it; ``weight_decay`` adds L2 to the gradient.
+
+    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps).
+
+    Example:
+        >>> opt = optim.Adam(model.parameters(), lr=1e-3)
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        betas = tuple(betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas!r}")
+        if eps < 0:
+            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps!r}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, group, state):
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = p.backend.xp.zeros_like(p.data)
+            state["exp_avg_sq"] = p.backend.xp.zeros_like(p.data)
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        p.backend.adam_update(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"], group["lr"],
+                              beta1, beta2, group["eps"], group["weight_decay"], state["step"],
+                              self._decoupled)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * wd before the Adam step.
+
+    Example:
+        >>> opt = optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    """
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
