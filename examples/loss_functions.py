@@ -82,13 +82,13 @@ def main(argv=None):
     print(f"M&Ms counted in {len(counts)} bags: {counts.astype(int).tolist()}")
 
     def loss(guess):
-        """L(n_est) = mean over bags of (n_i - n_est)^2; guess is a gpunet tensor."""
-        return ((gn.tensor(counts) - guess) ** 2).mean()
+        """L(n_est) = mean over bags of (n_i - n_est)^2, for each guess in a tensor of guesses."""
+        return ((gn.tensor(counts) - guess) ** 2).mean(axis=-1)
 
     # Exhaustive search: evaluate the loss for every guess on a grid, take the lowest point.
     step = 0.01
     grid = np.arange(40.0, 70.0 + step / 2, step)
-    grid_losses = np.array([loss(gn.tensor(g)).item() for g in grid])
+    grid_losses = loss(gn.tensor(grid[:, None])).numpy()     # all 3001 guesses in one go
     exhaustive = float(grid[grid_losses.argmin()])
     print(f"exhaustive search over {len(grid)} guesses: best n_est = {exhaustive:.2f}")
 
