@@ -33,6 +33,7 @@ if SIMULATOR:
     TPB = 32
     MAX_BLOCKS = 4
     REDUCE_TPB = 32
+    MIN_REDUCE_TPB = 4  # every simulated thread costs; 4 still exercises the tree reduction
 else:
     import cupy
 
@@ -40,6 +41,7 @@ else:
     TPB = 256
     MAX_BLOCKS = 65535
     REDUCE_TPB = 256
+    MIN_REDUCE_TPB = 32  # a full warp
 
 # Shared-memory size of every block reduction; launch block sizes are powers of two <= this.
 SHARED_SIZE = 256
@@ -53,8 +55,8 @@ def blocks_for(n: int, tpb: int = TPB) -> int:
 
 
 def reduce_threads(n: int) -> int:
-    """Power-of-two block size (32 .. REDUCE_TPB) for a block that reduces ``n`` items."""
-    t = 32
+    """Power-of-two block size (MIN_REDUCE_TPB .. REDUCE_TPB) for a block that reduces ``n`` items."""
+    t = MIN_REDUCE_TPB
     while t < REDUCE_TPB and t < n:
         t *= 2
     return t
