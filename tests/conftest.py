@@ -22,7 +22,11 @@ os.environ.setdefault("GPUNET_BACKEND", "numpy")
 
 import gpunet as gn  # noqa: E402
 
-BACKENDS = ["numpy"] + (["cuda"] if gn.backends.cuda_unavailable_reason() is None else [])
+_cuda_reason = gn.backends.cuda_unavailable_reason()
+if _cuda_reason is not None:
+    # With the simulator on (or a GPU present) the cuda backend must run: never drop its tests silently.
+    raise RuntimeError(f"the cuda backend should run in these tests but cannot: {_cuda_reason}")
+BACKENDS = ["numpy", "cuda"]
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 if SIMULATED:
     # The simulator runs a Python thread per CUDA thread and polls them; at the default 5 ms
