@@ -13,6 +13,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .tensor import Tensor, tensor
 from . import functional
+from . import nn, optim
 from .serialization import load, save
 from . import data, train
 
