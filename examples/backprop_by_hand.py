@@ -116,12 +116,12 @@ def main(argv=None):
               f"class {int(p > 0.5)} (table says {int(true_class(row[None])[0])})")
 
     # Pictures: error per epoch, and the learned boundary in fields 1 and 2 (field 3 at its mean).
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
     ax1.plot(train_err, label="training set")
     ax1.plot(tune_err, label="tuning set")
     ax1.axvline(best[2], color="gray", ls=":", label=f"best tuning epoch ({best[2]})")
     ax1.set(xlabel="epoch", ylabel="mean squared error (log scale)", yscale="log",
-            title="Error per epoch: stop when tuning error stops improving")
+            title="Error per epoch\n(stop when the tuning error stops improving)")
     ax1.legend()
     g1, g2 = np.meshgrid(np.linspace(0, 7, 120), np.linspace(0, 4, 80))
     grid = np.stack([g1.ravel(), g2.ravel(), np.full(g1.size, mean[2])], 1)
