@@ -12,7 +12,6 @@ import gpunet as gn
 from gpunet import models, nn, optim
 from gpunet.data import DataLoader, TensorDataset
 from gpunet.datasets import digits
-from gpunet.serialization import load, save as save_weights
 from gpunet.train import evaluate, fit
 from _common import parse_args, plt, save
 
@@ -36,8 +35,8 @@ def main(argv=None):
     test_loss, test_acc = evaluate(model, loss_fn, DataLoader(TensorDataset(x_test, y_test), batch_size=500))
     print(f"backend {gn.get_backend().name}: {len(history)} epochs on {n_train} images, "
           f"test accuracy {test_acc:.1%} (loss {test_loss:.3f}) on {len(y_test)} unseen digits")
-    save_weights(model.state_dict(), args.out / "model.npz")
-    assert set(load(args.out / "model.npz")) == set(model.state_dict())   # it reads back
+    gn.save(model.state_dict(), args.out / "model.npz")        # a plain .npz file
+    model.load_state_dict(gn.load(args.out / "model.npz"))       # and it loads back
     print(f"wrote {args.out / 'model.npz'}")
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
