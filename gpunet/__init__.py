@@ -11,16 +11,14 @@ from .backends import BackendUnavailableError, get_backend, set_backend, use_bac
 from .function import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
-from .tensor import Tensor, tensor
-from . import functional
-from . import nn, optim
 from .serialization import load, save
-from . import data, train
+from .tensor import Tensor, tensor
+from . import data, datasets, functional, models, nn, optim, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "functional", "load", "save",
-    "get_backend", "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "set_backend",
-    "tensor", "train", "use_backend",
+    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets",
+    "functional", "get_backend", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
+    "nn", "no_grad", "optim", "save", "set_backend", "tensor", "train", "use_backend",
 ]
