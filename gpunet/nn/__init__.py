@@ -10,7 +10,8 @@ from . import init
 from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, LogSoftmax, MaxPool2d,
                      ReLU, Sigmoid, Softmax, Tanh)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
-from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
+from .containers import ModuleList, Sequential
+from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d
 from .recurrent import LSTM, RNN
 

@@ -1,4 +1,4 @@
-"""Module, Parameter and Sequential: the containers every model is built from.
+"""Module and Parameter: what every layer and model is built from (containers in containers.py).
 
 Example:
     >>> from gpunet import nn
@@ -215,7 +215,7 @@ class Module:
         return self
 
     def _tensors(self):
-        return [t for _, t in self._named("_parameters", True)] + [t for _, t in self._named("_buffers", True)]
+        return list(self.parameters()) + list(self.buffers())
 
     def to(self, backend):
         """Move every parameter and buffer to ``backend`` ("numpy", "cuda"), in place; returns self.
@@ -254,13 +254,14 @@ class Module:
         Example:
             >>> gn.save(model.state_dict(), "model.npz")      # doctest: +SKIP
         """
-        out = OrderedDict()
+        return OrderedDict((k, t.detach()) for k, t in self._state_tensors())
+
+    def _state_tensors(self):
         for pre, module in self.named_modules():
             for store, skip in (("_parameters", ()), ("_buffers", module._non_persistent)):
                 for name, t in getattr(module, store).items():
                     if t is not None and name not in skip:
-                        out[f"{pre}.{name}" if pre else name] = t.detach()
-        return out
+                        yield (f"{pre}.{name}" if pre else name), t
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values from ``state_dict`` (Tensors or NumPy arrays, e.g. from ``gn.load``).
@@ -268,12 +269,7 @@ class Module:
         Raises StateDictMismatchError listing missing, unexpected and wrongly shaped keys
         (shapes are always checked; names only when ``strict``). Returns (missing, unexpected).
         """
-        own = OrderedDict()
-        for pre, module in self.named_modules():
-            for store, skip in (("_parameters", ()), ("_buffers", module._non_persistent)):
-                for name, t in getattr(module, store).items():
-                    if t is not None and name not in skip:
-                        own[f"{pre}.{name}" if pre else name] = t
+        own = OrderedDict(self._state_tensors())
         missing, unexpected = check_state_dict(own, state_dict, strict=strict, name=type(self).__name__)
         with no_grad():
             for key, t in own.items():
@@ -344,70 +340,3 @@ class Module:
         return "\n".join([fmt(rows[0]), rule] + [fmt(r) for r in rows[1:]] + [
             rule, f"Total params: {self.num_parameters():,}",
             f"Trainable params: {self.num_parameters(trainable_only=True):,}"])
-
-
-class Sequential(Module):
-    """Modules applied one after another; children are named "0", "1", … (or by an OrderedDict).
-
-    Example:
-        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-        >>> model[1]
-        Linear(in_features=784, out_features=10, bias=True)
-    """
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, m in modules[0].items():
-                self.add_module(name, m)
-        else:
-            for i, m in enumerate(modules):
-                self.add_module(str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(items[index]))
-        return items[index][1]
-
-    def append(self, module):
-        """Add ``module`` at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-
-class ModuleList(Module):
-    """A list of sub-modules that are registered (their parameters are found).
-
-    Example:
-        >>> blocks = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
-    """
-
-    def __init__(self, modules=()):
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        return list(self._modules.values())[index]
