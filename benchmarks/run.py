@@ -137,6 +137,17 @@ def _rss_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mb():
+    """Peak RSS of this process: VmHWM (Linux; ru_maxrss would carry the parent's peak over exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def memory_probe(framework, backend, batch_size=64):
     """In a fresh process: one LeNet training epoch over the 4,000 embedded digits; print JSON."""
     from gpunet import datasets
@@ -150,7 +161,7 @@ def memory_probe(framework, backend, batch_size=64):
     for i in range(0, len(x), batch_size):
         xb, yb = model.tensors(x[i:i + batch_size], y[i:i + batch_size])
         model.step(xb, yb)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = _peak_rss_mb()
     print(json.dumps({"framework": framework, "rss_before_epoch_mb": before, "peak_rss_mb": peak,
                       "epoch_growth_mb": peak - before, "epoch_s": time.perf_counter() - t0,
                       "images": len(x), "batch": batch_size}))
@@ -178,7 +189,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--suite", nargs="+", choices=SUITES + ("all",), default=["all"])
     p.add_argument("--backend", choices=("numpy", "cuda"), default="numpy")
-    p.add_argument("--reps", type=int, default=9, help="timed repetitions per case (>= 7)")
+    p.add_argument("--reps", type=int, default=11, help="timed repetitions per case (>= 7)")
     p.add_argument("--tag", default="", help="suffix for the results file name")
     p.add_argument("--no-save", action="store_true", help="print only, write no JSON")
     p.add_argument("--memory-probe", choices=("gpunet", "torch"), help=argparse.SUPPRESS)

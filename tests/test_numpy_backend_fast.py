@@ -186,3 +186,17 @@ def test_lenet_step_stays_float32(rng):
         assert h.dtype == logits.dtype == loss.dtype == np.float32
         loss.backward()
         assert all(w.grad.dtype == np.float32 for w in ws)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding", CONV_CASES[:4])
+def test_weight_grad_per_image_and_single_gemm_agree(rng, monkeypatch, xs, ws, stride, padding):
+    be = nb.NumpyBackend()
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    y, saved = be.conv2d_fwd(x, w, None, stride, padding)
+    gy = rng.standard_normal(y.shape)
+    per_image = be.conv2d_bwd_weight(gy, x, ws, stride, padding, saved)
+    monkeypatch.setattr(nb, "PER_IMAGE_GEMM_MAX", 0)
+    np.testing.assert_allclose(be.conv2d_bwd_weight(gy, x, ws, stride, padding, saved), per_image,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(per_image, _ref_conv_grad_w(gy, x, ws, stride, padding), rtol=1e-10,
+                               atol=1e-10)

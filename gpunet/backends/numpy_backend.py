@@ -23,6 +23,9 @@ from .base import Backend
 # The input gradient of a stride-1 conv whose columns exceed this many elements is computed as a
 # transposed convolution (im2col of gy + GEMM); smaller ones scatter-add the columns (col2im).
 TRANSPOSED_MIN_ELEMENTS = 1 << 22
+# Weight gradients whose per-image GEMM has fewer multiply-adds than this (OpenBLAS's threading
+# threshold, 65536 * 4) run as one single-threaded GEMM per image; bigger ones as one GEMM.
+PER_IMAGE_GEMM_MAX = 1 << 18
 
 
 def out_size(size, k, s, p):
@@ -170,6 +173,14 @@ class NumpyBackend(Backend):
     def conv2d_bwd_weight(self, gy, x, w_shape, stride, padding, saved=None):
         kh, kw = w_shape[2:]
         cols = saved if saved is not None else im2col_cn(_cn(x), kh, kw, stride, padding, self.pool)
+        n, k, ho, wo = gy.shape
+        if k * cols.shape[0] * ho * wo < PER_IMAGE_GEMM_MAX:
+            # NOTE: one small GEMM per image, summed: each stays under OpenBLAS's threading
+            # threshold, so no GEMM with a long reduction syncs two threads ~K/384 times (which
+            # collapses when the machine is oversubscribed).
+            g3 = _cn(gy).reshape(k, n, ho * wo).transpose(1, 0, 2)       # (N, K, P) view
+            c3 = cols.reshape(-1, n, ho * wo).transpose(1, 2, 0)         # (N, P, C*kh*kw) view
+            return np.matmul(g3, c3).sum(axis=0).reshape(w_shape)
         gw = np.matmul(_matrix_cn(gy), cols.T)  # (K, C*kh*kw), BLAS reads cols.T in place
         return gw.reshape(w_shape)
 
