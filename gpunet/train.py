@@ -207,11 +207,9 @@ def _format(metrics):
 
 # --- checkpoint state ------------------------------------------------------------------------
 def _rng_state(be):
-    state = {"host": _random.host_rng().bit_generator.state, "backend": None}
-    rng = getattr(be, "_rng", None)  # NumPy generators only (numpy backend, cuda simulator)
-    if isinstance(rng, np.random.Generator):
-        state["backend"] = rng.bit_generator.state
-    return state
+    # NOTE: CuPy's generator on a real GPU has no savable state (rng_state() is None there), so
+    # dropout masks after a resume differ on a GPU; on NumPy and the simulator resume is exact.
+    return {"host": _random.host_rng().bit_generator.state, "backend": be.rng_state()}
 
 
 def _plain(obj):
@@ -224,9 +222,8 @@ def _plain(obj):
 
 def _restore_rng(state, be):
     _random.host_rng().bit_generator.state = _plain(state["host"])
-    rng = getattr(be, "_rng", None)
-    if state.get("backend") is not None and isinstance(rng, np.random.Generator):
-        rng.bit_generator.state = _plain(state["backend"])
+    if state.get("backend") is not None:
+        be.set_rng_state(_plain(state["backend"]))
 
 
 def _state_of(obj):

@@ -68,6 +68,16 @@ class Backend(abc.ABC):
     def randn(self, shape, dtype):
         """Standard-normal samples of ``shape`` and ``dtype``."""
 
+    def rng_state(self):
+        """The generator's state as plain data for a checkpoint, or None where it cannot be saved."""
+        rng = getattr(self, "_rng", None)
+        return rng.bit_generator.state if hasattr(rng, "bit_generator") else None
+
+    def set_rng_state(self, state) -> None:
+        """Restore a state from ``rng_state()`` (ignored when None)."""
+        if state is not None:
+            self._rng.bit_generator.state = state
+
     # --- conv2d ---------------------------------------------------------------
     @abc.abstractmethod
     def conv2d_fwd(self, x, w, b, stride, padding):
