@@ -2,8 +2,7 @@
 
 LeNet-5 on 1×28×28: conv 6@5×5 pad 2 → ReLU → maxpool 2 → conv 16@5×5 → ReLU → maxpool 2 →
 120 → 84 → 10, softmax cross-entropy, SGD with momentum 0.9.  gpunet uses ``gpunet.nn`` and
-``gpunet.optim`` when they exist (what users run), else ``gpunet.functional`` plus the
-backend's ``sgd_update``.
+``gpunet.optim``: what users run.
 
 Example:
     >>> w = lenet_weights(seed=0)
@@ -39,35 +38,17 @@ def batch(n, seed=1):
     return rng.standard_normal((n, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, n)
 
 
-def _have_nn():
-    try:
-        from gpunet import nn, optim  # noqa: F401
-
-        return all(hasattr(nn, a) for a in ("Conv2d", "Linear", "Sequential", "MaxPool2d", "ReLU",
-                                            "Flatten")) and hasattr(optim, "SGD")
-    except ImportError:
-        return False
-
-
 class GpunetLeNet:
-    """LeNet-5 training step and inference in gpunet; ``api`` says which path is in use."""
+    """LeNet-5 training step and inference in gpunet, built with ``gpunet.nn`` + ``gpunet.optim``."""
+
+    api = "nn+optim"
 
     def __init__(self, weights, backend="numpy"):
         import gpunet as gn
-
-        self.gn, self.be = gn, gn.backends.backend(backend)
-        self.api = "nn+optim" if _have_nn() else "functional+sgd_update"
-        if self.api == "nn+optim":
-            self._build_nn(weights)
-        else:
-            self.params = [gn.tensor(w.copy(), requires_grad=True, backend=self.be) for w in weights]
-            self.bufs = [self.be.xp.zeros_like(p.data) for p in self.params]
-            self.steps = 0
-
-    def _build_nn(self, weights):
         from gpunet import nn, optim
 
-        with self.gn.use_backend(self.be.name):
+        self.gn, self.be = gn, gn.backends.backend(backend)
+        with gn.use_backend(self.be.name):
             self.model = nn.Sequential(
                 nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
                 nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
@@ -82,35 +63,17 @@ class GpunetLeNet:
         """Host arrays -> gpunet tensors on this backend (done once, outside the timing)."""
         return self.gn.tensor(x, backend=self.be), self.gn.tensor(y, backend=self.be)
 
-    def forward(self, x):
-        if self.api == "nn+optim":
-            return self.model(x)
-        F, p = self.gn.functional, self.params
-        h = F.max_pool2d(F.relu(F.conv2d(x, p[0], p[1], padding=2)), 2)
-        h = F.max_pool2d(F.relu(F.conv2d(h, p[2], p[3])), 2)
-        h = F.relu(F.linear(F.flatten(h), p[4], p[5]))
-        h = F.relu(F.linear(h, p[6], p[7]))
-        return F.linear(h, p[8], p[9])
-
     def step(self, x, y):
         """One full training step: forward, loss, backward, SGD update."""
-        loss = self.gn.functional.softmax_cross_entropy(self.forward(x), y)
-        if self.api == "nn+optim":
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
-            return loss
+        loss = self.gn.functional.softmax_cross_entropy(self.model(x), y)
+        self.opt.zero_grad()
         loss.backward()
-        first = self.steps == 0
-        for p, buf in zip(self.params, self.bufs):
-            self.be.sgd_update(p.data, p.grad.data, buf, LR, MOMENTUM, 0.0, 0.0, False, first)
-            p.grad = None
-        self.steps += 1
+        self.opt.step()
         return loss
 
     def infer(self, x):
         with self.gn.no_grad():
-            return self.forward(x)
+            return self.model(x)
 
 
 class TorchLeNet:
