@@ -105,3 +105,17 @@ def flat_view(a):
 def scalar(value, dtype):
     """A host scalar typed like the arrays (so float32 kernels do float32 arithmetic)."""
     return np.dtype(dtype).type(value)
+
+
+def specialised(cache: dict, make, dtype):
+    """``make(numba_type)`` built once per dtype (kernels with typed shared memory or constants).
+
+    Example:
+        >>> fwd, bwd = specialised(_cache, _make_kernels, np.float32)  # doctest: +SKIP
+    """
+    key = np.dtype(dtype)
+    if key not in cache:
+        import numba
+
+        cache[key] = make(numba.from_dtype(key))
+    return cache[key]

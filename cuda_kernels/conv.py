@@ -18,6 +18,7 @@ from __future__ import annotations
 from numba import cuda
 
 from . import _launch
+from ._index import unravel_nchw
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
@@ -53,12 +54,7 @@ def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
     P = NP // N
     Ho = P // Wo
     for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
-        w = i % W
-        t = i // W
-        h = t % H
-        t //= H
-        c = t % C
-        n = t // C
+        n, c, h, w = unravel_nchw(i, C, H, W)
         acc = zero
         for a in range(kh):
             th = h + ph - a
@@ -121,13 +117,7 @@ _bias_bwd_cache: dict = {}
 
 def bias_add_bwd_kernel(dtype):
     """The bias-gradient kernel specialised for ``dtype`` (float32 or float64)."""
-    import numba
-    import numpy as np
-
-    key = np.dtype(dtype)
-    if key not in _bias_bwd_cache:
-        _bias_bwd_cache[key] = _make_bias_bwd(numba.from_dtype(key))
-    return _bias_bwd_cache[key]
+    return _launch.specialised(_bias_bwd_cache, _make_bias_bwd, dtype)
 
 
 def _geometry(kernel, stride, padding):

@@ -15,6 +15,7 @@ import numpy as np
 from numba import cuda
 
 from . import _launch
+from ._index import covering_windows, unravel_nchw
 
 
 @cuda.jit
@@ -26,12 +27,7 @@ def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
     _, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        ow = i % Wo
-        t = i // Wo
-        oh = t % Ho
-        t //= Ho
-        c = t % C
-        n = t // C
+        n, c, oh, ow = unravel_nchw(i, C, Ho, Wo)
         h0 = oh * sh - ph
         w0 = ow * sw - pw
         best = lowest
@@ -58,19 +54,9 @@ def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
     _, C, H, W = gx.shape
     Ho, Wo = gy.shape[2], gy.shape[3]
     for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
-        w = i % W
-        t = i // W
-        h = t % H
-        t //= H
-        c = t % C
-        n = t // C
-        # NOTE: window oh covers h when oh*sh - ph <= h <= oh*sh - ph + kh - 1, i.e.
-        # ceil((h + ph - kh + 1) / sh) <= oh <= floor((h + ph) / sh); Python's floor
-        # division makes (a + s - 1) // s a ceiling for negative a too.
-        oh_lo = max(0, (h + ph - kh + sh) // sh)
-        oh_hi = min(Ho - 1, (h + ph) // sh)
-        ow_lo = max(0, (w + pw - kw + sw) // sw)
-        ow_hi = min(Wo - 1, (w + pw) // sw)
+        n, c, h, w = unravel_nchw(i, C, H, W)
+        oh_lo, oh_hi = covering_windows(h, ph, kh, sh, Ho)
+        ow_lo, ow_hi = covering_windows(w, pw, kw, sw, Wo)
         me = h * W + w
         acc = zero
         for oh in range(oh_lo, oh_hi + 1):
@@ -86,12 +72,7 @@ def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
     _, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        ow = i % Wo
-        t = i // Wo
-        oh = t % Ho
-        t //= Ho
-        c = t % C
-        n = t // C
+        n, c, oh, ow = unravel_nchw(i, C, Ho, Wo)
         h0 = oh * sh - ph
         w0 = ow * sw - pw
         acc = zero
@@ -111,16 +92,9 @@ def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, inv):
     _, C, H, W = gx.shape
     Ho, Wo = gy.shape[2], gy.shape[3]
     for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
-        w = i % W
-        t = i // W
-        h = t % H
-        t //= H
-        c = t % C
-        n = t // C
-        oh_lo = max(0, (h + ph - kh + sh) // sh)
-        oh_hi = min(Ho - 1, (h + ph) // sh)
-        ow_lo = max(0, (w + pw - kw + sw) // sw)
-        ow_hi = min(Wo - 1, (w + pw) // sw)
+        n, c, h, w = unravel_nchw(i, C, H, W)
+        oh_lo, oh_hi = covering_windows(h, ph, kh, sh, Ho)
+        ow_lo, ow_hi = covering_windows(w, pw, kw, sw, Wo)
         acc = zero
         for oh in range(oh_lo, oh_hi + 1):
             for ow in range(ow_lo, ow_hi + 1):

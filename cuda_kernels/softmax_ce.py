@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 
-import numba
-import numpy as np
 from numba import cuda
 
 from . import _launch
@@ -92,10 +90,7 @@ _cache: dict = {}
 
 def kernels(dtype):
     """``(softmax_ce_fwd_kernel, softmax_ce_bwd_kernel)`` specialised for ``dtype``."""
-    key = np.dtype(dtype)
-    if key not in _cache:
-        _cache[key] = _make_kernels(numba.from_dtype(key))
-    return _cache[key]
+    return _launch.specialised(_cache, _make_kernels, dtype)
 
 
 def softmax_ce_fwd(logits, labels):

@@ -268,13 +268,13 @@ def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input - target)^2)."""
     target = _same_shape("mse_loss", _tensor("input", input), target)
     diff = input - target
-    return _apply_reduction(diff * diff, _reduction(reduction))
+    return L.apply_reduction(diff * diff, _reduction(reduction))
 
 
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error (MAE): mean(|input - target|)."""
     target = _same_shape("l1_loss", _tensor("input", input), target)
-    return _apply_reduction((input - target).abs(), _reduction(reduction))
+    return L.apply_reduction((input - target).abs(), _reduction(reduction))
 
 
 def binary_cross_entropy(input, target, reduction="mean"):
@@ -291,11 +291,3 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """BCE on raw scores: sigmoid and log fused so that large logits stay finite."""
     target = _same_shape("binary_cross_entropy_with_logits", _tensor("input", input), target)
     return L.BinaryCrossEntropyWithLogits.apply(input, target, reduction=_reduction(reduction))
-
-
-def _apply_reduction(per_item, reduction):
-    if reduction == "mean":
-        return per_item.mean()
-    if reduction == "sum":
-        return per_item.sum()
-    return per_item

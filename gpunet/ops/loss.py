@@ -4,7 +4,8 @@ from __future__ import annotations
 from ..function import Function
 
 
-def _reduce(per_item, reduction):
+def apply_reduction(per_item, reduction):
+    """Mean, sum or none of per-item losses (tensors or arrays alike)."""
     if reduction == "mean":
         return per_item.mean()
     if reduction == "sum":
@@ -36,7 +37,7 @@ class SoftmaxCrossEntropy(Function):
         loss, probs = ctx.backend.softmax_cross_entropy_fwd(logits, labels)
         ctx.save_for_backward(probs, labels)
         ctx.reduction = reduction
-        return _reduce(loss, reduction)
+        return apply_reduction(loss, reduction)
 
     @staticmethod
     def backward(ctx, gy):
@@ -54,7 +55,7 @@ class BinaryCrossEntropyWithLogits(Function):
         ctx.save_for_backward(x, t)
         ctx.reduction = reduction
         per = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
-        return _reduce(per, reduction)
+        return apply_reduction(per, reduction)
 
     @staticmethod
     def backward(ctx, gy):
@@ -76,7 +77,7 @@ class BinaryCrossEntropy(Function):
         with _quiet(xp):
             log_p = xp.maximum(xp.log(p), -100)
             log_q = xp.maximum(xp.log(1 - p), -100)
-        return _reduce(-(t * log_p + (1 - t) * log_q), reduction)
+        return apply_reduction(-(t * log_p + (1 - t) * log_q), reduction)
 
     @staticmethod
     def backward(ctx, gy):
