@@ -19,18 +19,18 @@ from _common import parse_args, plt, save
 def main(argv=None):
     args = parse_args(__doc__, argv)
     (x_train, y_train), (x_test, y_test) = digits()   # (N, 1, 28, 28) float32 in [0, 1], int64 labels
-    n_train, epochs = (1200, 2) if args.fast else (3500, 4)
+    n_train, epochs = (1200, 2) if args.fast else (3500, 12)
     x_val, y_val = x_train[3500:], y_train[3500:]     # 500 tuning images, never trained on
     x_train, y_train = x_train[:n_train], y_train[:n_train]
 
     gn.manual_seed(0)
-    model = models.lenet5()                            # conv-pool-conv-pool-fc-fc-fc
+    model = models.lenet5(batch_norm=True)             # conv-pool-conv-pool-fc-fc-fc, with BatchNorm
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=2e-3)
     train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=0)
     val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=500)
     history = fit(model, loss_fn, optimizer, train_loader, epochs=epochs, val_loader=val_loader,
-                  early_stopping=2, progress=not args.fast)
+                  early_stopping=3, progress=not args.fast)
 
     test_loss, test_acc = evaluate(model, loss_fn, DataLoader(TensorDataset(x_test, y_test), batch_size=500))
     print(f"backend {gn.get_backend().name}: {len(history)} epochs on {n_train} images, "
