@@ -18,7 +18,7 @@ from __future__ import annotations
 from numba import cuda
 
 from . import _launch
-from ._index import unravel_nchw
+from ._device import block_sum, unravel_nchw
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
@@ -98,16 +98,9 @@ def _make_bias_bwd(acc_t):
                 for p in range(t, P, nt):  # consecutive threads read consecutive p
                     acc += gy[n, k, p]
             sm[t] = acc
-            cuda.syncthreads()
-            s = nt // 2
-            while s > 0:
-                if t < s:
-                    sm[t] += sm[t + s]
-                cuda.syncthreads()
-                s //= 2
+            total = block_sum(sm, t, nt)
             if t == 0:
-                cuda.atomic.add(gb, k, sm[0])
-            cuda.syncthreads()
+                cuda.atomic.add(gb, k, total)
 
     return bias_add_bwd_kernel
 

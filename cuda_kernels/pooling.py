@@ -15,7 +15,7 @@ import numpy as np
 from numba import cuda
 
 from . import _launch
-from ._index import covering_windows, unravel_nchw
+from ._device import covering_windows, unravel_nchw
 
 
 @cuda.jit

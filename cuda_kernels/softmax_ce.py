@@ -19,6 +19,7 @@ import math
 from numba import cuda
 
 from . import _launch
+from ._device import block_max, block_sum
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
@@ -39,27 +40,12 @@ def _make_kernels(acc_t):
                 if v > m:
                     m = v
             sm[t] = m
-            cuda.syncthreads()
-            s = nt // 2
-            while s > 0:
-                if t < s and sm[t + s] > sm[t]:
-                    sm[t] = sm[t + s]
-                cuda.syncthreads()
-                s //= 2
-            m = sm[0]
-            cuda.syncthreads()  # everyone has read sm[0] before it is reused
+            m = block_max(sm, t, nt)
             total = acc_t(0)
             for j in range(t, C, nt):
                 total += math.exp(logits[row, j] - m)
             sm[t] = total
-            cuda.syncthreads()
-            s = nt // 2
-            while s > 0:
-                if t < s:
-                    sm[t] += sm[t + s]
-                cuda.syncthreads()
-                s //= 2
-            total = sm[0]
+            total = block_sum(sm, t, nt)
             inv = acc_t(1) / total
             for j in range(t, C, nt):
                 probs[row, j] = math.exp(logits[row, j] - m) * inv
@@ -69,7 +55,6 @@ def _make_kernels(acc_t):
                     loss[row] = math.log(total) + m - logits[row, lab]
                 else:
                     loss[row] = acc_t(math.nan)  # out-of-range label: NaN, no host check
-            cuda.syncthreads()  # sm[0] is read by all before the next row overwrites it
 
     @cuda.jit
     def softmax_ce_bwd_kernel(probs, labels, gloss, gx):

@@ -1,4 +1,4 @@
-"""Device functions shared by the kernels: NCHW index arithmetic and window ranges.
+"""Device functions shared by the kernels: NCHW index arithmetic, window ranges, block reductions.
 
 Example:
     >>> n, c, h, w = unravel_nchw(i, C, H, W)        # inside a @cuda.jit kernel  # doctest: +SKIP
@@ -28,3 +28,36 @@ def covering_windows(h, pad, k, s, n_out):
     # ceil((h + pad - k + 1) / s) <= o <= floor((h + pad) / s); Python's floor division
     # makes (a + s - 1) // s a ceiling for negative a too.
     return max(0, (h + pad - k + s) // s), min(n_out - 1, (h + pad) // s)
+
+
+@cuda.jit(device=True, inline=True)
+def block_sum(sm, t, nt):
+    """Tree-sum sm[0:nt] (nt a power of two) across the block; every thread gets the total.
+
+    Callers write their partial sum to sm[t] first; a trailing barrier lets sm be reused.
+    """
+    cuda.syncthreads()
+    s = nt // 2
+    while s > 0:
+        if t < s:
+            sm[t] += sm[t + s]
+        cuda.syncthreads()
+        s //= 2
+    total = sm[0]
+    cuda.syncthreads()
+    return total
+
+
+@cuda.jit(device=True, inline=True)
+def block_max(sm, t, nt):
+    """Like block_sum, for the maximum."""
+    cuda.syncthreads()
+    s = nt // 2
+    while s > 0:
+        if t < s and sm[t + s] > sm[t]:
+            sm[t] = sm[t + s]
+        cuda.syncthreads()
+        s //= 2
+    best = sm[0]
+    cuda.syncthreads()
+    return best
