@@ -28,7 +28,7 @@ def _make_kernels(acc_t):
     """Build the forward and backward kernels for one float type (shared memory is typed)."""
 
     @cuda.jit
-    def softmax_ce_fwd_kernel(logits, labels, loss, probs):
+    def softmax_ce_fwd_kernel(logits, labels, loss, probs, bad_label):
         sm = cuda.shared.array(SHARED, dtype=acc_t)
         N, C = logits.shape
         t = cuda.threadIdx.x
@@ -54,7 +54,10 @@ def _make_kernels(acc_t):
                 if lab >= 0 and lab < C:
                     loss[row] = math.log(total) + m - logits[row, lab]
                 else:
-                    loss[row] = acc_t(math.nan)  # out-of-range label: NaN, no host check
+                    # out-of-range label: NaN loss and a flag the backend checks when a value
+                    # is next read (like a device-side assert), so no per-step host check
+                    loss[row] = acc_t(math.nan)
+                    bad_label[0] = 1
 
     @cuda.jit
     def softmax_ce_bwd_kernel(probs, labels, gloss, gx):
@@ -78,11 +81,13 @@ def kernels(dtype):
     return _launch.specialised(_cache, _make_kernels, dtype)
 
 
-def softmax_ce_fwd(logits, labels):
+def softmax_ce_fwd(logits, labels, bad_label):
     """Per-row loss ``logsumexp(row) - row[label]`` and the softmax probabilities.
 
+    ``bad_label`` is a 1-element int32 device array set to 1 when a label is outside [0, C).
+
     Example:
-        >>> loss, probs = softmax_ce_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]))   # doctest: +SKIP
+        >>> loss, probs = softmax_ce_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]), flag)  # doctest: +SKIP
         >>> loss                                                                  # doctest: +SKIP
         array([1.38629436, 1.38629436])
     """
@@ -95,7 +100,7 @@ def softmax_ce_fwd(logits, labels):
     probs = _launch.xp.empty_like(logits)
     grid = max(1, min(n, _launch.MAX_BLOCKS))
     _launch.launch(kernels(logits.dtype)[0], grid, _launch.reduce_threads(c),
-                   logits, labels, loss, probs)
+                   logits, labels, loss, probs, bad_label)
     return loss, probs
 
 

@@ -49,7 +49,7 @@ SCRIPT = textwrap.dedent("""
             (conv.im2col_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 7 + (f,)),
             (conv.bias_add_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), nt.boolean)),
             (conv.bias_add_bwd_kernel(dt), (A(dt, 3), A(dt, 1), i)),
-            (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2))),
+            (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2), A(np.int32, 1))),
             (bwd, (A(dt, 2), A(np.int32, 1), A(dt, 1), A(dt, 2))),
             (optim.sgd_update_kernel, (A(dt, 1),) * 3 + (f,) * 4 + (nt.boolean,) * 2),
             (optim.adam_update_kernel, (A(dt, 1),) * 4 + (f,) * 7 + (nt.boolean,) + (f,) * 3),

@@ -31,3 +31,13 @@ def T(*shape, dtype=np.float32, grad=False):
 def test_bad_input_is_named(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_out_of_range_labels_are_reported_on_every_backend(backend):
+    # numpy checks at the call; cuda flags it in the kernel (no per-step sync) and raises at
+    # the next value read, like a device-side assert.
+    logits = gn.tensor(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"label.* outside \[0|labels must be in \[0, 3\)"):
+        F.softmax_cross_entropy(logits, gn.tensor([0, 3])).item()
+    ok = F.softmax_cross_entropy(logits, gn.tensor([0, 2])).item()  # the flag was cleared
+    assert ok == pytest.approx(np.log(3))

@@ -34,6 +34,9 @@ class Backend(abc.ABC):
 
     name: str = "abstract"
     xp = None  # the array module: numpy or cupy
+    # True where softmax_cross_entropy_fwd flags out-of-range labels itself (reported at the
+    # next value read), so functional need not read the labels back every step.
+    checks_labels_on_device: bool = False
 
     # --- arrays and transfers -------------------------------------------------
     @abc.abstractmethod

@@ -76,6 +76,7 @@ class CudaBackend(Backend):
     """
 
     name = "cuda"
+    checks_labels_on_device = True
 
     def __init__(self, seed=None):
         reason = unavailable_reason()
@@ -85,6 +86,7 @@ class CudaBackend(Backend):
 
         self.simulated = _launch.SIMULATOR
         self.xp = _launch.xp
+        self._bad_label = self.xp.zeros(1, dtype=np.int32)  # set by the softmax-CE kernel
         self._k_act, self._k_conv, self._k_optim = activation, conv, optim
         self._k_pool, self._k_sce = pooling, softmax_ce
         self.seed(seed)
@@ -95,12 +97,28 @@ class CudaBackend(Backend):
 
     def to_host(self, array):
         if self.simulated or isinstance(array, np.ndarray):
-            return np.asarray(array)
-        return self.xp.asnumpy(array)  # waits for the stream: a value is being read
+            host = np.asarray(array)
+        else:
+            host = self.xp.asnumpy(array)  # waits for the stream: a value is being read
+        self.check_device_errors()
+        return host
 
     def synchronize(self) -> None:
         if not self.simulated:
             self.xp.cuda.get_current_stream().synchronize()
+        self.check_device_errors()
+
+    def check_device_errors(self) -> None:
+        """Raise for errors that kernels flagged since the last check (a value is read anyway).
+
+        Checking labels on the host would synchronise every training step; the kernel flags
+        them instead, and the error surfaces at the next ``.item()``, ``.numpy()`` or sync.
+        """
+        if int(self._bad_label[0]):
+            self._bad_label[...] = 0
+            raise ValueError("softmax_cross_entropy: a label was outside [0, number of classes); "
+                             "the loss of that row is NaN (checked on the device, reported at "
+                             "the first value read after it)")
 
     # --- random numbers -------------------------------------------------------
     def seed(self, seed):
@@ -171,7 +189,7 @@ class CudaBackend(Backend):
 
     # --- fused softmax cross-entropy -----------------------------------------
     def softmax_cross_entropy_fwd(self, logits, labels):
-        return self._k_sce.softmax_ce_fwd(logits, labels)
+        return self._k_sce.softmax_ce_fwd(logits, labels, self._bad_label)
 
     def softmax_cross_entropy_bwd(self, probs, labels, gloss):
         return self._k_sce.softmax_ce_bwd(probs, labels, gloss)
