@@ -165,6 +165,21 @@ def test_softmax_cross_entropy_int32_labels(rng):
           NP.softmax_cross_entropy_bwd(p_n, labels, np.full(4, 0.25)), np.float64)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_range_check_flags_only_values_outside(dtype):
+    from cuda_kernels import checks
+
+    inside = np.linspace(0.0, 1.0, 150).astype(dtype)  # both ends included: 150 > simulated grid
+    cases = [(inside, 0), (np.append(inside, 1.0001), 1), (np.insert(inside, 70, -1e-30), 1),
+             (np.append(inside, np.nan), 1), (inside[:0], 0)]
+    for values, want in cases:
+        flags = CU.xp.zeros(3, dtype=np.int32)
+        checks.flag_outside_range(dev(values), 0.0, 1.0, flags, 2)
+        np.testing.assert_array_equal(host(flags), [0, 0, want])
+    with pytest.raises(ValueError, match="slot 3 is outside flags of shape"):
+        checks.flag_outside_range(dev(inside), 0.0, 1.0, CU.xp.zeros(3, dtype=np.int32), 3)
+
+
 def _run_steps(be, update, arrays, rng_seed, steps=3):
     """Apply ``update`` for a few steps with the same gradients on both backends."""
     g_rng = np.random.default_rng(rng_seed)

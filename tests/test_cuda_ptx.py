@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent("""
     except Exception as exc:
         print("NO_NVVM", type(exc).__name__, exc)
         sys.exit(0)
-    from cuda_kernels import _launch, activation, conv, optim, pooling, softmax_ce
+    from cuda_kernels import _launch, activation, checks, conv, optim, pooling, softmax_ce
     assert not _launch.SIMULATOR
 
     def A(dt, nd):
@@ -51,6 +51,7 @@ SCRIPT = textwrap.dedent("""
             (conv.bias_add_bwd_kernel(dt), (A(dt, 3), A(dt, 1), i)),
             (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2), A(np.int32, 1))),
             (bwd, (A(dt, 2), A(np.int32, 1), A(dt, 1), A(dt, 2))),
+            (checks.range_check_kernel, (A(dt, 1), f, f, A(np.int32, 1), i)),
             (optim.sgd_update_kernel, (A(dt, 1),) * 3 + (f,) * 4 + (nt.boolean,) * 2),
             (optim.adam_update_kernel, (A(dt, 1),) * 4 + (f,) * 7 + (nt.boolean,) + (f,) * 3),
         ]:
@@ -71,4 +72,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 28, proc.stdout
+    assert proc.stdout.count("OK ") == 30, proc.stdout

@@ -41,3 +41,26 @@ def test_out_of_range_labels_are_reported_on_every_backend(backend):
         F.softmax_cross_entropy(logits, gn.tensor([0, 3])).item()
     ok = F.softmax_cross_entropy(logits, gn.tensor([0, 2])).item()  # the flag was cleared
     assert ok == pytest.approx(np.log(3))
+
+
+def test_probabilities_outside_0_1_are_reported_on_every_backend(backend):
+    # numpy checks at the call; cuda flags it in a kernel (no per-step sync) and raises at the
+    # next value read.  NaN is outside [0, 1] too, as in PyTorch.
+    target = gn.tensor([1.0, 0.0])
+    for bad in ([0.5, 1.5], [-0.1, 0.5], [np.nan, 0.5]):
+        with pytest.raises(ValueError, match=r"binary_cross_entropy: input must be probabilities in \[0, 1\]"):
+            F.binary_cross_entropy(gn.tensor(bad), target).item()
+    ok = F.binary_cross_entropy(gn.tensor([1.0, 0.0]), target).item()  # the flag was cleared
+    assert ok == pytest.approx(0.0, abs=1e-6)
+
+
+def test_device_checks_report_every_flagged_error_once(backend):
+    logits = gn.tensor(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="label") as err:  # numpy raises at the first call
+        loss = F.softmax_cross_entropy(logits, gn.tensor([0, 5])) + \
+            F.binary_cross_entropy(gn.tensor([2.0]), gn.tensor([1.0]))
+        loss.item()
+    if backend == "cuda":  # both flags, one error, then both cleared
+        assert "binary_cross_entropy" in str(err.value)
+    assert F.softmax_cross_entropy(logits, gn.tensor([0, 2])).item() == pytest.approx(np.log(3))
+    assert F.binary_cross_entropy(gn.tensor([1.0]), gn.tensor([1.0])).item() == pytest.approx(0.0, abs=1e-6)

@@ -58,6 +58,25 @@ class Backend(abc.ABC):
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on the CPU)."""
 
+    def check_range(self, array, lo, hi, what, hint=""):
+        """Raise ``ValueError`` when an element of ``array`` is outside ``[lo, hi]`` (or NaN).
+
+        The message is ``"{what}, got values in [min, max]{hint}"``.  This version reads two
+        numbers back at once; the cuda backend flags the error on the device instead and
+        raises it at the next value read, so a training step does not wait for the check.
+
+        Example:
+            >>> be = gn.get_backend()
+            >>> be.check_range(be.asarray([0.2, 1.5]), 0, 1, "p must be in [0, 1]")
+            Traceback (most recent call last):
+            ValueError: p must be in [0, 1], got values in [0.2, 1.5]
+        """
+        if array.size == 0:
+            return
+        lo_seen, hi_seen = float(array.min()), float(array.max())
+        if not (lo_seen >= lo and hi_seen <= hi):
+            raise ValueError(f"{what}, got values in [{lo_seen:g}, {hi_seen:g}]{hint}")
+
     # --- random numbers (seeded by gpunet.manual_seed) -------------------------
     @abc.abstractmethod
     def seed(self, seed: int) -> None:

@@ -21,6 +21,8 @@ import numpy as np
 from .base import Backend
 
 _INSTALL = 'pip install "gpunet[cuda]"'
+_FLAG_SLOTS = 16
+_BAD_LABEL = "softmax_cross_entropy: a label was outside [0, number of classes); the loss of that row is NaN"
 
 
 def _simulator_requested() -> bool:
@@ -82,12 +84,15 @@ class CudaBackend(Backend):
         reason = unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"the 'cuda' backend cannot run here: {reason}")
-        from cuda_kernels import _launch, activation, conv, optim, pooling, softmax_ce
+        from cuda_kernels import _launch, activation, checks, conv, optim, pooling, softmax_ce
 
         self.simulated = _launch.SIMULATOR
         self.xp = _launch.xp
-        self._bad_label = self.xp.zeros(1, dtype=np.int32)  # set by the softmax-CE kernel
-        self._k_act, self._k_conv, self._k_optim = activation, conv, optim
+        # Errors found on the device: slot i is set to 1 by a kernel, and _flag_messages[i]
+        # is raised at the next value read.  Slot 0 belongs to the softmax-CE kernel.
+        self._flags = self.xp.zeros(_FLAG_SLOTS, dtype=np.int32)
+        self._flag_messages = [_BAD_LABEL]
+        self._k_act, self._k_checks, self._k_conv, self._k_optim = activation, checks, conv, optim
         self._k_pool, self._k_sce = pooling, softmax_ce
         self.seed(seed)
 
@@ -111,14 +116,25 @@ class CudaBackend(Backend):
     def check_device_errors(self) -> None:
         """Raise for errors that kernels flagged since the last check (a value is read anyway).
 
-        Checking labels on the host would synchronise every training step; the kernel flags
-        them instead, and the error surfaces at the next ``.item()``, ``.numpy()`` or sync.
+        Checking inputs on the host would synchronise every training step; kernels flag them
+        instead (see ``check_range``), and the error surfaces at the next ``.item()``,
+        ``.numpy()`` or synchronise.  The flags are cleared, so the next call starts clean.
         """
-        if int(self._bad_label[0]):
-            self._bad_label[...] = 0
-            raise ValueError("softmax_cross_entropy: a label was outside [0, number of classes); "
-                             "the loss of that row is NaN (checked on the device, reported at "
-                             "the first value read after it)")
+        flags = np.array(self._flags) if self.simulated else self._flags.get()  # a copy
+        if flags.any():
+            self._flags[...] = 0
+            raise ValueError("; ".join(self._flag_messages[i] for i in np.flatnonzero(flags)) +
+                             " (checked on the device, reported at the first value read after it)")
+
+    def check_range(self, array, lo, hi, what, hint=""):
+        """Flag values outside ``[lo, hi]`` on the device; raised at the next value read."""
+        message = f"{what}, got a value outside it{hint}"
+        if message not in self._flag_messages:
+            if len(self._flag_messages) == _FLAG_SLOTS:  # out of slots: check now, on the host
+                return super().check_range(array, lo, hi, what, hint)
+            self._flag_messages.append(message)
+        slot = self._flag_messages.index(message)
+        self._k_checks.flag_outside_range(array, lo, hi, self._flags, slot)
 
     # --- random numbers -------------------------------------------------------
     def seed(self, seed):
@@ -189,7 +205,7 @@ class CudaBackend(Backend):
 
     # --- fused softmax cross-entropy -----------------------------------------
     def softmax_cross_entropy_fwd(self, logits, labels):
-        return self._k_sce.softmax_ce_fwd(logits, labels, self._bad_label)
+        return self._k_sce.softmax_ce_fwd(logits, labels, self._flags[:1])
 
     def softmax_cross_entropy_bwd(self, probs, labels, gloss):
         return self._k_sce.softmax_ce_bwd(probs, labels, gloss)

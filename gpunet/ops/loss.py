@@ -93,7 +93,8 @@ class BinaryCrossEntropy(Function):
 
 
 def _quiet(xp):
-    """Silence NumPy's divide-by-zero warning for log(0), which the clamp handles."""
+    """Silence NumPy's warnings for log(0), which the clamp handles, and for log of a value
+    outside [0, 1], which the range check reports (at the next value read on a GPU)."""
     import contextlib
 
-    return xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()

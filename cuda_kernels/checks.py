@@ -1,0 +1,42 @@
+"""Input checks done on the device, so a training step never waits for the host to look.
+
+``range_check_kernel`` sets ``flags[slot] = 1`` when any element of an array lies outside
+``[lo, hi]`` (NaN counts as outside). The backend reads the flags once, at the next moment a
+value is read back anyway (``.item()``, ``.numpy()``, a synchronise), and raises there: the
+CUDA analogue of a device-side assert, without a host round trip per call.
+
+Example:
+    >>> from cuda_kernels import checks                            # doctest: +SKIP
+    >>> checks.flag_outside_range(p, 0.0, 1.0, flags, slot=1)      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from . import _launch
+
+
+@cuda.jit
+def range_check_kernel(a, lo, hi, flags, slot):
+    """flags[slot] = 1 if some a[i] is not in [lo, hi]; every writer stores the same 1."""
+    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+        v = a[i]
+        if not (v >= lo and v <= hi):
+            flags[slot] = 1
+
+
+def flag_outside_range(array, lo, hi, flags, slot):
+    """Launch the check of ``array`` against ``[lo, hi]`` into ``flags[slot]`` (int32 array).
+
+    Example:
+        >>> flag_outside_range(xp.asarray([0.5, 1.5]), 0.0, 1.0, flags, 1)   # doctest: +SKIP
+        >>> int(flags[1])                                                    # doctest: +SKIP
+        1
+    """
+    if not 0 <= slot < flags.shape[0]:
+        raise ValueError(f"flag_outside_range: slot {slot} is outside flags of shape {flags.shape}")
+    a = _launch.contiguous(array).reshape(-1)
+    if a.size == 0:
+        return
+    _launch.launch(range_check_kernel, _launch.blocks_for(a.size), _launch.TPB,
+                   a, _launch.scalar(lo, a.dtype), _launch.scalar(hi, a.dtype), flags, int(slot))
