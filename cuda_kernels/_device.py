@@ -1,5 +1,8 @@
 """Device functions shared by the kernels: NCHW index arithmetic, window ranges, block reductions.
 
+Integer division has no hardware instruction on a GPU (it costs tens of instructions), so the
+index helpers use as few as they can: memory-bound kernels should spend their time on memory.
+
 Example:
     >>> n, c, h, w = unravel_nchw(i, C, H, W)        # inside a @cuda.jit kernel  # doctest: +SKIP
 """
@@ -9,13 +12,20 @@ from numba import cuda
 
 
 @cuda.jit(device=True, inline=True)
+def unravel_plane(i, H, W):
+    """Flat index i of a C-contiguous (planes, H, W) array -> (plane, h, w): two divisions."""
+    plane = i // (H * W)
+    r = i - plane * (H * W)
+    h = r // W
+    return plane, h, r - h * W
+
+
+@cuda.jit(device=True, inline=True)
 def unravel_nchw(i, C, H, W):
-    """Flat index i of a C-contiguous (N, C, H, W) array -> (n, c, h, w)."""
-    w = i % W
-    t = i // W
-    h = t % H
-    t //= H
-    return t // C, t % C, h, w
+    """Flat index i of a C-contiguous (N, C, H, W) array -> (n, c, h, w): three divisions."""
+    plane, h, w = unravel_plane(i, H, W)
+    n = plane // C
+    return n, plane - n * C, h, w
 
 
 @cuda.jit(device=True, inline=True)
@@ -24,10 +34,15 @@ def covering_windows(h, pad, k, s, n_out):
 
     An empty range comes back as lo > hi.
     """
-    # NOTE: window o covers h when o*s - pad <= h <= o*s - pad + k - 1, i.e.
-    # ceil((h + pad - k + 1) / s) <= o <= floor((h + pad) / s); Python's floor division
-    # makes (a + s - 1) // s a ceiling for negative a too.
-    return max(0, (h + pad - k + s) // s), min(n_out - 1, (h + pad) // s)
+    # NOTE: window o covers h when o*s - pad <= h <= o*s - pad + k - 1.  The last such o is
+    # floor((h + pad) / s); the earlier ones are found by stepping back while window lo - 1
+    # still reaches h (at most ceil(k / s) steps), which saves a second integer division:
+    # GPUs have no divide instruction, so each one costs tens of instructions.
+    hi = (h + pad) // s
+    lo = hi + 1
+    while lo > 0 and (lo - 1) * s - pad + k > h:
+        lo -= 1
+    return lo, min(n_out - 1, hi)
 
 
 @cuda.jit(device=True, inline=True)

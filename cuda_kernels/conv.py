@@ -18,52 +18,62 @@ from __future__ import annotations
 from numba import cuda
 
 from . import _launch
-from ._device import block_sum, unravel_nchw
+from ._device import block_sum, covering_windows, unravel_nchw
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
 
 @cuda.jit
 def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo):
-    """cols[(c*kh + a)*kw + b, n*P + oh*Wo + ow] = x[n, c, oh*sh - ph + a, ow*sw - pw + b] or 0."""
+    """cols[(c*kh + a)*kw + b, n*P + oh*Wo + ow] = x[n, c, oh*sh - ph + a, ow*sw - pw + b] or 0.
+
+    One thread per (c, column) writes that column's kh*kw rows: four integer divisions per
+    thread instead of six per element, and each row's writes stay coalesced across the warp.
+    """
     N, C, H, W = x.shape
     NP = cols.shape[1]
     P = NP // N
-    for i in range(cuda.grid(1), cols.size, cuda.gridsize(1)):
-        col = i % NP
-        q = i // NP
+    for i in range(cuda.grid(1), C * NP, cuda.gridsize(1)):
+        c = i // NP
+        col = i - c * NP
         n = col // P
-        p = col % P
-        b = q % kw
-        t = q // kw
-        a = t % kh
-        c = t // kh
-        h = (p // Wo) * sh - ph + a
-        w = (p % Wo) * sw - pw + b
-        if h >= 0 and h < H and w >= 0 and w < W:
-            cols[q, col] = x[n, c, h, w]
-        else:
-            cols[q, col] = 0
+        p = col - n * P
+        oh = p // Wo
+        h0 = oh * sh - ph
+        w0 = (p - oh * Wo) * sw - pw
+        q = c * kh * kw
+        for a in range(kh):
+            h = h0 + a
+            for b in range(kw):
+                w = w0 + b
+                if h >= 0 and h < H and w >= 0 and w < W:
+                    cols[q, col] = x[n, c, h, w]
+                else:
+                    cols[q, col] = 0
+                q += 1
 
 
 @cuda.jit
 def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
-    """col2im: gx[n, c, h, w] = sum of the column entries that im2col copied from (h, w)."""
+    """col2im: gx[n, c, h, w] = sum of the column entries that im2col copied from (h, w).
+
+    One thread per input element gathers from the output positions whose window covers it,
+    so no atomics are needed and the sum is deterministic.
+    """
     N, C, H, W = gx.shape
     NP = cols.shape[1]
     P = NP // N
     Ho = P // Wo
     for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
         n, c, h, w = unravel_nchw(i, C, H, W)
+        oh_lo, oh_hi = covering_windows(h, ph, kh, sh, Ho)
+        ow_lo, ow_hi = covering_windows(w, pw, kw, sw, Wo)
         acc = zero
-        for a in range(kh):
-            th = h + ph - a
-            if th >= 0 and th % sh == 0 and th // sh < Ho:
-                oh = th // sh
-                for b in range(kw):
-                    tw = w + pw - b
-                    if tw >= 0 and tw % sw == 0 and tw // sw < Wo:
-                        acc += cols[(c * kh + a) * kw + b, n * P + oh * Wo + tw // sw]
+        for oh in range(oh_lo, oh_hi + 1):
+            row = (c * kh + h + ph - oh * sh) * kw + w + pw  # (c*kh + a)*kw + b + ow*sw
+            col = n * P + oh * Wo
+            for ow in range(ow_lo, ow_hi + 1):
+                acc += cols[row - ow * sw, col + ow]
         gx[n, c, h, w] = acc
 
 
@@ -72,10 +82,10 @@ def bias_add_fwd_kernel(src, bias, y, has_bias):
     """y[n, k, p] = src[k, n, p] (+ bias[k]): GEMM output (K, N, P) -> NCHW with bias."""
     N, K, P = y.shape
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        p = i % P
         t = i // P
-        k = t % K
+        p = i - t * P
         n = t // K
+        k = t - n * K
         v = src[k, n, p]
         if has_bias:
             v += bias[k]
@@ -139,7 +149,7 @@ def im2col(x, kernel, stride, padding):
     n, c = x.shape[:2]
     ho, wo = out_size(x.shape, kernel, stride, padding)
     cols = _launch.xp.empty((c * kernel[0] * kernel[1], n * ho * wo), dtype=x.dtype)
-    _launch.launch(im2col_fwd_kernel, _launch.blocks_for(cols.size), _launch.TPB,
+    _launch.launch(im2col_fwd_kernel, _launch.blocks_for(c * n * ho * wo), _launch.TPB,
                    x, cols, *_geometry(kernel, stride, padding), wo)
     return cols
 

@@ -1,8 +1,10 @@
 """Pooling kernels on NCHW arrays: max pooling (argmax saved) and average pooling.
 
-Forward kernels run one thread per output element.  Backward kernels run one thread per
-*input* element and gather over the output windows that cover it, so overlapping windows
-(kernel > stride) need no atomics and the sums are deterministic.
+Kernels see NCHW arrays as ``(N*C, H, W)`` planes, so a flat index splits into
+(plane, h, w) with two integer divisions.  Forward kernels run one thread per output element.
+Backward kernels run one thread per *input* element and gather over the output windows that
+cover it, so overlapping windows (kernel > stride) need no atomics and the sums are
+deterministic.
 
 Example:
     >>> from cuda_kernels import pooling                           # doctest: +SKIP
@@ -15,7 +17,7 @@ import numpy as np
 from numba import cuda
 
 from . import _launch
-from ._device import covering_windows, unravel_nchw
+from ._device import covering_windows, unravel_plane
 
 
 @cuda.jit
@@ -24,10 +26,10 @@ def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
 
     ``lowest`` is -inf typed like x (keeps float32 kernels free of float64 arithmetic).
     """
-    _, C, H, W = x.shape
-    Ho, Wo = y.shape[2], y.shape[3]
+    H, W = x.shape[1], x.shape[2]
+    Ho, Wo = y.shape[1], y.shape[2]
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        n, c, oh, ow = unravel_nchw(i, C, Ho, Wo)
+        pl, oh, ow = unravel_plane(i, Ho, Wo)
         h0 = oh * sh - ph
         w0 = ow * sw - pw
         best = lowest
@@ -38,41 +40,41 @@ def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
                 for b in range(kw):
                     w = w0 + b
                     if w >= 0 and w < W:
-                        v = x[n, c, h, w]
+                        v = x[pl, h, w]
                         # Padding is -inf and never wins; a strict '>' keeps the first
                         # maximum on ties; the first NaN wins and stays (as np.argmax).
                         if idx < 0 or v > best or (v != v and best == best):
                             best = v
                             idx = h * W + w
-        y[n, c, oh, ow] = best
-        argmax[n, c, oh, ow] = idx
+        y[pl, oh, ow] = best
+        argmax[pl, oh, ow] = idx
 
 
 @cuda.jit
 def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
     """gx[h, w] = sum of gy over the windows covering (h, w) whose argmax is (h, w)."""
-    _, C, H, W = gx.shape
-    Ho, Wo = gy.shape[2], gy.shape[3]
+    H, W = gx.shape[1], gx.shape[2]
+    Ho, Wo = gy.shape[1], gy.shape[2]
     for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
-        n, c, h, w = unravel_nchw(i, C, H, W)
+        pl, h, w = unravel_plane(i, H, W)
         oh_lo, oh_hi = covering_windows(h, ph, kh, sh, Ho)
         ow_lo, ow_hi = covering_windows(w, pw, kw, sw, Wo)
         me = h * W + w
         acc = zero
         for oh in range(oh_lo, oh_hi + 1):
             for ow in range(ow_lo, ow_hi + 1):
-                if argmax[n, c, oh, ow] == me:
-                    acc += gy[n, c, oh, ow]
-        gx[n, c, h, w] = acc
+                if argmax[pl, oh, ow] == me:
+                    acc += gy[pl, oh, ow]
+        gx[pl, h, w] = acc
 
 
 @cuda.jit
 def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
     """y = window sum * inv, inv = 1 / (kh * kw): padded zeros count in the divisor."""
-    _, C, H, W = x.shape
-    Ho, Wo = y.shape[2], y.shape[3]
+    H, W = x.shape[1], x.shape[2]
+    Ho, Wo = y.shape[1], y.shape[2]
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        n, c, oh, ow = unravel_nchw(i, C, Ho, Wo)
+        pl, oh, ow = unravel_plane(i, Ho, Wo)
         h0 = oh * sh - ph
         w0 = ow * sw - pw
         acc = zero
@@ -82,24 +84,24 @@ def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
                 for b in range(kw):
                     w = w0 + b
                     if w >= 0 and w < W:
-                        acc += x[n, c, h, w]
-        y[n, c, oh, ow] = acc * inv
+                        acc += x[pl, h, w]
+        y[pl, oh, ow] = acc * inv
 
 
 @cuda.jit
 def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, inv):
     """gx[h, w] = sum of gy * inv over the windows covering (h, w), inv = 1 / (kh * kw)."""
-    _, C, H, W = gx.shape
-    Ho, Wo = gy.shape[2], gy.shape[3]
+    H, W = gx.shape[1], gx.shape[2]
+    Ho, Wo = gy.shape[1], gy.shape[2]
     for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
-        n, c, h, w = unravel_nchw(i, C, H, W)
+        pl, h, w = unravel_plane(i, H, W)
         oh_lo, oh_hi = covering_windows(h, ph, kh, sh, Ho)
         ow_lo, ow_hi = covering_windows(w, pw, kw, sw, Wo)
         acc = zero
         for oh in range(oh_lo, oh_hi + 1):
             for ow in range(ow_lo, ow_hi + 1):
-                acc += gy[n, c, oh, ow] * inv
-        gx[n, c, h, w] = acc
+                acc += gy[pl, oh, ow] * inv
+        gx[pl, h, w] = acc
 
 
 def _out_shape(x_shape, kernel, stride, padding):
@@ -109,6 +111,11 @@ def _out_shape(x_shape, kernel, stride, padding):
     if ho <= 0 or wo <= 0:
         raise ValueError(f"pooling window {kernel} does not fit input {x_shape} with padding {padding}")
     return n, c, ho, wo
+
+
+def _planes(a):
+    """A C-contiguous NCHW array viewed as (N*C, H, W) planes."""
+    return a.reshape(-1, a.shape[-2], a.shape[-1])
 
 
 def _geometry(kernel, stride, padding):
@@ -128,7 +135,7 @@ def max_pool2d_fwd(x, kernel, stride, padding):
     idx_t = np.int32 if x.shape[2] * x.shape[3] < 2**31 else np.int64
     argmax = _launch.xp.empty(shape, dtype=idx_t)
     _launch.launch(max_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
-                   x, y, argmax, *_geometry(kernel, stride, padding),
+                   _planes(x), _planes(y), _planes(argmax), *_geometry(kernel, stride, padding),
                    _launch.scalar(-np.inf, x.dtype))
     return y, argmax
 
@@ -142,7 +149,8 @@ def max_pool2d_bwd(gy, argmax, x_shape, kernel, stride, padding):
     gy = _launch.contiguous(gy)
     gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
     _launch.launch(max_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
-                   gy, _launch.contiguous(argmax), gx, *_geometry(kernel, stride, padding),
+                   _planes(gy), _planes(_launch.contiguous(argmax)), _planes(gx),
+                   *_geometry(kernel, stride, padding),
                    _launch.scalar(0, gy.dtype))
     return gx
 
@@ -156,7 +164,8 @@ def avg_pool2d_fwd(x, kernel, stride, padding):
     x = _launch.contiguous(x)
     y = _launch.xp.empty(_out_shape(x.shape, kernel, stride, padding), dtype=x.dtype)
     _launch.launch(avg_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
-                   x, y, *_geometry(kernel, stride, padding), _launch.scalar(0, x.dtype),
+                   _planes(x), _planes(y), *_geometry(kernel, stride, padding),
+                   _launch.scalar(0, x.dtype),
                    _launch.scalar(1.0 / (kernel[0] * kernel[1]), x.dtype))
     return y
 
@@ -170,6 +179,7 @@ def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
     gy = _launch.contiguous(gy)
     gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
     _launch.launch(avg_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
-                   gy, gx, *_geometry(kernel, stride, padding), _launch.scalar(0, gy.dtype),
+                   _planes(gy), _planes(gx), *_geometry(kernel, stride, padding),
+                   _launch.scalar(0, gy.dtype),
                    _launch.scalar(1.0 / (kernel[0] * kernel[1]), gy.dtype))
     return gx

@@ -64,7 +64,7 @@ def _make_kernels(acc_t):
         N, C = probs.shape
         for i in range(cuda.grid(1), probs.size, cuda.gridsize(1)):
             row = i // C
-            j = i % C
+            j = i - row * C
             p = probs[row, j]
             if labels[row] == j:
                 p -= acc_t(1)

@@ -18,6 +18,11 @@ if backends.cuda_unavailable_reason() is not None:
     pytest.skip(f"cuda backend unavailable: {backends.cuda_unavailable_reason()}",
                 allow_module_level=True)
 
+from numba import cuda  # noqa: E402  (after the skip: numba comes with the cuda backend)
+
+from cuda_kernels import _launch  # noqa: E402
+from cuda_kernels._device import covering_windows, unravel_plane  # noqa: E402
+
 CU = backends.backend("cuda")
 NP = NumpyBackend()
 DTYPES = [np.float32, np.float64]
@@ -49,12 +54,44 @@ def test_backend_identity():
     assert CU.is_array(x) and isinstance(host(x), np.ndarray)
 
 
+@cuda.jit
+def window_helpers_kernel(cases, out):
+    """covering_windows of each (h, pad, k, s, n_out) row and unravel_plane(row, 3, 4)."""
+    for i in range(cuda.grid(1), cases.shape[0], cuda.gridsize(1)):
+        h, pad, k, s, n_out = cases[i, 0], cases[i, 1], cases[i, 2], cases[i, 3], cases[i, 4]
+        out[i, 0], out[i, 1] = covering_windows(h, pad, k, s, n_out)
+        out[i, 2], out[i, 3], out[i, 4] = unravel_plane(i, 3, 4)
+
+
+def test_window_index_helpers_match_brute_force():
+    # The device functions behind every pooling and col2im kernel, run in a kernel of their
+    # own over all small geometries (k, s <= 4, legal padding, inputs up to 9 wide).
+    cases, want = [], []
+    for k in range(1, 5):
+        for s in range(1, 5):
+            for pad in range(0, k // 2 + 1):
+                for size in range(k, 10):
+                    n_out = (size + 2 * pad - k) // s + 1
+                    for h in range(size):
+                        cover = [o for o in range(n_out) if o * s - pad <= h <= o * s - pad + k - 1]
+                        cases.append((h, pad, k, s, n_out))
+                        want.append(cover)
+    cases = np.array(cases, dtype=np.int64)
+    out = CU.xp.zeros((len(cases), 5), dtype=np.int64)
+    _launch.launch(window_helpers_kernel, _launch.blocks_for(len(cases)), _launch.TPB, dev(cases), out)
+    out = host(out)
+    for i, (case, cover) in enumerate(zip(cases, want)):
+        assert list(range(out[i, 0], out[i, 1] + 1)) == cover, tuple(case)
+        assert tuple(out[i, 2:]) == (i // 12, i % 12 // 4, i % 4)
+
+
 # x shape, w shape, stride, padding, with bias
 CONV_CASES = [
     ((1, 1, 1, 1), (1, 1, 1, 1), (1, 1), (0, 0), True),
     ((2, 3, 7, 5), (5, 3, 3, 2), (2, 1), (1, 2), False),
     ((3, 1, 5, 7), (1, 1, 1, 3), (1, 3), (0, 1), True),
     ((1, 3, 7, 7), (3, 3, 3, 3), (2, 2), (1, 1), True),
+    ((2, 2, 6, 7), (3, 2, 1, 2), (2, 3), (0, 1), False),  # stride > kernel: gaps
 ]
 
 
@@ -83,6 +120,7 @@ POOL_CASES = [
     ((2, 3), (1, 2), (0, 1)),
     ((2, 2), (2, 2), (0, 0)),
     ((3, 1), (1, 1), (1, 0)),
+    ((1, 2), (3, 3), (0, 1)),  # stride > kernel: inputs between windows get no gradient
 ]
 POOL_SHAPE = (2, 3, 7, 6)
 
