@@ -207,8 +207,8 @@ def _format(metrics):
 
 # --- checkpoint state ------------------------------------------------------------------------
 def _rng_state(be):
-    # NOTE: CuPy's generator on a real GPU has no savable state (rng_state() is None there), so
-    # dropout masks after a resume differ on a GPU; on NumPy and the simulator resume is exact.
+    # The host generator (init, shuffling) and the backend's (dropout): NumPy's bit-generator
+    # state, or the cuda backend's counter-based (seed, offset), so resume is exact on both.
     return {"host": _random.host_rng().bit_generator.state, "backend": be.rng_state()}
 
 

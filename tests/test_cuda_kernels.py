@@ -267,11 +267,52 @@ def test_adam_update(rng, dtype, wd, decoupled):
         close(g, w, dtype)
 
 
-def test_random_numbers():
+def _lowbias32(x):
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def _reference_bits(seed, counters):
+    """cuda_kernels.random's hash written with Python ints: the kernel must match it exactly."""
+    from cuda_kernels.random import _key
+
+    k_lo, k_hi = _key(seed)
+    return np.array([_lowbias32(_lowbias32((c & 0xFFFFFFFF) ^ k_lo) ^ (c >> 32) ^ k_hi)
+                     for c in counters], dtype=np.float64)
+
+
+@pytest.mark.parametrize("dtype, bits", [(np.float32, 24), (np.float64, 32)])
+def test_uniform_kernel_is_the_keyed_counter_hash(dtype, bits):
+    from cuda_kernels import random
+
+    offset = 2**32 - 40  # crosses into the counter's high word
+    u = host(random.uniform((7, 11), dtype, seed=2**33 + 5, offset=offset))
+    want = np.floor(_reference_bits(2**33 + 5, range(offset, offset + 77)) / 2**(32 - bits)) / 2**bits
+    assert u.dtype == dtype and u.shape == (7, 11)
+    np.testing.assert_array_equal(u.reshape(-1), want.astype(dtype))
+    assert ((u >= 0) & (u < 1)).all()
+
+
+def test_random_numbers_are_seeded_resumable_and_well_spread():
     CU.seed(5)
     a = host(CU.rand((4, 3), np.float32))
+    state = CU.rng_state()
     b = host(CU.randn((7,), np.float64))
     CU.seed(5)
     np.testing.assert_array_equal(host(CU.rand((4, 3), np.float32)), a)
+    CU.set_rng_state(state)  # a checkpoint's state: the very next numbers come back
+    np.testing.assert_array_equal(host(CU.randn((7,), np.float64)), b)
     assert a.dtype == np.float32 and ((a >= 0) & (a < 1)).all()
-    assert b.dtype == np.float64 and b.shape == (7,)
+    assert not np.array_equal(host(CU.rand((4, 3), np.float32)), a)  # the offset moved on
+    CU.seed(6)
+    assert not np.array_equal(host(CU.rand((4, 3), np.float32)), a)
+    # 4,000 draws: the mean of U(0,1) has sd 0.0046 and of N(0,1) 0.016; bounds are 5 sd.
+    CU.seed(7)
+    u = host(CU.rand((4000,), np.float64))
+    z = host(CU.randn((4000,), np.float32))
+    assert abs(u.mean() - 0.5) < 0.023 and abs(u.var() - 1 / 12) < 0.01
+    assert abs(z.mean()) < 0.08 and abs(z.std() - 1) < 0.06 and np.isfinite(z).all()
+    assert np.histogram(u, bins=10, range=(0, 1))[0].min() > 300  # 400 expected per bin

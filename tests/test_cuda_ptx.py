@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent("""
     except Exception as exc:
         print("NO_NVVM", type(exc).__name__, exc)
         sys.exit(0)
-    from cuda_kernels import _launch, activation, checks, conv, optim, pooling, softmax_ce
+    from cuda_kernels import _launch, activation, checks, conv, optim, pooling, random, softmax_ce
     assert not _launch.SIMULATOR
 
     def A(dt, nd):
@@ -38,6 +38,7 @@ SCRIPT = textwrap.dedent("""
     for dt in (np.float32, np.float64):
         f, i = numba.from_dtype(np.dtype(dt)), nt.int64
         fwd, bwd = softmax_ce.kernels(dt)
+        uniform, normal = random.kernels(dt)
         for k, sig in [
             (activation.relu_fwd_kernel, (A(dt, 1), A(dt, 1))),
             (activation.relu_bwd_kernel, (A(dt, 1), A(dt, 1), A(dt, 1), f)),
@@ -51,11 +52,14 @@ SCRIPT = textwrap.dedent("""
             (conv.bias_add_bwd_kernel(dt), (A(dt, 3), A(dt, 1), i)),
             (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2), A(np.int32, 1))),
             (bwd, (A(dt, 2), A(np.int32, 1), A(dt, 1), A(dt, 2))),
+            (uniform, (A(dt, 1),) + (i,) * 4 + (f,)),
+            (normal, (A(dt, 1),) + (i,) * 4 + (f,)),
             (checks.range_check_kernel, (A(dt, 1), f, f, A(np.int32, 1), i)),
             (optim.sgd_update_kernel, (A(dt, 1),) * 3 + (f,) * 4 + (nt.boolean,) * 2),
             (optim.adam_update_kernel, (A(dt, 1),) * 4 + (f,) * 7 + (nt.boolean,) + (f,) * 3),
         ]:
-            ptx, resty = cuda.compile_ptx(k.py_func, sig, cc=(8, 0))
+            fastmath = bool(k.targetoptions.get("fastmath"))  # compile as the kernel would
+            ptx, resty = cuda.compile_ptx(k.py_func, sig, cc=(8, 0), fastmath=fastmath)
             name = k.py_func.__name__
             assert resty == nt.none, (name, resty)
             if dt is np.float32:
@@ -72,4 +76,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 30, proc.stdout
+    assert proc.stdout.count("OK ") == 34, proc.stdout

@@ -84,7 +84,7 @@ class CudaBackend(Backend):
         reason = unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"the 'cuda' backend cannot run here: {reason}")
-        from cuda_kernels import _launch, activation, checks, conv, optim, pooling, softmax_ce
+        from cuda_kernels import _launch, activation, checks, conv, optim, pooling, random, softmax_ce
 
         self.simulated = _launch.SIMULATOR
         self.xp = _launch.xp
@@ -93,7 +93,7 @@ class CudaBackend(Backend):
         self._flags = self.xp.zeros(_FLAG_SLOTS, dtype=np.int32)
         self._flag_messages = [_BAD_LABEL]
         self._k_act, self._k_checks, self._k_conv, self._k_optim = activation, checks, conv, optim
-        self._k_pool, self._k_sce = pooling, softmax_ce
+        self._k_pool, self._k_random, self._k_sce = pooling, random, softmax_ce
         self.seed(seed)
 
     # --- arrays and transfers -------------------------------------------------
@@ -137,25 +137,32 @@ class CudaBackend(Backend):
         self._k_checks.flag_outside_range(array, lo, hi, self._flags, slot)
 
     # --- random numbers -------------------------------------------------------
+    # A counter-based generator (cuda_kernels.random): its state is (seed, offset), so a
+    # checkpoint restores it exactly, on a GPU as in the simulator.
     def seed(self, seed):
-        if self.simulated:  # the same stream as NumpyBackend, so seeded runs agree
-            self._rng = np.random.default_rng(seed)
-        else:
-            self._rng = self.xp.random.RandomState(seed)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+        self._seed, self._offset = int(seed), 0
 
-    def _gen_dtype(self, dtype):
+    def rng_state(self):
+        return {"seed": self._seed, "offset": self._offset}
+
+    def set_rng_state(self, state) -> None:
+        if state is not None:
+            self._seed, self._offset = int(state["seed"]), int(state["offset"])
+
+    def _draw(self, sample, shape, dtype, counters_per_item):
         dt = np.dtype(dtype)
-        return dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+        gen = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+        out = sample(shape, gen, self._seed, self._offset)
+        self._offset += counters_per_item * out.size
+        return out.astype(dt, copy=False)
 
     def rand(self, shape, dtype):
-        if self.simulated:
-            return self._rng.random(shape, dtype=np.float64).astype(dtype, copy=False)
-        return self._rng.random_sample(shape, dtype=self._gen_dtype(dtype)).astype(dtype, copy=False)
+        return self._draw(self._k_random.uniform, shape, dtype, 1)
 
     def randn(self, shape, dtype):
-        if self.simulated:
-            return self._rng.standard_normal(shape).astype(dtype, copy=False)
-        return self._rng.standard_normal(shape, dtype=self._gen_dtype(dtype)).astype(dtype, copy=False)
+        return self._draw(self._k_random.normal, shape, dtype, 2)
 
     # --- conv2d ---------------------------------------------------------------
     def conv2d_fwd(self, x, w, b, stride, padding):

@@ -1,0 +1,116 @@
+"""Counter-based random numbers: element i of a call is a hash of (seed, offset + i).
+
+The generator's whole state is two integers, the seed and the running offset, so it can be
+saved in a checkpoint and restored exactly (CuPy's own generator state cannot be read back),
+and the numbers do not depend on the launch geometry: the simulator and a GPU draw the same.
+
+The hash is two rounds of Chris Wellons' ``lowbias32`` (a bijection on 32-bit integers) over
+the low and high halves of the counter, keyed by the seed.  All arithmetic stays below 2**63
+in int64, so neither Numba nor the simulator ever wraps or overflows.
+
+Example:
+    >>> from cuda_kernels import random                        # doctest: +SKIP
+    >>> u = random.uniform((4, 3), np.float32, seed=5, offset=0)   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from . import _launch
+
+MASK32 = 0xFFFFFFFF
+TWO_PI = 2.0 * math.pi
+
+
+@cuda.jit(device=True, inline=True)
+def lowbias32(x):
+    """A well-mixing bijection on 32-bit values held in int64 (every product < 2**63)."""
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & MASK32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & MASK32
+    return x ^ (x >> 16)
+
+
+@cuda.jit(device=True, inline=True)
+def counter_bits(counter, key_lo, key_hi):
+    """32 random bits for one counter value under the key (key_lo, key_hi)."""
+    lo = counter & MASK32
+    hi = (counter >> 32) & MASK32
+    return lowbias32(lowbias32(lo ^ key_lo) ^ hi ^ key_hi)
+
+
+def _make_kernels(float_t):
+    """Uniform and normal kernels computing in ``float_t`` (no float64 work for float32)."""
+
+    @cuda.jit
+    def uniform_fwd_kernel(out, key_lo, key_hi, offset, drop, scale):
+        """out[i] = (bits(offset + i) >> drop) * scale: uniform on [0, 1)."""
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            out[i] = float_t(counter_bits(offset + i, key_lo, key_hi) >> drop) * scale
+
+    # NOTE: fastmath gives the hardware's approximate cos/log, accurate to ~1e-6 on [-pi, pi]
+    # (the angle's range here); the exact cosf carries a float64 path for huge arguments.
+    @cuda.jit(fastmath=True)
+    def normal_fwd_kernel(out, key_lo, key_hi, offset, drop, scale):
+        """Box-Muller: counters 2i and 2i+1 give two uniforms, out[i] one standard normal."""
+        one = float_t(1)
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            u1 = one - float_t(counter_bits(offset + 2 * i, key_lo, key_hi) >> drop) * scale
+            u2 = float_t(counter_bits(offset + 2 * i + 1, key_lo, key_hi) >> drop) * scale
+            angle = float_t(TWO_PI) * u2 - float_t(math.pi)  # cos(a - pi) = -cos(a): same law
+            out[i] = math.sqrt(float_t(-2) * math.log(u1)) * math.cos(angle)
+
+    return uniform_fwd_kernel, normal_fwd_kernel
+
+
+_cache: dict = {}
+
+
+def kernels(dtype):
+    """``(uniform_fwd_kernel, normal_fwd_kernel)`` for float32 or float64 output."""
+    return _launch.specialised(_cache, _make_kernels, dtype)
+
+
+def _key(seed):
+    """Two 32-bit key words from a non-negative seed (mixed, so seeds 0, 1, 2 differ a lot)."""
+    seed = int(seed)
+    return (seed * 0x9E3779B1 + 0x85EBCA6B) & MASK32, ((seed >> 32) * 0xC2B2AE35 + 0x27D4EB2F) & MASK32
+
+
+def _draw(which, shape, dtype, seed, offset):
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"random numbers are drawn as float32 or float64, got dtype {dt}")
+    out = _launch.xp.empty(tuple(shape), dtype=dt)
+    flat = out.reshape(-1)
+    if flat.size:
+        # float32 keeps 24 of the 32 bits, so that k * 2**-24 is exact and stays below 1.
+        bits = 24 if dt == np.float32 else 32
+        key_lo, key_hi = _key(seed)
+        _launch.launch(kernels(dt)[which], _launch.blocks_for(flat.size), _launch.TPB,
+                       flat, key_lo, key_hi, int(offset), 32 - bits, _launch.scalar(2.0 ** -bits, dt))
+    return out
+
+
+def uniform(shape, dtype, seed, offset):
+    """Uniform [0, 1) samples; uses counters ``offset .. offset + size - 1``.
+
+    Example:
+        >>> uniform((2, 2), np.float32, seed=0, offset=0).shape   # doctest: +SKIP
+        (2, 2)
+    """
+    return _draw(0, shape, dtype, seed, offset)
+
+
+def normal(shape, dtype, seed, offset):
+    """Standard-normal samples; uses counters ``offset .. offset + 2 * size - 1``.
+
+    Example:
+        >>> normal((3,), np.float64, seed=0, offset=8).dtype      # doctest: +SKIP
+        dtype('float64')
+    """
+    return _draw(1, shape, dtype, seed, offset)
