@@ -2,7 +2,8 @@
 
 The generator's whole state is two integers, the seed and the running offset, so it can be
 saved in a checkpoint and restored exactly (CuPy's own generator state cannot be read back),
-and the numbers do not depend on the launch geometry: the simulator and a GPU draw the same.
+and the numbers do not depend on the launch geometry: the simulator and a GPU draw the same
+uniforms bit for bit (normals agree to rounding: the GPU's log and cos are approximate).
 
 The hash is two rounds of Chris Wellons' ``lowbias32`` (a bijection on 32-bit integers) over
 the low and high halves of the counter, keyed by the seed.  All arithmetic stays below 2**63
@@ -83,17 +84,16 @@ def _key(seed):
 
 def _draw(which, shape, dtype, seed, offset):
     dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"random numbers are drawn as float32 or float64, got dtype {dt}")
-    out = _launch.xp.empty(tuple(shape), dtype=dt)
+    gen = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+    out = _launch.xp.empty(tuple(shape), dtype=gen)
     flat = out.reshape(-1)
     if flat.size:
         # float32 keeps 24 of the 32 bits, so that k * 2**-24 is exact and stays below 1.
-        bits = 24 if dt == np.float32 else 32
+        bits = 24 if gen == np.float32 else 32
         key_lo, key_hi = _key(seed)
-        _launch.launch(kernels(dt)[which], _launch.blocks_for(flat.size), _launch.TPB,
-                       flat, key_lo, key_hi, int(offset), 32 - bits, _launch.scalar(2.0 ** -bits, dt))
-    return out
+        _launch.launch(kernels(gen)[which], _launch.blocks_for(flat.size), _launch.TPB,
+                       flat, key_lo, key_hi, int(offset), 32 - bits, _launch.scalar(2.0 ** -bits, gen))
+    return out.astype(dt, copy=False)  # other dtypes are drawn in float64 and cast
 
 
 def uniform(shape, dtype, seed, offset):

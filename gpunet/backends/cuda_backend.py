@@ -152,11 +152,9 @@ class CudaBackend(Backend):
             self._seed, self._offset = int(state["seed"]), int(state["offset"])
 
     def _draw(self, sample, shape, dtype, counters_per_item):
-        dt = np.dtype(dtype)
-        gen = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
-        out = sample(shape, gen, self._seed, self._offset)
+        out = sample(shape, dtype, self._seed, self._offset)
         self._offset += counters_per_item * out.size
-        return out.astype(dt, copy=False)
+        return out
 
     def rand(self, shape, dtype):
         return self._draw(self._k_random.uniform, shape, dtype, 1)
