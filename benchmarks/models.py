@@ -75,6 +75,9 @@ class GpunetLeNet:
         with self.gn.no_grad():
             return self.model(x)
 
+    def sync(self):
+        self.be.synchronize()
+
 
 class TorchLeNet:
     """The same LeNet-5 in PyTorch, on ``device`` ("cpu" or "cuda")."""

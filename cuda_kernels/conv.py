@@ -18,6 +18,8 @@ from __future__ import annotations
 from numba import cuda
 
 from . import _launch
+from gpunet.backends.geometry import int_geometry, out_hw
+
 from ._device import block_sum, covering_windows, unravel_nchw
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
@@ -123,21 +125,6 @@ def bias_add_bwd_kernel(dtype):
     return _launch.specialised(_bias_bwd_cache, _make_bias_bwd, dtype)
 
 
-def _geometry(kernel, stride, padding):
-    return (int(kernel[0]), int(kernel[1]), int(stride[0]), int(stride[1]),
-            int(padding[0]), int(padding[1]))
-
-
-def out_size(x_shape, kernel, stride, padding):
-    """(Ho, Wo) of a convolution or pooling window over ``x_shape`` (NCHW)."""
-    ho = (x_shape[2] + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    wo = (x_shape[3] + 2 * padding[1] - kernel[1]) // stride[1] + 1
-    if ho <= 0 or wo <= 0:
-        raise ValueError(f"kernel {tuple(kernel)} does not fit input {tuple(x_shape)} "
-                         f"with padding {tuple(padding)}")
-    return ho, wo
-
-
 def im2col(x, kernel, stride, padding):
     """Columns ``(C*kh*kw, N*Ho*Wo)`` of NCHW ``x``.
 
@@ -147,10 +134,10 @@ def im2col(x, kernel, stride, padding):
     """
     x = _launch.contiguous(x)
     n, c = x.shape[:2]
-    ho, wo = out_size(x.shape, kernel, stride, padding)
+    ho, wo = out_hw(x.shape, kernel, stride, padding)
     cols = _launch.xp.empty((c * kernel[0] * kernel[1], n * ho * wo), dtype=x.dtype)
     _launch.launch(im2col_fwd_kernel, _launch.blocks_for(c * n * ho * wo), _launch.TPB,
-                   x, cols, *_geometry(kernel, stride, padding), wo)
+                   x, cols, *int_geometry(kernel, stride, padding), wo)
     return cols
 
 
@@ -162,10 +149,10 @@ def col2im(cols, x_shape, kernel, stride, padding):
         (1, 1, 3, 3)
     """
     cols = _launch.contiguous(cols)
-    _, wo = out_size(x_shape, kernel, stride, padding)
+    _, wo = out_hw(x_shape, kernel, stride, padding)
     gx = _launch.xp.empty(tuple(x_shape), dtype=cols.dtype)
     _launch.launch(im2col_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
-                   cols, gx, *_geometry(kernel, stride, padding), wo,
+                   cols, gx, *int_geometry(kernel, stride, padding), wo,
                    _launch.scalar(0, cols.dtype))
     return gx
 
@@ -203,3 +190,42 @@ def bias_grad(gy):
     _launch.launch(bias_add_bwd_kernel(gy.dtype), _launch.blocks_for(k * splits, 1),
                    _launch.reduce_threads(gy3.shape[2]), gy3, gb, splits)
     return gb
+
+
+def conv2d_fwd(x, w, b, stride, padding, keep_cols=True):
+    """Cross-correlation of NCHW ``x`` with ``w`` plus ``b``; returns ``(y, cols or None)``.
+
+    Example:
+        >>> y, cols = conv2d_fwd(x, w, None, (1, 1), (1, 1))   # doctest: +SKIP
+    """
+    k = w.shape[0]
+    cols = im2col(x, w.shape[2:], stride, padding)  # (Q, N*P)
+    ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
+    yt = _launch.xp.matmul(w.reshape(k, -1).astype(cols.dtype, copy=False), cols)  # (K, N*P)
+    y = bias_add(yt, b, x.shape[0])  # (N, K, P), bias added
+    return y.reshape(x.shape[0], k, ho, wo), (cols if keep_cols else None)
+
+
+def _gy_t(gy):
+    """NCHW ``gy`` as the (K, N*P) matrix the GEMMs read."""
+    n, k = gy.shape[:2]
+    return _launch.xp.ascontiguousarray(gy.reshape(n, k, -1).transpose(1, 0, 2)).reshape(k, -1)
+
+
+def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None):
+    """Input gradient: gcols = W^T @ gy (cuBLAS), then :func:`col2im`."""
+    k = w.shape[0]
+    gcols = _launch.xp.matmul(w.reshape(k, -1).T, _gy_t(gy))  # (Q, N*P)
+    return col2im(gcols, x_shape, w.shape[2:], stride, padding)
+
+
+def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None):
+    """Weight gradient gy^T @ cols^T, reusing the forward's columns when given."""
+    cols = saved if saved is not None else im2col(x, w_shape[2:], stride, padding)
+    gw = _launch.xp.matmul(_gy_t(gy), cols.T)  # (K, Q); cuBLAS reads cols transposed
+    return gw.reshape(w_shape)
+
+
+def conv2d_bwd_bias(gy):
+    """Bias gradient: NCHW ``gy`` summed over N, H and W (see :func:`bias_grad`)."""
+    return bias_grad(gy)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from gpunet.backends.geometry import int_geometry, out_hw
+
 from . import _launch
 from ._device import covering_windows, unravel_plane
 
@@ -105,22 +107,12 @@ def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, inv):
 
 
 def _out_shape(x_shape, kernel, stride, padding):
-    n, c, h, w = x_shape
-    ho = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    wo = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
-    if ho <= 0 or wo <= 0:
-        raise ValueError(f"pooling window {kernel} does not fit input {x_shape} with padding {padding}")
-    return n, c, ho, wo
+    return tuple(x_shape[:2]) + out_hw(x_shape, kernel, stride, padding)
 
 
 def _planes(a):
     """A C-contiguous NCHW array viewed as (N*C, H, W) planes."""
     return a.reshape(-1, a.shape[-2], a.shape[-1])
-
-
-def _geometry(kernel, stride, padding):
-    return (int(kernel[0]), int(kernel[1]), int(stride[0]), int(stride[1]),
-            int(padding[0]), int(padding[1]))
 
 
 def max_pool2d_fwd(x, kernel, stride, padding):
@@ -135,7 +127,7 @@ def max_pool2d_fwd(x, kernel, stride, padding):
     idx_t = np.int32 if x.shape[2] * x.shape[3] < 2**31 else np.int64
     argmax = _launch.xp.empty(shape, dtype=idx_t)
     _launch.launch(max_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
-                   _planes(x), _planes(y), _planes(argmax), *_geometry(kernel, stride, padding),
+                   _planes(x), _planes(y), _planes(argmax), *int_geometry(kernel, stride, padding),
                    _launch.scalar(-np.inf, x.dtype))
     return y, argmax
 
@@ -150,7 +142,7 @@ def max_pool2d_bwd(gy, argmax, x_shape, kernel, stride, padding):
     gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
     _launch.launch(max_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
                    _planes(gy), _planes(_launch.contiguous(argmax)), _planes(gx),
-                   *_geometry(kernel, stride, padding),
+                   *int_geometry(kernel, stride, padding),
                    _launch.scalar(0, gy.dtype))
     return gx
 
@@ -164,7 +156,7 @@ def avg_pool2d_fwd(x, kernel, stride, padding):
     x = _launch.contiguous(x)
     y = _launch.xp.empty(_out_shape(x.shape, kernel, stride, padding), dtype=x.dtype)
     _launch.launch(avg_pool2d_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
-                   _planes(x), _planes(y), *_geometry(kernel, stride, padding),
+                   _planes(x), _planes(y), *int_geometry(kernel, stride, padding),
                    _launch.scalar(0, x.dtype),
                    _launch.scalar(1.0 / (kernel[0] * kernel[1]), x.dtype))
     return y
@@ -179,7 +171,7 @@ def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
     gy = _launch.contiguous(gy)
     gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
     _launch.launch(avg_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
-                   _planes(gy), _planes(gx), *_geometry(kernel, stride, padding),
+                   _planes(gy), _planes(gx), *int_geometry(kernel, stride, padding),
                    _launch.scalar(0, gy.dtype),
                    _launch.scalar(1.0 / (kernel[0] * kernel[1]), gy.dtype))
     return gx

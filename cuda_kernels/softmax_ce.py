@@ -9,8 +9,8 @@ passes, so HBM traffic is one read of the logits and one write of the probabilit
 
 Example:
     >>> from cuda_kernels import softmax_ce                       # doctest: +SKIP
-    >>> loss, probs = softmax_ce.softmax_ce_fwd(logits, labels)  # doctest: +SKIP
-    >>> g = softmax_ce.softmax_ce_bwd(probs, labels, gloss)       # doctest: +SKIP
+    >>> loss, probs = softmax_ce.softmax_cross_entropy_fwd(logits, labels)  # doctest: +SKIP
+    >>> g = softmax_ce.softmax_cross_entropy_bwd(probs, labels, gloss)       # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -81,19 +81,19 @@ def kernels(dtype):
     return _launch.specialised(_cache, _make_kernels, dtype)
 
 
-def softmax_ce_fwd(logits, labels, bad_label):
+def softmax_cross_entropy_fwd(logits, labels, bad_label):
     """Per-row loss ``logsumexp(row) - row[label]`` and the softmax probabilities.
 
     ``bad_label`` is a 1-element int32 device array set to 1 when a label is outside [0, C).
 
     Example:
-        >>> loss, probs = softmax_ce_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]), flag)  # doctest: +SKIP
+        >>> loss, probs = softmax_cross_entropy_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]), flag)  # doctest: +SKIP
         >>> loss                                                                  # doctest: +SKIP
         array([1.38629436, 1.38629436])
     """
     logits = _launch.contiguous(logits)
     if logits.ndim != 2:
-        raise ValueError(f"softmax_ce_fwd expects (N, C) logits, got shape {logits.shape}")
+        raise ValueError(f"softmax_cross_entropy_fwd expects (N, C) logits, got shape {logits.shape}")
     labels = _launch.contiguous(labels)
     n, c = logits.shape
     loss = _launch.xp.empty((n,), dtype=logits.dtype)
@@ -104,11 +104,11 @@ def softmax_ce_fwd(logits, labels, bad_label):
     return loss, probs
 
 
-def softmax_ce_bwd(probs, labels, gloss):
+def softmax_cross_entropy_bwd(probs, labels, gloss):
     """``(probs - onehot(labels)) * gloss[:, None]``; ``gloss`` is per row (or a scalar).
 
     Example:
-        >>> g = softmax_ce_bwd(probs, labels, xp.full(2, 0.5))   # doctest: +SKIP
+        >>> g = softmax_cross_entropy_bwd(probs, labels, xp.full(2, 0.5))   # doctest: +SKIP
     """
     probs = _launch.contiguous(probs)
     n = probs.shape[0]

@@ -3,7 +3,7 @@
 pip builds the wheel from a copy of this checkout's sources (no stale ``build/`` folder can
 leak into it) and installs it (no dependencies: they are already in
 this environment) into a temporary folder; a fresh interpreter, started elsewhere so that the
-checkout is not on its path, imports gpunet and cuda_kernels from there and runs a conv2d
+checkout is not on its path, imports gpunet, cuda_kernels and numpy_kernels from there and runs a conv2d
 gradient check on the ``cuda`` backend (the simulator without a GPU) and the embedded dataset.
 """
 import os
@@ -21,9 +21,10 @@ CHECK = textwrap.dedent("""
     target = Path(sys.argv[1]).resolve()
     import numpy as np
     import cuda_kernels
+    import numpy_kernels
     import gpunet as gn
     from gpunet import functional as F
-    for mod in (gn, cuda_kernels):
+    for mod in (gn, cuda_kernels, numpy_kernels):
         assert target in Path(mod.__file__).resolve().parents, (mod.__name__, mod.__file__)
     with gn.use_backend("cuda"):
         rng = np.random.default_rng(0)
@@ -40,7 +41,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    for package in ("gpunet", "cuda_kernels"):
+    for package in ("gpunet", "cuda_kernels", "numpy_kernels"):
         shutil.copytree(ROOT / package, src / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     build = subprocess.run(

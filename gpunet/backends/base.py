@@ -20,6 +20,11 @@ Conventions shared by every backend:
 from __future__ import annotations
 
 import abc
+import threading
+
+import numpy as np
+
+_RNG_LOCK = threading.Lock()
 
 
 class Backend(abc.ABC):
@@ -78,34 +83,54 @@ class Backend(abc.ABC):
             raise ValueError(f"{what}, got values in [{lo_seen:g}, {hi_seen:g}]{hint}")
 
     # --- random numbers (seeded by gpunet.manual_seed) -------------------------
-    @abc.abstractmethod
-    def seed(self, seed: int) -> None:
-        """Reseed this backend's random generator."""
+    # Both backends use a counter-based generator (``<kernels>/random.py``): element i of a draw
+    # is a hash of (seed, offset + i), so the whole state is two integers that a checkpoint
+    # restores exactly, and both backends draw the same uniforms bit for bit.
+    random_kernels = None  # the family module with uniform/normal(shape, dtype, seed, offset)
 
-    @abc.abstractmethod
-    def rand(self, shape, dtype):
-        """Uniform [0, 1) samples of ``shape`` and ``dtype``."""
-
-    @abc.abstractmethod
-    def randn(self, shape, dtype):
-        """Standard-normal samples of ``shape`` and ``dtype``."""
+    def seed(self, seed) -> None:
+        """Reseed this backend's random generator (None: a fresh seed from the OS)."""
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+        self._seed, self._offset = int(seed), 0
 
     def rng_state(self):
-        """The generator's state as plain data for a checkpoint, or None where it cannot be saved."""
-        rng = getattr(self, "_rng", None)
-        return rng.bit_generator.state if hasattr(rng, "bit_generator") else None
+        """The generator's state as plain data for a checkpoint: ``{"seed": s, "offset": o}``."""
+        return {"seed": self._seed, "offset": self._offset}
 
     def set_rng_state(self, state) -> None:
         """Restore a state from ``rng_state()`` (ignored when None)."""
-        if state is not None:
-            self._rng.bit_generator.state = state
+        if state is None:
+            return
+        if not (isinstance(state, dict) and {"seed", "offset"} <= set(state)):
+            raise ValueError(f"set_rng_state: expected {{'seed': int, 'offset': int}} from "
+                             f"rng_state(), got {type(state).__name__} {str(state)[:80]}")
+        self._seed, self._offset = int(state["seed"]), int(state["offset"])
+
+    def _draw(self, sample, shape, dtype, counters_per_item):
+        count = 1
+        for s in shape:
+            count *= int(s)
+        with _RNG_LOCK:  # two threads drawing at once get disjoint counters
+            seed, offset = self._seed, self._offset
+            self._offset += counters_per_item * count
+        return sample(tuple(shape), dtype, seed, offset)
+
+    def rand(self, shape, dtype):
+        """Uniform [0, 1) samples of ``shape`` and ``dtype``."""
+        return self._draw(self.random_kernels.uniform, shape, dtype, 1)
+
+    def randn(self, shape, dtype):
+        """Standard-normal samples of ``shape`` and ``dtype``."""
+        return self._draw(self.random_kernels.normal, shape, dtype, 2)
 
     # --- conv2d ---------------------------------------------------------------
     @abc.abstractmethod
-    def conv2d_fwd(self, x, w, b, stride, padding):
+    def conv2d_fwd(self, x, w, b, stride, padding, keep_cols=True):
         """Cross-correlation. x (N,C,H,W), w (K,C,kH,kW), b (K,) or None.
 
-        Returns ``(y, saved)``: y (N,K,Ho,Wo) and whatever the backward passes reuse.
+        Returns ``(y, saved)``: y (N,K,Ho,Wo) and whatever the backward passes reuse
+        (None when ``keep_cols`` is False: no weight gradient will be asked for).
         """
 
     @abc.abstractmethod

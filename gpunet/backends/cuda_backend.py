@@ -70,7 +70,7 @@ def _unavailable_reason() -> str | None:
 
 
 class CudaBackend(Backend):
-    """GPU backend (or its simulator twin): every primitive is a ``cuda_kernels`` launch.
+    """GPU backend (or its simulator twin): a thin table over the ``cuda_kernels`` families.
 
     Example:
         >>> be = CudaBackend()                             # doctest: +SKIP
@@ -92,8 +92,17 @@ class CudaBackend(Backend):
         # is raised at the next value read.  Slot 0 belongs to the softmax-CE kernel.
         self._flags = self.xp.zeros(_FLAG_SLOTS, dtype=np.int32)
         self._flag_messages = [_BAD_LABEL]
-        self._k_act, self._k_checks, self._k_conv, self._k_optim = activation, checks, conv, optim
-        self._k_pool, self._k_random, self._k_sce = pooling, random, softmax_ce
+        self._k_checks, self._k_sce, self.random_kernels = checks, softmax_ce, random
+        # The primitive table: each protocol name is the family function of the same name.
+        for module, names in ((conv, ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight",
+                                      "conv2d_bwd_bias")),
+                              (pooling, ("max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd",
+                                         "avg_pool2d_bwd")),
+                              (activation, ("relu_fwd", "relu_bwd")),
+                              (softmax_ce, ("softmax_cross_entropy_bwd",)),
+                              (optim, ("sgd_update", "adam_update"))):
+            for fn_name in names:
+                setattr(self, fn_name, getattr(module, fn_name))
         self.seed(seed)
 
     # --- arrays and transfers -------------------------------------------------
@@ -136,92 +145,11 @@ class CudaBackend(Backend):
         slot = self._flag_messages.index(message)
         self._k_checks.flag_outside_range(array, lo, hi, self._flags, slot)
 
-    # --- random numbers -------------------------------------------------------
-    # A counter-based generator (cuda_kernels.random): its state is (seed, offset), so a
-    # checkpoint restores it exactly, on a GPU as in the simulator.
-    def seed(self, seed):
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-        self._seed, self._offset = int(seed), 0
-
-    def rng_state(self):
-        return {"seed": self._seed, "offset": self._offset}
-
-    def set_rng_state(self, state) -> None:
-        if state is not None:
-            self._seed, self._offset = int(state["seed"]), int(state["offset"])
-
-    def _draw(self, sample, shape, dtype, counters_per_item):
-        out = sample(shape, dtype, self._seed, self._offset)
-        self._offset += counters_per_item * out.size
-        return out
-
-    def rand(self, shape, dtype):
-        return self._draw(self._k_random.uniform, shape, dtype, 1)
-
-    def randn(self, shape, dtype):
-        return self._draw(self._k_random.normal, shape, dtype, 2)
-
-    # --- conv2d ---------------------------------------------------------------
-    def conv2d_fwd(self, x, w, b, stride, padding):
-        k = w.shape[0]
-        cols = self._k_conv.im2col(x, w.shape[2:], stride, padding)  # (Q, N*P)
-        ho, wo = self._k_conv.out_size(x.shape, w.shape[2:], stride, padding)
-        yt = self.xp.matmul(w.reshape(k, -1).astype(cols.dtype, copy=False), cols)  # (K, N*P)
-        y = self._k_conv.bias_add(yt, b, x.shape[0])  # (N, K, P), bias added
-        return y.reshape(x.shape[0], k, ho, wo), cols
-
-    def _gy_t(self, gy):
-        n, k = gy.shape[:2]
-        return self.xp.ascontiguousarray(gy.reshape(n, k, -1).transpose(1, 0, 2)).reshape(k, -1)
-
-    def conv2d_bwd_data(self, gy, w, x_shape, stride, padding, saved):
-        k = w.shape[0]
-        gcols = self.xp.matmul(w.reshape(k, -1).T, self._gy_t(gy))  # (Q, N*P)
-        return self._k_conv.col2im(gcols, x_shape, w.shape[2:], stride, padding)
-
-    def conv2d_bwd_weight(self, gy, x, w_shape, stride, padding, saved):
-        cols = saved if saved is not None else self._k_conv.im2col(x, w_shape[2:], stride, padding)
-        gw = self.xp.matmul(self._gy_t(gy), cols.T)  # (K, Q); cuBLAS reads cols transposed
-        return gw.reshape(w_shape)
-
-    def conv2d_bwd_bias(self, gy):
-        return self._k_conv.bias_grad(gy)
-
-    # --- pooling --------------------------------------------------------------
-    def max_pool2d_fwd(self, x, kernel, stride, padding):
-        return self._k_pool.max_pool2d_fwd(x, kernel, stride, padding)
-
-    def max_pool2d_bwd(self, gy, argmax, x_shape, kernel, stride, padding):
-        return self._k_pool.max_pool2d_bwd(gy, argmax, x_shape, kernel, stride, padding)
-
-    def avg_pool2d_fwd(self, x, kernel, stride, padding):
-        return self._k_pool.avg_pool2d_fwd(x, kernel, stride, padding)
-
-    def avg_pool2d_bwd(self, gy, x_shape, kernel, stride, padding):
-        return self._k_pool.avg_pool2d_bwd(gy, x_shape, kernel, stride, padding)
-
-    # --- activations ----------------------------------------------------------
-    def relu_fwd(self, x):
-        return self._k_act.relu_fwd(x)
-
-    def relu_bwd(self, gy, y):
-        return self._k_act.relu_bwd(gy, y)
-
-    # --- fused softmax cross-entropy -----------------------------------------
     def softmax_cross_entropy_fwd(self, logits, labels):
-        return self._k_sce.softmax_ce_fwd(logits, labels, self._flags[:1])
+        """The fused kernel, flagging out-of-range labels in slot 0 (raised at the next read)."""
+        return self._k_sce.softmax_cross_entropy_fwd(logits, labels, self._flags[:1])
 
-    def softmax_cross_entropy_bwd(self, probs, labels, gloss):
-        return self._k_sce.softmax_ce_bwd(probs, labels, gloss)
-
-    # --- optimiser updates (in place) ----------------------------------------
-    def sgd_update(self, param, grad, buf, lr, momentum, dampening, weight_decay,
-                   nesterov, first_step):
-        self._k_optim.sgd_update(param, grad, buf, lr, momentum, dampening, weight_decay,
-                                 nesterov, first_step)
-
-    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
-                    step, decoupled):
-        self._k_optim.adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
-                                  step, decoupled)
+    # The remaining protocol methods are the family functions bound in __init__.
+    conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = None
+    max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
+    relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None

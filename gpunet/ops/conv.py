@@ -1,7 +1,7 @@
 """Linear and 2-D convolution: GEMM-based, the backend does the heavy lifting."""
 from __future__ import annotations
 
-from ..function import Function
+from ..function import Function, is_grad_enabled
 
 
 class Linear(Function):
@@ -33,7 +33,8 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0)):
-        y, saved = ctx.backend.conv2d_fwd(x, w, b, stride, padding)
+        keep = is_grad_enabled() and ctx.needs_input_grad[1]  # columns feed the weight grad
+        y, saved = ctx.backend.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep)
         ctx.save_for_backward(x, w, saved)
         ctx.stride, ctx.padding = stride, padding
         return y

@@ -1,17 +1,18 @@
-"""The fast NumPy backend's own code paths: CN layout, both input-gradient strategies, the pool.
+"""The NumPy kernels' own code paths: chunking over threads, both input-gradient strategies,
+kept and rebuilt columns, per-thread scratch.
 
-Each fast path is compared with a plain reference written here (loops over window offsets on
-contiguous NCHW arrays, as the first NumPy backend did), so the semantics cannot drift.
+Each path is compared with a plain reference written here (loops over window offsets on
+contiguous NCHW arrays), in float64 to 1e-10, for one thread and for three threads with tiny
+chunks (so every chunk boundary and every thread is exercised).
 """
-import gc
-
 import numpy as np
 import pytest
 
 import gpunet as gn
 from gpunet import functional as F
-from gpunet.backends import numpy_backend as nb
-from gpunet.backends.array_pool import ArrayPool
+from gpunet.backends.geometry import out_size
+from gpunet.backends.numpy_backend import NumpyBackend
+from numpy_kernels import _parallel, conv, pooling
 
 
 def _ref_conv(x, w, stride, padding):
@@ -19,7 +20,7 @@ def _ref_conv(x, w, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     k, c, kh, kw = w.shape
-    ho, wo = nb.out_size(x.shape[2], kh, sh, ph), nb.out_size(x.shape[3], kw, sw, pw)
+    ho, wo = out_size(x.shape[2], kh, sh, ph), out_size(x.shape[3], kw, sw, pw)
     y = np.zeros((x.shape[0], k, ho, wo), x.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -58,7 +59,7 @@ def _ref_max_pool(x, kernel, stride, padding, gy):
     """Forward and backward with an explicit first-maximum argmax (strict >, row-major order)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-    ho, wo = nb.out_size(x.shape[2], kh, sh, ph), nb.out_size(x.shape[3], kw, sw, pw)
+    ho, wo = out_size(x.shape[2], kh, sh, ph), out_size(x.shape[3], kw, sw, pw)
     win = lambda a, i, j: a[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
     y, arg = win(xp, 0, 0).copy(), np.zeros(gy.shape, int)
     for t in range(1, kh * kw):
@@ -80,54 +81,69 @@ CONV_CASES = [  # x shape, w shape, stride, padding
 ]
 
 
+@pytest.fixture(params=["one thread", "three threads, tiny chunks"])
+def chunking(request, monkeypatch):
+    """Run a test with the kernels serial, then split over 3 threads in chunks of ~1 image."""
+    threads = _parallel.num_threads()
+    if request.param != "one thread":
+        _parallel.set_num_threads(3)
+        assert _parallel.can_parallelise(), "threadpoolctl (dev extra) is needed to run chunks on threads"
+        for name in ("FWD_CHUNK_BYTES", "BWD_DATA_CHUNK_BYTES", "BWD_WEIGHT_CHUNK_BYTES"):
+            monkeypatch.setattr(conv, name, 1)
+        monkeypatch.setattr(pooling, "POOL_CHUNK_BYTES", 1)
+    else:
+        _parallel.set_num_threads(1)
+    yield request.param
+    _parallel.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("xs, ws, stride, padding", CONV_CASES)
-def test_conv_paths_match_reference(rng, xs, ws, stride, padding):
-    be = nb.NumpyBackend()
-    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
-    y, saved = be.conv2d_fwd(x, w, None, stride, padding)
-    np.testing.assert_allclose(y, _ref_conv(x, w, stride, padding), rtol=1e-10, atol=1e-10)
-    gy = rng.standard_normal(y.shape)
-    want = _ref_conv_grad_x(gy, w, xs, stride, padding)
-    np.testing.assert_allclose(be.conv2d_bwd_data_scatter(gy, w, xs, stride, padding), want,
+@pytest.mark.parametrize("transposed", [False, True])
+def test_conv_paths_match_reference(rng, monkeypatch, chunking, xs, ws, stride, padding, transposed):
+    be = NumpyBackend()
+    if transposed:  # every stride-1 input gradient takes the transposed-convolution path
+        monkeypatch.setattr(conv, "TRANSPOSED_MIN_ELEMENTS", 1)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    y, cols = be.conv2d_fwd(x, w, b, stride, padding)
+    np.testing.assert_allclose(y, _ref_conv(x, w, stride, padding) + b.reshape(-1, 1, 1),
                                rtol=1e-10, atol=1e-10)
-    if stride == (1, 1):  # the transposed convolution gives the very same gradient
-        np.testing.assert_allclose(be.conv2d_bwd_data_transposed(gy, w, xs, padding), want,
-                                   rtol=1e-10, atol=1e-10)
-    got_gw = be.conv2d_bwd_weight(gy, x, ws, stride, padding, saved)
-    np.testing.assert_allclose(got_gw, _ref_conv_grad_w(gy, x, ws, stride, padding), rtol=1e-10,
-                               atol=1e-10)
-    np.testing.assert_array_equal(got_gw, be.conv2d_bwd_weight(gy, x, ws, stride, padding, None))
-
-def test_bwd_data_dispatch_picks_transposed_for_big_convs(rng, monkeypatch):
-    be = nb.NumpyBackend()
-    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
-    y, saved = be.conv2d_fwd(x, w, None, (1, 1), (1, 1))
     gy = rng.standard_normal(y.shape)
-    small = be.conv2d_bwd_data(gy, w, x.shape, (1, 1), (1, 1), saved)
-    monkeypatch.setattr(nb, "TRANSPOSED_MIN_ELEMENTS", 1)
-    called = []
-    real = be.conv2d_bwd_data_transposed
-    monkeypatch.setattr(be, "conv2d_bwd_data_transposed", lambda *a: called.append(1) or real(*a))
-    np.testing.assert_allclose(be.conv2d_bwd_data(gy, w, x.shape, (1, 1), (1, 1), saved), small)
-    assert called
+    np.testing.assert_allclose(be.conv2d_bwd_data(gy, w, xs, stride, padding, cols),
+                               _ref_conv_grad_x(gy, w, xs, stride, padding), rtol=1e-10, atol=1e-10)
+    want_w = _ref_conv_grad_w(gy, x, ws, stride, padding)
+    assert cols is not None  # small: the forward kept its columns
+    for saved in (cols, None):  # kept columns, and columns rebuilt chunk by chunk
+        np.testing.assert_allclose(be.conv2d_bwd_weight(gy, x, ws, stride, padding, saved), want_w,
+                                   rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(be.conv2d_bwd_bias(gy), gy.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
-def test_conv_accepts_cn_layout_views(rng):
-    """Inputs stored channel-major (what conv outputs are) give the same result as copies."""
-    be = nb.NumpyBackend()
+def test_columns_are_dropped_beyond_the_cap_or_when_not_asked(rng, monkeypatch):
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    assert conv.conv2d_fwd(x, w, None, (1, 1), (1, 1), keep_cols=False)[1] is None
+    monkeypatch.setattr(conv, "KEEP_COLS_MAX_BYTES", 100)
+    y, cols = conv.conv2d_fwd(x, w, None, (1, 1), (1, 1))
+    assert cols is None and y.shape == (2, 4, 6, 6)
+
+
+def test_conv_accepts_non_contiguous_views(rng, chunking):
+    """Inputs stored channel-major, or sliced, give the same result as contiguous copies."""
+    be = NumpyBackend()
     x = rng.standard_normal((3, 2, 6, 5)).astype(np.float32).transpose(1, 0, 2, 3)  # CN memory
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     y, _ = be.conv2d_fwd(x, w, None, (1, 1), (1, 1))
     y2, _ = be.conv2d_fwd(np.ascontiguousarray(x), w, None, (1, 1), (1, 1))
     np.testing.assert_array_equal(y, y2)
-    assert y.dtype == np.float32 and y.shape == (2, 4, 6, 5)
+    assert y.dtype == np.float32 and y.shape == (2, 4, 6, 5) and y.flags.c_contiguous
+    gy = rng.standard_normal((2, 4, 6, 5)).astype(np.float32)[:, :, ::-1]  # a reversed view
+    np.testing.assert_array_equal(be.relu_bwd(gy, y), np.ascontiguousarray(gy) * (y > 0))
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)),
                                                      ((2, 3), (1, 2), (0, 1)), ((1, 1), (1, 1), (0, 0))])
 @pytest.mark.parametrize("kind", ["ties", "constant", "random"])
-def test_max_pool_first_max_matches_reference(rng, kernel, stride, padding, kind):
-    be = nb.NumpyBackend()
+def test_max_pool_first_max_matches_reference(rng, chunking, kernel, stride, padding, kind):
+    be = NumpyBackend()
     x = {"ties": np.round(rng.standard_normal((2, 3, 7, 6))), "constant": np.full((2, 3, 7, 6), 0.5),
          "random": rng.standard_normal((2, 3, 7, 6))}[kind].astype(np.float32)
     y, arg = be.max_pool2d_fwd(x, kernel, stride, padding)
@@ -135,43 +151,6 @@ def test_max_pool_first_max_matches_reference(rng, kernel, stride, padding, kind
     y_ref, gx_ref = _ref_max_pool(x, kernel, stride, padding, gy)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(be.max_pool2d_bwd(gy, arg, x.shape, kernel, stride, padding), gx_ref)
-
-
-def test_pool_never_hands_out_a_live_buffer():
-    pool = ArrayPool(min_bytes=0)
-    a = pool.empty((8, 8), np.float32)
-    b = pool.empty((8, 8), np.float32)
-    assert a is not b
-    view = a[2:]  # a view keeps its base alive
-    del a
-    c = pool.empty((8, 8), np.float32)
-    assert c is not view.base and c is not b
-    del view, c
-    gc.collect()
-    d = pool.empty((8, 8), np.float32)
-    assert d is not b and pool.hits == 1  # reused a free one, never the live b
-
-
-def test_pool_respects_limits():
-    pool = ArrayPool(min_bytes=0, max_bytes=4096, per_key=2)
-    held = [pool.empty((16, 16), np.float32) for _ in range(4)]  # 1 KiB each; only 2 are pooled
-    assert pool.nbytes == 2048
-    del held
-    for _ in range(5):  # new keys evict the free old ones instead of growing past max_bytes
-        pool.empty((17 + _, 16), np.float32)
-        assert pool.nbytes <= 4096
-
-
-def test_saved_columns_survive_later_calls(rng):
-    """Saved im2col columns live in the pool but are never overwritten while the graph holds them."""
-    be = nb.NumpyBackend(pool=ArrayPool(min_bytes=0))
-    x1, x2 = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, 2, 5, 5))
-    w = rng.standard_normal((3, 2, 3, 3))
-    _, cols1 = be.conv2d_fwd(x1, w, None, (1, 1), (1, 1))
-    keep = cols1.copy()
-    for _ in range(3):
-        be.conv2d_fwd(x2, w, None, (1, 1), (1, 1))
-    np.testing.assert_array_equal(cols1, keep)
 
 
 def test_lenet_step_stays_float32(rng):
@@ -188,15 +167,28 @@ def test_lenet_step_stays_float32(rng):
         assert all(w.grad.dtype == np.float32 for w in ws)
 
 
-@pytest.mark.parametrize("xs, ws, stride, padding", CONV_CASES[:4])
-def test_weight_grad_per_image_and_single_gemm_agree(rng, monkeypatch, xs, ws, stride, padding):
-    be = nb.NumpyBackend()
-    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
-    y, saved = be.conv2d_fwd(x, w, None, stride, padding)
-    gy = rng.standard_normal(y.shape)
-    per_image = be.conv2d_bwd_weight(gy, x, ws, stride, padding, saved)
-    monkeypatch.setattr(nb, "PER_IMAGE_GEMM_MAX", 0)
-    np.testing.assert_allclose(be.conv2d_bwd_weight(gy, x, ws, stride, padding, saved), per_image,
-                               rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(per_image, _ref_conv_grad_w(gy, x, ws, stride, padding), rtol=1e-10,
-                               atol=1e-10)
+def test_scratch_is_per_thread_and_never_fails_on_a_shape():
+    import threading
+
+    a = _parallel.scratch("t", (3, 4), np.float32)
+    b = _parallel.scratch("t", (1000, 7), np.float32)  # grows
+    assert a.shape == (3, 4) and b.shape == (1000, 7)
+    assert _parallel.scratch("t", (0, 5), np.float64).shape == (0, 5)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(_parallel.scratch("t", (1000, 7), np.float32)))
+    t.start()
+    t.join()
+    assert not np.shares_memory(seen[0], b)
+
+
+def test_parallel_for_reraises_a_worker_error():
+    _parallel.set_num_threads(2)
+
+    def fail(lo, hi):
+        if lo > 0:
+            raise ZeroDivisionError(f"chunk {lo}")
+
+    with pytest.raises(ZeroDivisionError, match="chunk"):
+        _parallel.parallel_for(10, 5, fail)
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        _parallel.set_num_threads(0)

@@ -1,0 +1,114 @@
+"""The benchmark cases, each buildable in gpunet or in PyTorch from the same weights and data.
+
+A case is a name such as ``lenet-step-b64``, ``lenet-infer-b256``, ``conv-fwd`` or
+``conv-fwdbwd``; ``build(framework, case, backend)`` returns a ``Case``: the call to time, a
+sync that waits for queued device work, the images per call and the FLOPs per call (or None).
+
+Example:
+    >>> c = build("gpunet", "lenet-step-b64", "numpy")
+    >>> c.fn(); c.sync(); c.items
+    64
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from benchmarks.models import GpunetLeNet, TorchLeNet, batch, lenet_weights
+
+SCALING_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
+CONV_SHAPE = dict(n=32, c=64, k=64, h=32, w=32, ks=3)  # Conv2d(64, 64, 3, padding=1)
+
+
+@dataclass
+class Case:
+    fn: Callable[[], object]
+    sync: Callable[[], None]
+    items: int
+    flops: float | None = None
+
+
+def conv_flops(n, c, k, h, w, ks):
+    """Forward FLOPs of a stride-1 'same' conv: 2·N·C_out·H·W·C_in·k²."""
+    return 2.0 * n * k * h * w * c * ks * ks
+
+
+def _device(backend):
+    return "cuda" if backend == "cuda" else "cpu"
+
+
+def _lenet(framework, backend, mode, n):
+    w = lenet_weights(0)
+    model = GpunetLeNet(w, backend) if framework == "gpunet" else TorchLeNet(w, _device(backend))
+    x, y = model.tensors(*batch(n))
+    fn = (lambda: model.step(x, y)) if mode == "step" else (lambda: model.infer(x))
+    return Case(fn, model.sync, n)
+
+
+def _conv_arrays():
+    s = CONV_SHAPE
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((s["n"], s["c"], s["h"], s["w"])).astype(np.float32)
+    w = (rng.standard_normal((s["k"], s["c"], s["ks"], s["ks"])) * 0.05).astype(np.float32)
+    b = np.zeros(s["k"], np.float32)
+    gy = rng.standard_normal((s["n"], s["k"], s["h"], s["w"])).astype(np.float32)
+    return x, w, b, gy
+
+
+def _conv_gpunet(backend, backward):
+    import gpunet as gn
+    from gpunet import functional as F
+
+    be = gn.backends.backend(backend)
+    x, w, b, gy = _conv_arrays()
+    xg, wg, bg = (gn.tensor(a, requires_grad=True, backend=be) for a in (x, w, b))
+    gyg = gn.tensor(gy, backend=be)
+
+    def fwd():
+        with gn.no_grad():
+            return F.conv2d(xg, wg, bg, padding=1)
+
+    def fwd_bwd():
+        for p in (xg, wg, bg):
+            p.grad = None
+        F.conv2d(xg, wg, bg, padding=1).backward(gyg)
+
+    return fwd_bwd if backward else fwd, be.synchronize
+
+
+def _conv_torch(backend, backward):
+    import torch
+
+    dev = _device(backend)
+    x, w, b, gy = _conv_arrays()
+    xt, wt, bt = (torch.from_numpy(a).to(dev).requires_grad_() for a in (x, w, b))
+    gyt = torch.from_numpy(gy).to(dev)
+
+    def fwd():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(xt, wt, bt, padding=1)
+
+    def fwd_bwd():
+        for p in (xt, wt, bt):
+            p.grad = None
+        torch.nn.functional.conv2d(xt, wt, bt, padding=1).backward(gyt)
+
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    return fwd_bwd if backward else fwd, sync
+
+
+def build(framework, case, backend="numpy") -> Case:
+    """The callable for ``case`` in ``framework`` ("gpunet" or "torch") on ``backend``."""
+    m = re.fullmatch(r"lenet-(step|infer)-b(\d+)", case)
+    if m:
+        return _lenet(framework, backend, m.group(1), int(m.group(2)))
+    if case in ("conv-fwd", "conv-fwdbwd"):
+        backward = case == "conv-fwdbwd"
+        fn, sync = (_conv_gpunet if framework == "gpunet" else _conv_torch)(backend, backward)
+        flops = conv_flops(**CONV_SHAPE) * (3 if backward else 1)
+        return Case(fn, sync, CONV_SHAPE["n"], flops)
+    raise ValueError(f"unknown benchmark case {case!r}; expected lenet-step-bN, lenet-infer-bN, "
+                     "conv-fwd or conv-fwdbwd")

@@ -1,0 +1,39 @@
+"""Window geometry shared by both backends' kernels: output sizes of conv and pooling windows.
+
+Written once here, used by ``numpy_kernels`` and ``cuda_kernels`` alike, so the two can never
+disagree on a shape or on the error for a window that does not fit.
+
+Example:
+    >>> out_size(28, 5, 1, 2)
+    28
+    >>> out_hw((8, 1, 28, 28), (2, 2), (2, 2), (0, 0))
+    (14, 14)
+"""
+from __future__ import annotations
+
+
+def out_size(size, k, s, p):
+    """Output length of a window of ``k`` with stride ``s`` over ``size`` padded by ``p`` each side."""
+    return (size + 2 * p - k) // s + 1
+
+
+def out_hw(x_shape, kernel, stride, padding):
+    """(Ho, Wo) of a window over NCHW ``x_shape``; ValueError when the window does not fit.
+
+    Example:
+        >>> out_hw((1, 1, 3, 3), (5, 5), (1, 1), (0, 0))
+        Traceback (most recent call last):
+        ValueError: window (5, 5) does not fit input (1, 1, 3, 3) with padding (0, 0)
+    """
+    ho = out_size(x_shape[2], kernel[0], stride[0], padding[0])
+    wo = out_size(x_shape[3], kernel[1], stride[1], padding[1])
+    if ho <= 0 or wo <= 0:
+        raise ValueError(f"window {tuple(kernel)} does not fit input {tuple(x_shape)} "
+                         f"with padding {tuple(padding)}")
+    return ho, wo
+
+
+def int_geometry(kernel, stride, padding):
+    """``(kh, kw, sh, sw, ph, pw)`` as plain ints, the argument order of every window kernel."""
+    return (int(kernel[0]), int(kernel[1]), int(stride[0]), int(stride[1]),
+            int(padding[0]), int(padding[1]))

@@ -1,0 +1,16 @@
+"""Vectorised NumPy kernels, one module per family, mirroring ``cuda_kernels/`` name for name.
+
+| family       | functions                                                              |
+|--------------|------------------------------------------------------------------------|
+| conv         | conv2d_fwd, conv2d_bwd_data, conv2d_bwd_weight, conv2d_bwd_bias, im2col, col2im |
+| pooling      | max_pool2d_fwd / _bwd, avg_pool2d_fwd / _bwd                           |
+| activation   | relu_fwd, relu_bwd                                                     |
+| softmax_ce   | softmax_cross_entropy_fwd / _bwd                                       |
+| optim        | sgd_update, adam_update                                                |
+| random       | uniform, normal (counter-based: a hash of seed and offset)            |
+| checks       | flag_outside_range                                                     |
+| linalg       | matmul (rows split over threads, BLAS on one thread)                   |
+
+``_parallel`` holds the thread pool (``set_num_threads``) and the per-thread scratch buffers.
+"""
+import gpunet.backends.geometry  # noqa: E402,F401  (gpunet first: the kernels share its geometry)

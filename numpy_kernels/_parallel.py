@@ -1,0 +1,183 @@
+"""Batch-parallel work for the NumPy kernels: chunks over a small thread pool, per-thread scratch.
+
+NumPy ufuncs, copies and BLAS calls release the GIL, so a kernel that splits its batch into
+cache-sized chunks runs them on ``num_threads()`` threads at once.  Inside such a region the
+BLAS library is held to one thread (through ``threadpoolctl`` when it is installed; without it
+the chunks run one after another in the calling thread), so the two levels of threading never
+fight over the cores.  A chunk's result never depends on which thread ran it, and reductions
+are summed per chunk in chunk order: results are the same for every thread count.
+
+Example:
+    >>> out = np.empty(10)
+    >>> parallel_for(10, 4, lambda lo, hi: out.__setitem__(slice(lo, hi), lo))
+    >>> out.tolist()
+    [0.0, 0.0, 0.0, 0.0, 4.0, 4.0, 4.0, 4.0, 8.0, 8.0]
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+_local = threading.local()
+_lock = threading.Lock()
+_state = {"threads": None, "pool": None, "blas": None, "inside": 0, "saved": None}
+
+
+def _default_threads() -> int:
+    env = os.environ.get("GPUNET_NUM_THREADS", "").strip()
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def num_threads() -> int:
+    """Threads the NumPy backend splits a batch over (``GPUNET_NUM_THREADS``, else the cores)."""
+    if _state["threads"] is None:
+        _state["threads"] = _default_threads()
+    return _state["threads"]
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for batch-parallel kernels (1: everything in the calling thread)."""
+    if int(n) < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    with _lock:
+        _state["threads"] = int(n)
+        if _state["pool"] is not None:
+            _state["pool"].shutdown(wait=False)
+            _state["pool"] = None
+
+
+def _blas_controllers():
+    """threadpoolctl's BLAS controllers, or [] when threadpoolctl is not installed."""
+    if _state["blas"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _state["blas"] = [c for c in ThreadpoolController().lib_controllers
+                              if c.user_api == "blas"]
+        except Exception:  # not installed, or an unknown BLAS: run chunks serially
+            _state["blas"] = []
+    return _state["blas"]
+
+
+def can_parallelise() -> bool:
+    """True when chunks may run on several threads (more than one, and BLAS can be held to one)."""
+    return num_threads() > 1 and bool(_blas_controllers()) and not getattr(_local, "worker", False)
+
+
+class _OneBlasThread:
+    """Holds every BLAS library at one thread while any parallel region is running."""
+
+    def __enter__(self):
+        with _lock:
+            if _state["inside"] == 0:
+                _state["saved"] = [c.num_threads for c in _blas_controllers()]
+                for c in _blas_controllers():
+                    c.set_num_threads(1)
+            _state["inside"] += 1
+
+    def __exit__(self, *exc):
+        with _lock:
+            _state["inside"] -= 1
+            if _state["inside"] == 0:
+                for c, n in zip(_blas_controllers(), _state["saved"]):
+                    c.set_num_threads(n)
+
+
+def _pool(threads):
+    with _lock:
+        if _state["pool"] is None:
+            _state["pool"] = ThreadPoolExecutor(threads - 1, thread_name_prefix="gpunet-numpy",
+                                                initializer=_mark_worker)
+        return _state["pool"]
+
+
+def _mark_worker():
+    _local.worker = True
+
+
+def parallel_for(n: int, chunk: int, fn) -> None:
+    """Call ``fn(lo, hi)`` for the chunks ``[0, chunk), [chunk, 2*chunk) … n``, on several threads.
+
+    Chunk i runs on thread ``i % threads``; exceptions are re-raised in the caller.
+    """
+    starts = list(range(0, n, max(1, int(chunk))))
+    threads = min(num_threads(), len(starts))
+    if threads <= 1 or not can_parallelise():
+        for lo in starts:
+            fn(lo, min(lo + chunk, n))
+        return
+
+    def run(mine):
+        for lo in mine:
+            fn(lo, min(lo + chunk, n))
+
+    with _OneBlasThread():
+        pool = _pool(num_threads())
+        futures = [pool.submit(run, starts[t::threads]) for t in range(1, threads)]
+        try:
+            run(starts[0::threads])
+        finally:
+            errors = [f.exception() for f in futures]
+        for e in errors:
+            if e is not None:
+                raise e
+
+
+def chunk_for(per_item_bytes: int, n: int, target_bytes: int) -> int:
+    """Items per chunk: about ``target_bytes`` of working set, and at least one chunk per thread.
+
+    Every chunk costs a few Python-level NumPy calls made under the GIL, so chunks are as big
+    as the cache (or, for kernels made of many small slab operations, the batch) allows.
+    """
+    per_thread = -(-max(1, n) // num_threads())
+    return max(1, min(int(target_bytes // max(1, per_item_bytes)), per_thread))
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to reuse freed blocks of up to 256 MB instead of returning them to the OS.
+
+    A training step frees and reallocates the same large arrays every time; by default glibc
+    maps them afresh (``mmap``) or trims the heap, and every 4 KB page of the new block then
+    costs a page fault (measured: 4,700 faults, a quarter of a batch-256 LeNet step).  With
+    these two ``mallopt`` settings the blocks are reused.  Linux with glibc only; set
+    ``GPUNET_KEEP_FREED_MEMORY=0`` to leave malloc alone.
+    """
+    if _state.get("mallopt_done") or os.environ.get("GPUNET_KEEP_FREED_MEMORY", "1") == "0":
+        return
+    _state["mallopt_done"] = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        libc.mallopt(m_mmap_threshold, 1 << 28)
+        libc.mallopt(m_trim_threshold, 1 << 29)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+def scratch(tag: str, shape, dtype) -> np.ndarray:
+    """A per-thread reusable buffer for temporaries that never leave a kernel call.
+
+    Each thread keeps one growing buffer per ``tag``; the returned array is a view of it, valid
+    until the same thread asks for the same tag again.  It never fails for any shape.
+    """
+    dtype = np.dtype(dtype)
+    size = 1
+    for s in shape:
+        size *= int(s)
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    buf = bufs.get((tag, dtype))
+    if buf is None or buf.size < size:
+        buf = bufs[(tag, dtype)] = np.empty(max(size, 1), dtype)
+    return buf[:size].reshape(shape)

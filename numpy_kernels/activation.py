@@ -1,0 +1,46 @@
+"""Elementwise activations on NumPy: relu forward / backward, in chunks over threads.
+
+Example:
+    >>> relu_fwd(np.array([-1.0, 2.0]))
+    array([0., 2.])
+    >>> relu_bwd(np.ones(2), np.array([0.0, 2.0]))
+    array([0., 1.])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._parallel import num_threads, parallel_for, scratch
+
+
+def _per_thread(size):
+    return max(1 << 15, -(-size // num_threads()))  # one chunk per thread, none tiny
+
+
+
+def relu_fwd(x):
+    """max(x, 0) as a new C-contiguous array; NaN propagates (as in PyTorch)."""
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    zero = x.dtype.type(0)
+    parallel_for(xf.size, _per_thread(xf.size),
+                 lambda lo, hi: np.maximum(xf[lo:hi], zero, out=yf[lo:hi]))
+    return y
+
+
+def relu_bwd(gy, y):
+    """``gy`` where the forward output ``y`` > 0, else 0."""
+    if gy.shape != y.shape:
+        raise ValueError(f"relu_bwd: gy {gy.shape} and y {y.shape} differ")
+    gy, y = np.ascontiguousarray(gy), np.ascontiguousarray(y)
+    gx = np.empty_like(gy)
+    gf, yf, of = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
+
+    def chunk(lo, hi):
+        mask = scratch("relu-mask", (hi - lo,), np.bool_)
+        np.greater(yf[lo:hi], 0, out=mask)
+        np.multiply(gf[lo:hi], mask, out=of[lo:hi])
+
+    parallel_for(gf.size, _per_thread(gf.size), chunk)
+    return gx

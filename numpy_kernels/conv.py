@@ -1,0 +1,209 @@
+"""conv2d on NumPy: im2col + BLAS GEMM, one cache-sized chunk of the batch at a time, on threads.
+
+The columns of a chunk of ``nb`` images, ``(nb, C*kh*kw, Ho*Wo)``, are still in the L2 cache
+when the GEMM reads them.  Training keeps them for the weight gradient up to a size cap (a
+batch's columns are up to 25x its input); beyond it, and in inference, they live only in
+per-thread scratch.  Outputs are plain C-contiguous NCHW arrays.
+
+    y[n]  (K, P)  = W (K, Q) @ cols[n] (Q, P)          (P = Ho*Wo, Q = C*kh*kw)
+    gW    (K, Q)  = sum over chunks of gy_chunk (K, nb*P) @ cols_chunk (nb*P, Q)
+    gx            = a transposed convolution for stride 1, else W^T @ gy scattered back (col2im)
+
+Example:
+    >>> y, cols = conv2d_fwd(np.ones((2, 3, 5, 5), np.float32), np.ones((4, 3, 3, 3), np.float32),
+    ...                      None, (1, 1), (1, 1))
+    >>> y.shape, float(y[0, 0, 2, 2])
+    ((2, 4, 5, 5), 27.0)
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from gpunet.backends.geometry import int_geometry, out_hw
+
+from ._parallel import chunk_for, parallel_for, scratch
+
+# The input gradient of a stride-1 conv whose columns (whole batch) reach this many elements is a
+# transposed convolution (im2col of gy + GEMM); smaller ones scatter-add W^T @ gy (col2im), which
+# does fewer multiply-adds when the layer shrinks the image (LeNet's 5x5 convs).
+TRANSPOSED_MIN_ELEMENTS = 1 << 22
+# The forward keeps a batch's columns for the weight gradient up to this size (else rebuilds).
+KEEP_COLS_MAX_BYTES = 1 << 27
+# Working set per chunk, measured on LeNet-5 (2-core Xeon): the forward's columns want the L2
+# cache; the scatter-add of the input gradient is many small slab operations, so it wants
+# chunks as big as the batch allows (one per thread), which make its rows long.
+FWD_CHUNK_BYTES = 1 << 22
+BWD_DATA_CHUNK_BYTES = 1 << 26
+BWD_WEIGHT_CHUNK_BYTES = 1 << 24
+
+
+def padded(x, ph, pw, tag, value=0.0):
+    """(nb, C, H, W) -> the same padded by (ph, pw) in per-thread scratch (x itself if no padding)."""
+    if not ph and not pw:
+        return x
+    nb, c, h, w = x.shape
+    buf = scratch(tag, (nb, c, h + 2 * ph, w + 2 * pw), x.dtype)
+    buf[:, :, :ph] = value
+    buf[:, :, h + ph:] = value
+    buf[:, :, ph:h + ph, :pw] = value
+    buf[:, :, ph:h + ph, w + pw:] = value
+    buf[:, :, ph:h + ph, pw:w + pw] = x
+    return buf
+
+
+def windows(xp, kh, kw, sh, sw, ho, wo):
+    """View (nb, C, kh, kw, Ho, Wo) of padded ``xp``: [n, c, i, j, oh, ow] = xp[n, c, oh*sh+i, ow*sw+j]."""
+    sn, sc, s_h, s_w = xp.strides
+    return as_strided(xp, xp.shape[:2] + (kh, kw, ho, wo), (sn, sc, s_h, s_w, s_h * sh, s_w * sw))
+
+
+def im2col(x, kernel, stride, padding, out=None):
+    """NCHW ``x`` -> columns (N, C*kh*kw, Ho*Wo), rows in the weight's (c, i, j) order.
+
+    Example:
+        >>> im2col(np.ones((2, 3, 5, 5)), (3, 3), (1, 1), (1, 1)).shape
+        (2, 27, 25)
+    """
+    kh, kw, sh, sw, ph, pw = int_geometry(kernel, stride, padding)
+    ho, wo = out_hw(x.shape, kernel, stride, padding)
+    n, c = x.shape[:2]
+    cols = np.empty((n, c * kh * kw, ho * wo), x.dtype) if out is None else out
+    np.copyto(cols.reshape(n, c, kh, kw, ho, wo),
+              windows(padded(x, ph, pw, "im2col-pad"), kh, kw, sh, sw, ho, wo))
+    return cols
+
+
+def col2im(cols, x_shape, kernel, stride, padding):
+    """The adjoint of :func:`im2col`: scatter-add (N, C*kh*kw, Ho*Wo) back into an NCHW array.
+
+    Example:
+        >>> col2im(np.ones((1, 4, 4)), (1, 1, 3, 3), (2, 2), (1, 1), (0, 0))[0, 0]
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
+    """
+    kh, kw, sh, sw, ph, pw = int_geometry(kernel, stride, padding)
+    n, c, h, w = x_shape
+    ho, wo = out_hw(x_shape, kernel, stride, padding)
+    gxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), cols.dtype)
+    cols6 = cols.reshape(n, c, kh, kw, ho, wo)
+    gwin = windows(gxp, kh, kw, sh, sw, ho, wo)
+    for i in range(kh):
+        for j in range(kw):
+            gwin[:, :, i, j] += cols6[:, :, i, j]  # one offset's windows never overlap
+    return gxp[:, :, ph:ph + h, pw:pw + w]
+
+
+def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None):
+    """y[...] = conv(x, W) + b for NCHW ``x`` and ``wmat`` (K, C*kh*kw), chunked over the batch.
+
+    The columns go to ``cols`` (N, Q, P) when given (kept for the weight gradient), else to
+    per-thread scratch that stays in cache.
+    """
+    n, k = y.shape[:2]
+    q, p = wmat.shape[1], y.shape[2] * y.shape[3]
+    itemsize = y.dtype.itemsize
+
+    def chunk(lo, hi):
+        out = cols[lo:hi] if cols is not None else scratch("cols", (hi - lo, q, p), x.dtype)
+        im2col(x[lo:hi], kernel, stride, padding, out)
+        yc = y[lo:hi].reshape(hi - lo, k, p)
+        np.matmul(wmat, out, out=yc)
+        if b is not None:
+            yc += b.reshape(k, 1)
+
+    parallel_for(n, chunk_for((q + k) * p * itemsize, n, FWD_CHUNK_BYTES), chunk)
+    return y
+
+
+def conv2d_fwd(x, w, b, stride, padding, keep_cols=True):
+    """Cross-correlation of NCHW ``x`` with ``w`` (K, C, kh, kw) plus ``b``; returns ``(y, cols)``.
+
+    ``cols`` (N, C*kh*kw, Ho*Wo) are kept for the weight gradient when ``keep_cols`` and they
+    take at most ``KEEP_COLS_MAX_BYTES``; otherwise it is None and the backward rebuilds them.
+    """
+    n, k = x.shape[0], w.shape[0]
+    ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
+    dtype = np.result_type(x.dtype, w.dtype)
+    y = np.empty((n, k, ho, wo), dtype)
+    q = w[0].size
+    cols = None
+    if keep_cols and n * q * ho * wo * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES:
+        cols = np.empty((n, q, ho * wo), x.dtype)
+    _conv_into(y, x, w.reshape(k, -1).astype(dtype, copy=False), b, w.shape[2:], stride,
+               padding, cols)
+    return y, cols
+
+
+def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None):
+    """Input gradient: a transposed convolution for big stride-1 convs, else W^T @ gy, col2im."""
+    k, c, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    big = c * kh * kw * gy.shape[0] * gy.shape[2] * gy.shape[3] >= TRANSPOSED_MIN_ELEMENTS
+    if big and (sh, sw) == (1, 1) and ph < kh and pw < kw:
+        # NOTE: with stride 1, gx = conv(gy padded by k-1-p, W flipped in space, in/out swapped).
+        wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
+        gx = np.empty(x_shape, gy.dtype)
+        return _conv_into(gx, gy, wt, None, (kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
+    n, _, h, wd = x_shape
+    ho, wo = gy.shape[2:]
+    gx = np.empty(x_shape, gy.dtype)
+    wt = w.reshape(k, -1).T
+
+    def chunk(lo, hi):
+        # NOTE: batch-last layout (C, H, W, nb): each window offset's scatter-add then runs
+        # over whole (wo, nb) rows instead of rows of wo elements.
+        nb = hi - lo
+        g = scratch("gy-last", (k, ho, wo, nb), gy.dtype)
+        np.copyto(g, gy[lo:hi].transpose(1, 2, 3, 0))
+        gcols = scratch("gcols", (c * kh * kw, ho * wo * nb), gy.dtype)
+        np.matmul(wt, g.reshape(k, -1), out=gcols)
+        g6 = gcols.reshape(c, kh, kw, ho, wo, nb)
+        gxp = scratch("gx-last", (c, h + 2 * ph, wd + 2 * pw, nb), gy.dtype)
+        gxp.fill(0)
+        for i in range(kh):
+            for j in range(kw):
+                gxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += g6[:, i, j]
+        gx[lo:hi] = gxp[:, ph:ph + h, pw:pw + wd].transpose(3, 0, 1, 2)
+
+    parallel_for(n, chunk_for(2 * c * kh * kw * ho * wo * gy.dtype.itemsize, n, BWD_DATA_CHUNK_BYTES),
+                 chunk)
+    return gx
+
+
+def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None):
+    """Weight gradient: per chunk, the batch summed inside GEMMs; chunks summed in order.
+
+    With the forward's columns (``saved``) each image is one small GEMM; without them each
+    chunk rebuilds its columns batch-inside (Q, nb*P) in scratch and does one GEMM.
+    """
+    k, c, kh, kw = w_shape
+    n = x.shape[0]
+    ho, wo = gy.shape[2:]
+    q, p = c * kh * kw, ho * wo
+    step = chunk_for(2 * q * p * x.dtype.itemsize, n, BWD_WEIGHT_CHUNK_BYTES)
+    partial = np.zeros((max(1, -(-n // step)), k, q), gy.dtype)
+    geo = int_geometry((kh, kw), stride, padding)
+
+    def chunk_saved(lo, hi):
+        g = gy[lo:hi].reshape(hi - lo, k, p)
+        np.sum(np.matmul(g, saved[lo:hi].transpose(0, 2, 1)), axis=0, out=partial[lo // step])
+
+    def chunk_rebuilt(lo, hi):
+        nb = hi - lo
+        cols = scratch("cols-cn", (q, nb * p), x.dtype)  # rows (c, i, j), columns (n, oh, ow)
+        xp = padded(x[lo:hi], geo[4], geo[5], "im2col-pad")
+        np.copyto(cols.reshape(c, kh, kw, nb, ho, wo),
+                  windows(xp, kh, kw, geo[2], geo[3], ho, wo).transpose(1, 2, 3, 0, 4, 5))
+        g = scratch("gy-cn", (k, nb, p), gy.dtype)
+        np.copyto(g, gy[lo:hi].reshape(nb, k, p).transpose(1, 0, 2))
+        np.matmul(g.reshape(k, nb * p), cols.T, out=partial[lo // step])
+
+    parallel_for(n, step, chunk_saved if saved is not None else chunk_rebuilt)
+    return partial.sum(axis=0).reshape(w_shape)
+
+
+def conv2d_bwd_bias(gy):
+    """Bias gradient: ``gy`` summed over N, H and W."""
+    return gy.sum(axis=(0, 2, 3))

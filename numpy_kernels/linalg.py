@@ -1,0 +1,30 @@
+"""Matrix products on NumPy with the batch split over gpunet's threads and BLAS on one thread.
+
+OpenBLAS's own worker threads keep spinning after each threaded call and then compete with the
+batch-parallel kernels for the same cores; keeping every GEMM of the backend single-threaded
+and splitting the rows of ``a`` over ``parallel_for`` avoids that.
+
+Example:
+    >>> matmul(np.ones((4, 3)), np.ones((3, 2))).tolist()
+    [[3.0, 3.0], [3.0, 3.0], [3.0, 3.0], [3.0, 3.0]]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._parallel import num_threads, parallel_for
+
+ROWS_MIN_WORK = 1 << 19  # multiply-adds per chunk below which a thread costs more than it saves
+
+
+def matmul(a, b):
+    """``a @ b`` with NumPy's broadcasting; 2-D by 2-D products are split by rows of ``a``."""
+    if a.ndim != 2 or b.ndim != 2:
+        return np.matmul(a, b)
+    m, k = a.shape
+    n = b.shape[1]
+    out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
+    rows = max(1, ROWS_MIN_WORK // max(1, k * n))
+    rows = max(rows, -(-m // num_threads()))  # at most one chunk per thread
+    parallel_for(m, rows, lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]))
+    return out

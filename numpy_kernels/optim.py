@@ -1,0 +1,41 @@
+"""Optimiser updates on NumPy, in place, with PyTorch's formulas (SGD with momentum, Adam, AdamW).
+
+Example:
+    >>> p, g = np.ones(3), np.full(3, 0.5)
+    >>> sgd_update(p, g, None, lr=0.1, momentum=0, dampening=0, weight_decay=0,
+    ...            nesterov=False, first_step=True)
+    >>> p
+    array([0.95, 0.95, 0.95])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def sgd_update(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
+    """One SGD step; ``buf`` is the momentum buffer (unused when momentum is 0)."""
+    g = grad + weight_decay * param if weight_decay else grad
+    if momentum:
+        if first_step:
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    param -= lr * g
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled):
+    """One Adam step (L2 added to the gradient) or AdamW step (decoupled weight decay)."""
+    g = grad
+    if weight_decay and decoupled:
+        param *= 1 - lr * weight_decay
+    elif weight_decay:
+        g = grad + weight_decay * param
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    m_hat = m / (1 - beta1 ** step)
+    v_hat = v / (1 - beta2 ** step)
+    param -= lr * m_hat / (np.sqrt(v_hat) + eps)

@@ -1,0 +1,126 @@
+"""Max and average pooling on NumPy: an elementwise pass per window offset, chunked over the batch.
+
+Each chunk of images is padded (with -inf for max, 0 for avg) into per-thread scratch and
+reduced with one ``np.maximum`` / ``np.add`` per (i, j) offset of the window, so no index array
+is built.  Max pooling saves ``(x, y)``; its backward routes each gradient to the first maximum
+of its window in row-major order, as PyTorch does.
+
+Example:
+    >>> y, saved = max_pool2d_fwd(np.arange(16.0).reshape(1, 1, 4, 4), (2, 2), (2, 2), (0, 0))
+    >>> y[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from gpunet.backends.geometry import int_geometry, out_hw
+
+from ._parallel import chunk_for, parallel_for, scratch
+from .conv import padded, windows
+
+POOL_CHUNK_BYTES = 1 << 24  # per chunk of images: padded input plus masks
+
+
+def _plan(x_shape, kernel, stride, padding):
+    kh, kw, sh, sw, ph, pw = int_geometry(kernel, stride, padding)
+    ho, wo = out_hw(x_shape, kernel, stride, padding)
+    n, c, h, w = x_shape
+    step = chunk_for(c * (h + 2 * ph) * (w + 2 * pw) * 8, n, POOL_CHUNK_BYTES)
+    return (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step
+
+
+def max_pool2d_fwd(x, kernel, stride, padding):
+    """Max over each window of NCHW ``x``; returns ``(y, (x, y))``."""
+    (kh, kw, sh, sw, ph, pw), shape, step = _plan(x.shape, kernel, stride, padding)
+    y = np.empty(shape, x.dtype)
+
+    def chunk(lo, hi):
+        win = windows(padded(x[lo:hi], ph, pw, "pool-pad", -np.inf), kh, kw, sh, sw, *shape[2:])
+        yc = y[lo:hi]
+        yc[...] = win[:, :, 0, 0]
+        for t in range(1, kh * kw):
+            np.maximum(yc, win[:, :, t // kw, t % kw], out=yc)
+
+    parallel_for(shape[0], step, chunk)
+    return y, (x, y)
+
+
+def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
+    """Route ``gy`` to the first maximum of each window (row-major), summing where windows overlap."""
+    (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step = _plan(x_shape, kernel, stride, padding)
+    x, y = saved
+    gx = np.empty(x_shape, gy.dtype)
+    h, w = x_shape[2:]
+    direct = (ph, pw) == (0, 0) and (sh, sw) == (kh, kw) and (h, w) == (ho * kh, wo * kw)
+    overlap = sh < kh or sw < kw
+
+    def chunk(lo, hi):
+        nb = hi - lo
+        win = windows(padded(x[lo:hi], ph, pw, "pool-pad", -np.inf), kh, kw, sh, sw, ho, wo)
+        if direct:  # windows tile the image exactly: every gx element is written once
+            gxp = gx[lo:hi]
+        else:
+            gxp = scratch("pool-gx", (nb, c, h + 2 * ph, w + 2 * pw), gy.dtype)
+            gxp.fill(0)
+        gwin = windows(gxp, kh, kw, sh, sw, ho, wo)
+        yc, g = y[lo:hi], gy[lo:hi]
+        hit = scratch("pool-hit", yc.shape, np.bool_)
+        taken = scratch("pool-taken", yc.shape, np.bool_)
+        part = scratch("pool-part", yc.shape, gy.dtype) if overlap else None
+        for t in range(kh * kw):
+            i, j = divmod(t, kw)
+            np.equal(win[:, :, i, j], yc, out=hit)
+            if t > 0:
+                np.greater(hit, taken, out=hit)  # a maximum not already routed: first one wins
+            if t < kh * kw - 1:
+                np.logical_or(taken, hit, out=taken) if t > 0 else np.copyto(taken, hit)
+            if overlap:
+                np.multiply(g, hit, out=part)
+                gwin[:, :, i, j] += part
+            else:
+                np.multiply(g, hit, out=gwin[:, :, i, j])
+        if not direct:
+            gx[lo:hi] = gxp[:, :, ph:ph + h, pw:pw + w]
+
+    parallel_for(n, step, chunk)
+    return gx
+
+
+def avg_pool2d_fwd(x, kernel, stride, padding):
+    """Mean over each window, padded zeros counted (PyTorch's ``count_include_pad=True``)."""
+    (kh, kw, sh, sw, ph, pw), shape, step = _plan(x.shape, kernel, stride, padding)
+    y = np.empty(shape, x.dtype)
+    inv = x.dtype.type(1.0 / (kh * kw))
+
+    def chunk(lo, hi):
+        win = windows(padded(x[lo:hi], ph, pw, "pool-pad"), kh, kw, sh, sw, *shape[2:])
+        yc = y[lo:hi]
+        yc[...] = win[:, :, 0, 0]
+        for t in range(1, kh * kw):
+            yc += win[:, :, t // kw, t % kw]
+        yc *= inv
+
+    parallel_for(shape[0], step, chunk)
+    return y
+
+
+def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
+    """Spread ``gy / (kh * kw)`` over every window, summing where windows overlap."""
+    (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step = _plan(x_shape, kernel, stride, padding)
+    gx = np.empty(x_shape, gy.dtype)
+    h, w = x_shape[2:]
+    inv = gy.dtype.type(1.0 / (kh * kw))
+
+    def chunk(lo, hi):
+        gxp = scratch("pool-gx", (hi - lo, c, h + 2 * ph, w + 2 * pw), gy.dtype)
+        gxp.fill(0)
+        gwin = windows(gxp, kh, kw, sh, sw, ho, wo)
+        g = gy[lo:hi] * inv
+        for t in range(kh * kw):
+            gwin[:, :, t // kw, t % kw] += g
+        gx[lo:hi] = gxp[:, :, ph:ph + h, pw:pw + w]
+
+    parallel_for(n, step, chunk)
+    return gx
