@@ -1,14 +1,17 @@
-"""Side-by-side timing of gpunet against PyTorch: alternating runs, medians, spread, JSON.
+"""Race gpunet against PyTorch fairly: every (framework, case, round) in a fresh process.
 
-The convention everywhere: ``ratio = throughput(gpunet) / throughput(PyTorch)``, computed
-per alternating pair (PyTorch time / gpunet time) and reported as the median over pairs;
-``ratio > 1`` means gpunet is faster.
+Two frameworks in one process steal each other's cores: OpenBLAS's and OpenMP's worker threads
+keep spinning after a call, so whichever framework runs next finds them busy (in-process, gpunet
+looked 1.39x PyTorch where separate processes show about 0.5x).  Here each measurement is its
+own ``benchmarks/worker.py`` process with the thread count fixed before import, the frameworks
+alternate within every round, and the order flips between rounds.
+
+``ratio = gpunet throughput / PyTorch throughput`` per round; reported as the median over rounds
+with its min–max.  ``ratio > 1`` means gpunet is faster.
 
 Example:
-    >>> from benchmarks.harness import compare
-    >>> r = compare("noop", lambda: None, lambda: None, items=1, reps=7)
-    >>> sorted(r)[:3]
-    ['gpunet', 'inner', 'items']
+    >>> rec = race("lenet-step-b64", rounds=3, threads=2)
+    >>> rec["ratio"]["median"]
 """
 from __future__ import annotations
 
@@ -18,10 +21,12 @@ import os
 import platform
 import re
 import statistics
-import time
+import subprocess
+import sys
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "benchmarks" / "results"
 RATIO_CONVENTION = "ratio = gpunet throughput / PyTorch throughput (>1 means gpunet is faster)"
 
 
@@ -36,131 +41,106 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def loadavg():
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
 def machine_info() -> dict:
-    """Machine facts stored with every result: CPU model, cores, Python, NumPy and torch versions."""
+    """Machine facts stored with every result: CPU model, cores, versions, load average."""
     import numpy as np
 
     info = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__, "hostname": platform.node(),
-            "loadavg_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+            "python": platform.python_version(), "numpy": np.__version__, "loadavg": loadavg()}
     try:
-        import torch
+        import importlib.metadata as md
 
-        info["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
+        info["torch"] = md.version("torch")
+    except Exception:
         info["torch"] = None
     return info
 
 
 def machine_slug(info: dict) -> str:
-    """A short file-name-safe machine name such as ``amd-epyc-2c``."""
+    """A short file-name-safe machine name such as ``intel-xeon-2c``."""
     model = re.sub(r"\(r\)|\(tm\)|cpu|processor|@.*", "", info["cpu_model"].lower())
-    words = re.findall(r"[a-z0-9]+", model)[:4]
+    words = re.findall(r"[a-z0-9]+", model)[:3]
     return "-".join(words + [f"{info['cores']}c"]) if words else f"cpu-{info['cores']}c"
 
 
-def thread_info() -> dict:
-    """Thread counts of both frameworks: torch intra-op threads and the BLAS pools NumPy uses."""
-    info = {"env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                               "MKL_NUM_THREADS") if k in os.environ}}
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        info["torch_threads"] = None
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [{"library": p.get("internal_api"), "threads": p.get("num_threads"),
-                         "prefix": p.get("prefix")} for p in threadpool_info()]
-    except ImportError:
-        info["blas"] = "threadpoolctl not installed; see env"
-    return info
+def run_worker(framework, case, threads, backend="numpy", reps=7, gpunet_src=None) -> dict:
+    """One fresh process timing one case in one framework; returns its JSON record."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "worker.py"), "--framework", framework,
+           "--case", case, "--threads", str(threads), "--backend", backend, "--reps", str(reps)]
+    if gpunet_src and framework == "gpunet":  # time another checkout's gpunet (e.g. a baseline)
+        cmd += ["--gpunet-src", str(gpunet_src)]
+    before = loadavg()
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if res.returncode != 0:
+        raise RuntimeError(f"worker {framework} {case} failed:\n{res.stdout}\n{res.stderr}")
+    rec = json.loads(res.stdout.strip().splitlines()[-1])
+    rec["loadavg_before"], rec["loadavg_after"] = before, loadavg()
+    return rec
 
 
-def _spread(times):
-    q = statistics.quantiles(times, n=4) if len(times) >= 2 else [times[0]] * 3
-    return {"min": min(times), "q1": q[0], "median": statistics.median(times), "q3": q[2],
-            "max": max(times)}
+def _spread(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _calibrate(fn, sync, min_rep_s):
-    """How many calls make one timed repetition last at least ``min_rep_s``."""
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    once = max(time.perf_counter() - t0, 1e-6)
-    return max(1, int(min_rep_s / once + 0.999))
-
-
-def compare(name, gpunet_fn, torch_fn, items, reps=7, warmup=2, min_rep_s=0.05,
-            sync_gpunet=lambda: None, sync_torch=lambda: None, extra=None) -> dict:
-    """Time two callables alternately (A B A B …) after warm-up; return a result record.
-
-    Each repetition runs ``inner`` calls (calibrated so a repetition lasts >= min_rep_s) and
-    its time is divided by ``inner``.  ``items`` is images per call, for images/s.
-
-    Example:
-        >>> rec = compare("lenet step b64", step_g, step_t, items=64)
-        >>> rec["ratio"]["median"] > 1   # gpunet faster
-    """
-    for _ in range(warmup):
-        gpunet_fn(); sync_gpunet()
-        torch_fn(); sync_torch()
-    inner = max(_calibrate(gpunet_fn, sync_gpunet, min_rep_s), _calibrate(torch_fn, sync_torch, min_rep_s))
-    tg, tt = [], []
-    for _ in range(reps):
-        for fn, sync, out in ((gpunet_fn, sync_gpunet, tg), (torch_fn, sync_torch, tt)):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            sync()
-            out.append((time.perf_counter() - t0) / inner)
-    ratios = [t / g for g, t in zip(tg, tt)]
-    rec = {"name": name, "items": items, "reps": reps, "inner": inner,
-           "gpunet": {"seconds": _spread(tg), "items_per_s": items / statistics.median(tg)},
-           "torch": {"seconds": _spread(tt), "items_per_s": items / statistics.median(tt)},
-           "ratio": _spread(ratios)}
-    if extra:
-        rec.update(extra(rec))
+def race(case, rounds=3, threads=2, backend="numpy", reps=7, gpunet_src=None) -> dict:
+    """Alternate gpunet and torch processes for ``rounds`` rounds; medians and ratio per round."""
+    per = {"gpunet": [], "torch": []}
+    for r in range(rounds):
+        order = ("gpunet", "torch") if r % 2 == 0 else ("torch", "gpunet")
+        for fw in order:
+            per[fw].append(run_worker(fw, case, threads, backend, reps, gpunet_src))
+    rec = {"case": case, "rounds": rounds, "threads": threads, "backend": backend}
+    for fw, runs in per.items():
+        meds = [statistics.median(x["seconds"]) for x in runs]
+        rec[fw] = {"seconds_per_round": meds, "seconds": _spread(meds),
+                   "items_per_s": _spread([runs[0]["items"] / m for m in meds]),
+                   "items": runs[0]["items"], "flops": runs[0]["flops"],
+                   "source": runs[0].get("source"), "runs": runs}
+    rec["ratio"] = _spread([t / g for g, t in zip(rec["gpunet"]["seconds_per_round"],
+                                                  rec["torch"]["seconds_per_round"])])
     return rec
 
 
 def format_record(rec) -> str:
-    """One table row: medians, spread (min–max), images/s and the ratio."""
-    g, t, r = rec["gpunet"], rec["torch"], rec["ratio"]
-    ms = lambda s: f"{s['median'] * 1e3:8.2f} ms [{s['min'] * 1e3:.2f}–{s['max'] * 1e3:.2f}]"
-    row = (f"{rec['name']:<28} gpunet {ms(g['seconds'])} {g['items_per_s']:9.0f}/s | "
-           f"torch {ms(t['seconds'])} {t['items_per_s']:9.0f}/s | "
-           f"ratio {r['median']:5.2f} [{r['min']:.2f}–{r['max']:.2f}]")
-    for key in ("gpunet_gflops", "torch_gflops"):
-        if key in rec:
-            row += f" | {key.split('_')[0]} {rec[key]:.1f} GFLOP/s"
-    return row
+    """One table row: images/s median [min–max] of both, GFLOP/s where known, and the ratio."""
+    def side(fw):
+        s = rec[fw]["items_per_s"]
+        text = f"{s['median']:8.0f}/s [{s['min']:.0f}–{s['max']:.0f}]"
+        if rec[fw]["flops"]:
+            text += f" {rec[fw]['flops'] / rec[fw]['seconds']['median'] / 1e9:6.1f} GFLOP/s"
+        return text
+
+    r = rec["ratio"]
+    return (f"{rec['case']:<18} gpunet {side('gpunet')} | torch {side('torch')} | "
+            f"ratio {r['median']:5.2f} [{r['min']:.2f}–{r['max']:.2f}]")
 
 
-def header() -> str:
-    """The lines printed above every table: the ratio convention and both thread counts."""
-    th = thread_info()
-    blas = th["blas"] if isinstance(th["blas"], str) else ", ".join(
-        f"{p['library']}={p['threads']}" for p in th["blas"])
-    return (f"# {RATIO_CONVENTION}\n# times: median [min–max] of alternating repetitions\n"
-            f"# threads: torch={th['torch_threads']}  numpy BLAS: {blas}  env: {th['env']}")
+def header(threads, rounds, backend) -> str:
+    info = machine_info()
+    return (f"# {RATIO_CONVENTION}\n"
+            f"# each (framework, case, round) in its own process; {rounds} alternating rounds; "
+            f"median [min–max] over rounds\n"
+            f"# threads: {threads} for both (OMP/OPENBLAS/MKL/GPUNET_NUM_THREADS, "
+            f"torch.set_num_threads)\n"
+            f"# machine: {info['cpu_model']}, {info['cores']} cores; backend {backend}; numpy "
+            f"{info['numpy']}, torch {info['torch']}; load average {info['loadavg']}")
 
 
-def write_results(records, backend, suites, tag="") -> Path:
-    """Write ``benchmarks/results/<machine>-<backend>-<date>[-tag].json`` and return its path."""
+def write_results(doc, text, backend, tag="") -> Path:
+    """Write ``benchmarks/results/<machine>-<backend>-<date>[-tag].json`` and ``.txt``."""
     info = machine_info()
     date = datetime.date.today().isoformat()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stem = f"{machine_slug(info)}-{backend}-{date}" + (f"-{tag}" if tag else "")
-    path = RESULTS_DIR / f"{stem}.json"
-    doc = {"machine": info, "loadavg_at_start": records.pop("_loadavg_at_start", None), "backend": backend, "date": date,
-           "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
-           "ratio_convention": RATIO_CONVENTION, "threads": thread_info(), "suites": suites,
-           "results": records}
-    path.write_text(json.dumps(doc, indent=1) + "\n")
-    return path
+    doc = dict(doc, machine=info, date=date, ratio_convention=RATIO_CONVENTION,
+               timestamp=datetime.datetime.now().isoformat(timespec="seconds"))
+    for suffix, body in ((".json", json.dumps(doc, indent=1) + "\n"), (".txt", text)):
+        path = RESULTS_DIR / f"{stem}{suffix}"
+        tmp = path.with_suffix(suffix + ".tmp")
+        tmp.write_text(body)
+        tmp.replace(path)  # written whole, then renamed: never a half file
+    return RESULTS_DIR / f"{stem}.json"

@@ -56,21 +56,27 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--min-rep-s", type=float, default=0.1)
+    p.add_argument("--gpunet-src", help="import gpunet from this folder (another checkout)")
     args = p.parse_args(argv)
     for var in THREAD_VARS:
         os.environ[var] = str(args.threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.cases import build
 
+    if args.gpunet_src:  # after benchmarks.cases is loaded from this checkout
+        sys.path.insert(0, str(Path(args.gpunet_src).resolve()))
+
     if args.framework == "torch":
         import torch
 
         torch.set_num_threads(args.threads)
     case = build(args.framework, args.case, args.backend)
+    module = __import__(args.framework)
     times, inner = time_case(case, args.reps, args.warmup, args.min_rep_s)
     print(json.dumps({"framework": args.framework, "case": args.case, "backend": args.backend,
                       "threads": args.threads, "items": case.items, "flops": case.flops,
-                      "inner": inner, "seconds": times}))
+                      "inner": inner, "seconds": times,
+                      "source": str(Path(module.__file__).resolve().parent)}))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+# Smallest working set worth a thread of its own: waking a pool thread and waiting for it
+# costs about 0.1 ms (measured on a 2-core VM), the time NumPy needs for a few MB.
+MIN_CHUNK_BYTES = 1 << 22
+
 _local = threading.local()
 _lock = threading.Lock()
 _state = {"threads": None, "pool": None, "blas": None, "inside": 0, "saved": None}
@@ -106,20 +110,22 @@ def _mark_worker():
 def parallel_for(n: int, chunk: int, fn) -> None:
     """Call ``fn(lo, hi)`` for the chunks ``[0, chunk), [chunk, 2*chunk) … n``, on several threads.
 
-    Chunk i runs on thread ``i % threads``; exceptions are re-raised in the caller.
+    Chunk i runs on thread ``i % threads``; exceptions are re-raised in the caller.  BLAS is
+    held to one thread throughout (its own idle workers would spin on the cores we use).
     """
-    starts = list(range(0, n, max(1, int(chunk))))
-    threads = min(num_threads(), len(starts))
-    if threads <= 1 or not can_parallelise():
-        for lo in starts:
-            fn(lo, min(lo + chunk, n))
-        return
+    chunk = max(1, int(chunk))
+    starts = list(range(0, n, chunk))
+    threads = min(num_threads(), len(starts)) if can_parallelise() else 1
 
     def run(mine):
         for lo in mine:
             fn(lo, min(lo + chunk, n))
 
+    if not _blas_controllers() or getattr(_local, "worker", False):
+        return run(starts)
     with _OneBlasThread():
+        if threads <= 1:
+            return run(starts)
         pool = _pool(num_threads())
         futures = [pool.submit(run, starts[t::threads]) for t in range(1, threads)]
         try:
@@ -132,13 +138,16 @@ def parallel_for(n: int, chunk: int, fn) -> None:
 
 
 def chunk_for(per_item_bytes: int, n: int, target_bytes: int) -> int:
-    """Items per chunk: about ``target_bytes`` of working set, and at least one chunk per thread.
+    """Items per chunk: about ``target_bytes`` of working set, one chunk per thread at most, and
+    never less than ``MIN_CHUNK_BYTES`` (handing a chunk to another thread costs ~0.1 ms).
 
     Every chunk costs a few Python-level NumPy calls made under the GIL, so chunks are as big
     as the cache (or, for kernels made of many small slab operations, the batch) allows.
     """
+    per_item_bytes = max(1, int(per_item_bytes))
     per_thread = -(-max(1, n) // num_threads())
-    return max(1, min(int(target_bytes // max(1, per_item_bytes)), per_thread))
+    floor = -(-MIN_CHUNK_BYTES // per_item_bytes)
+    return max(1, min(int(target_bytes // per_item_bytes), per_thread), floor)
 
 
 def keep_freed_memory() -> None:

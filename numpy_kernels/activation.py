@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._parallel import num_threads, parallel_for, scratch
+from ._parallel import chunk_for, parallel_for, scratch
 
 
 def _per_thread(size):
-    return max(1 << 15, -(-size // num_threads()))  # one chunk per thread, none tiny
+    return chunk_for(12, size, 1 << 40)  # one chunk per thread (12 bytes read+written per item)
 
 
 

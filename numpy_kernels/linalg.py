@@ -14,7 +14,7 @@ import numpy as np
 
 from ._parallel import num_threads, parallel_for
 
-ROWS_MIN_WORK = 1 << 19  # multiply-adds per chunk below which a thread costs more than it saves
+ROWS_MIN_WORK = 1 << 23  # multiply-adds per chunk below which a thread costs more than it saves
 
 
 def matmul(a, b):
