@@ -7,7 +7,8 @@ Example:
     >>> x = gn.tensor([[1.0, -2.0]], requires_grad=True)
     >>> F.relu(x).sum().backward()
 """
-from .backends import BackendUnavailableError, get_backend, set_backend, use_backend
+from .backends import (BackendUnavailableError, get_backend, get_num_threads, set_backend,
+                       set_num_threads, use_backend)
 from .function import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
@@ -19,6 +20,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets",
-    "functional", "get_backend", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
-    "nn", "no_grad", "optim", "save", "set_backend", "tensor", "train", "use_backend",
+    "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
+    "nn", "no_grad", "optim", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

@@ -48,8 +48,8 @@ def num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads for batch-parallel kernels (1: everything in the calling thread)."""
-    if int(n) < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
     with _lock:
         _state["threads"] = int(n)
         if _state["pool"] is not None:

@@ -190,5 +190,5 @@ def test_parallel_for_reraises_a_worker_error():
 
     with pytest.raises(ZeroDivisionError, match="chunk"):
         _parallel.parallel_for(10, 5, fail)
-    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         _parallel.set_num_threads(0)

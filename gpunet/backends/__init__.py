@@ -111,3 +111,28 @@ def resolve(spec) -> Backend:
     if isinstance(spec, Backend):
         return spec
     return backend(spec)
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the NumPy backend splits a batch over (as ``torch.set_num_threads``).
+
+    The default is ``GPUNET_NUM_THREADS`` or the number of cores this process may use; BLAS is
+    held to one thread inside gpunet's kernels, so this is the whole thread budget.  Chunks run
+    on several threads only when ``threadpoolctl`` is installed (the ``train``, ``bench`` and
+    ``dev`` extras bring it).
+
+    Example:
+        >>> gn.set_num_threads(1)      # everything in the calling thread
+        >>> gn.get_num_threads()
+        1
+    """
+    from numpy_kernels import _parallel
+
+    _parallel.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The thread count set by :func:`set_num_threads` (or its default)."""
+    from numpy_kernels import _parallel
+
+    return _parallel.num_threads()

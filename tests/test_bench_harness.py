@@ -1,0 +1,51 @@
+"""The fair benchmark harness: one process per measurement, alternating order, ratio per round."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
+
+from benchmarks import harness  # noqa: E402
+
+
+def test_worker_times_one_case_in_its_own_process():
+    run = subprocess.run([sys.executable, "benchmarks/worker.py", "--framework", "gpunet",
+                          "--case", "lenet-step-b16", "--threads", "1", "--reps", "2",
+                          "--warmup", "1", "--min-rep-s", "0.001"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    rec = json.loads(run.stdout.strip().splitlines()[-1])
+    assert rec["framework"] == "gpunet" and rec["case"] == "lenet-step-b16"
+    assert rec["threads"] == 1 and rec["items"] == 16 and len(rec["seconds"]) == 2
+    assert all(s > 0 for s in rec["seconds"])
+    assert Path(rec["source"]) == ROOT / "gpunet"
+
+
+def test_race_alternates_processes_and_takes_the_ratio_per_round(monkeypatch):
+    calls = []
+    speed = {"gpunet": [0.02, 0.04, 0.02], "torch": [0.01, 0.01, 0.03]}  # seconds per call
+
+    def fake_worker(framework, case, threads, backend, reps, gpunet_src):
+        calls.append(framework)
+        t = speed[framework][sum(c == framework for c in calls) - 1]
+        return {"seconds": [t, t, t], "items": 64, "flops": None, "source": framework}
+
+    monkeypatch.setattr(harness, "run_worker", fake_worker)
+    rec = harness.race("lenet-step-b64", rounds=3, threads=2)
+    assert calls == ["gpunet", "torch", "torch", "gpunet", "gpunet", "torch"]
+    assert rec["gpunet"]["seconds"]["median"] == 0.02
+    # per round: torch time / gpunet time = 0.5, 0.25, 1.5
+    assert rec["ratio"] == {"median": 0.5, "min": 0.25, "max": 1.5}
+    assert rec["gpunet"]["items_per_s"]["median"] == 64 / 0.02
+    assert "ratio  0.50 [0.25–1.50]" in harness.format_record(rec)
+
+
+def test_case_names_are_checked():
+    from benchmarks.cases import build
+
+    with pytest.raises(ValueError, match="unknown benchmark case 'lenet-jump-b3'"):
+        build("gpunet", "lenet-jump-b3")
