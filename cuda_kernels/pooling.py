@@ -115,7 +115,7 @@ def _planes(a):
     return a.reshape(-1, a.shape[-2], a.shape[-1])
 
 
-def max_pool2d_fwd(x, kernel, stride, padding):
+def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True):
     """Max pooling of NCHW ``x``; returns ``(y, argmax)`` (argmax: per-plane flat index).
 
     Example:

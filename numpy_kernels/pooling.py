@@ -31,8 +31,15 @@ def _plan(x_shape, kernel, stride, padding):
     return (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step
 
 
-def max_pool2d_fwd(x, kernel, stride, padding):
-    """Max over each window of NCHW ``x``; returns ``(y, (x, y))``."""
+def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True):
+    """Max over each window of NCHW ``x``; returns ``(y, saved)`` for the backward.
+
+    2x2 windows with stride 2 (the common case) take a separable path: a max over column
+    pairs, then over row pairs, saving which of each pair won (one bit each).  Any other
+    window reduces over its kh*kw offsets and saves ``(x, y)``.
+    """
+    if _is_2x2(kernel, stride, padding):
+        return _max_pool_2x2_fwd(x, keep_argmax)
     (kh, kw, sh, sw, ph, pw), shape, step = _plan(x.shape, kernel, stride, padding)
     y = np.empty(shape, x.dtype)
 
@@ -49,6 +56,8 @@ def max_pool2d_fwd(x, kernel, stride, padding):
 
 def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
     """Route ``gy`` to the first maximum of each window (row-major), summing where windows overlap."""
+    if _is_2x2(kernel, stride, padding):
+        return _max_pool_2x2_bwd(gy, saved, x_shape)
     (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step = _plan(x_shape, kernel, stride, padding)
     x, y = saved
     gx = np.empty(x_shape, gy.dtype)
@@ -85,6 +94,57 @@ def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
             gx[lo:hi] = gxp[:, :, ph:ph + h, pw:pw + w]
 
     parallel_for(n, step, chunk)
+    return gx
+
+
+def _is_2x2(kernel, stride, padding):
+    return tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+
+
+def _max_pool_2x2_fwd(x, keep):
+    n, c, h, w = x.shape
+    ho, wo = h // 2, w // 2
+    y = np.empty((n, c, ho, wo), x.dtype)
+    right_won = np.empty((n, c, 2 * ho, wo), np.bool_) if keep else None
+    bottom_won = np.empty((n, c, ho, wo), np.bool_) if keep else None
+
+    def chunk(lo, hi):
+        xc = x[lo:hi, :, :2 * ho, :2 * wo]
+        left, right = xc[..., 0::2], xc[..., 1::2]
+        row_max = scratch("pool-rowmax", (hi - lo, c, 2 * ho, wo), x.dtype)
+        np.maximum(left, right, out=row_max)
+        top, bottom = row_max[:, :, 0::2], row_max[:, :, 1::2]
+        np.maximum(top, bottom, out=y[lo:hi])
+        if keep:
+            # NOTE: strict > sends ties left, then up: the first maximum in row-major order,
+            # the element PyTorch's argmax picks.
+            np.greater(right, left, out=right_won[lo:hi])
+            np.greater(bottom, top, out=bottom_won[lo:hi])
+
+    parallel_for(n, chunk_for(c * h * w * x.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
+    return y, (right_won, bottom_won)
+
+
+def _max_pool_2x2_bwd(gy, saved, x_shape):
+    right_won, bottom_won = saved
+    n, c, h, w = x_shape
+    ho, wo = gy.shape[2:]
+    exact = (h, w) == (2 * ho, 2 * wo)  # else the last odd row / column gets no gradient
+    gx = np.empty(x_shape, gy.dtype) if exact else np.zeros(x_shape, gy.dtype)
+
+    def chunk(lo, hi):
+        nb, g = hi - lo, gy[lo:hi]
+        lost = scratch("pool-lost", (nb, c, 2 * ho, wo), np.bool_)
+        row_g = scratch("pool-rowgrad", (nb, c, 2 * ho, wo), gy.dtype)
+        np.logical_not(bottom_won[lo:hi], out=lost[:, :, :ho])
+        np.multiply(g, bottom_won[lo:hi], out=row_g[:, :, 1::2])
+        np.multiply(g, lost[:, :, :ho], out=row_g[:, :, 0::2])
+        gxc = gx[lo:hi, :, :2 * ho, :2 * wo]
+        np.logical_not(right_won[lo:hi], out=lost)
+        np.multiply(row_g, right_won[lo:hi], out=gxc[..., 1::2])
+        np.multiply(row_g, lost, out=gxc[..., 0::2])
+
+    parallel_for(n, chunk_for(c * h * w * gy.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
     return gx
 
 

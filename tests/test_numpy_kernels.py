@@ -102,7 +102,11 @@ def chunking(request, monkeypatch):
 def test_conv_paths_match_reference(rng, monkeypatch, chunking, xs, ws, stride, padding, transposed):
     be = NumpyBackend()
     if transposed:  # every stride-1 input gradient takes the transposed-convolution path
-        monkeypatch.setattr(conv, "TRANSPOSED_MIN_ELEMENTS", 1)
+        monkeypatch.setattr(conv, "use_transposed",
+                            lambda x_shape, y_shape, kh, kw, stride, padding:
+                            tuple(stride) == (1, 1) and padding[0] < kh and padding[1] < kw)
+    else:
+        monkeypatch.setattr(conv, "use_transposed", lambda *args: False)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     y, cols = be.conv2d_fwd(x, w, b, stride, padding)
     np.testing.assert_allclose(y, _ref_conv(x, w, stride, padding) + b.reshape(-1, 1, 1),
@@ -142,10 +146,11 @@ def test_conv_accepts_non_contiguous_views(rng, chunking):
 @pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)),
                                                      ((2, 3), (1, 2), (0, 1)), ((1, 1), (1, 1), (0, 0))])
 @pytest.mark.parametrize("kind", ["ties", "constant", "random"])
-def test_max_pool_first_max_matches_reference(rng, chunking, kernel, stride, padding, kind):
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (3, 2, 8, 10)])
+def test_max_pool_first_max_matches_reference(rng, chunking, kernel, stride, padding, kind, shape):
     be = NumpyBackend()
-    x = {"ties": np.round(rng.standard_normal((2, 3, 7, 6))), "constant": np.full((2, 3, 7, 6), 0.5),
-         "random": rng.standard_normal((2, 3, 7, 6))}[kind].astype(np.float32)
+    x = {"ties": np.round(rng.standard_normal(shape)), "constant": np.full(shape, 0.5),
+         "random": rng.standard_normal(shape)}[kind].astype(np.float32)
     y, arg = be.max_pool2d_fwd(x, kernel, stride, padding)
     gy = rng.integers(1, 5, size=y.shape).astype(np.float32)
     y_ref, gx_ref = _ref_max_pool(x, kernel, stride, padding, gy)

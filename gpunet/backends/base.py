@@ -147,8 +147,9 @@ class Backend(abc.ABC):
 
     # --- pooling --------------------------------------------------------------
     @abc.abstractmethod
-    def max_pool2d_fwd(self, x, kernel, stride, padding):
-        """Returns ``(y, argmax)``; argmax is what max_pool2d_bwd needs."""
+    def max_pool2d_fwd(self, x, kernel, stride, padding, keep_argmax=True):
+        """Returns ``(y, argmax)``; argmax is what max_pool2d_bwd needs (may be skipped, and
+        then None, when ``keep_argmax`` is False: no backward will follow)."""
 
     @abc.abstractmethod
     def max_pool2d_bwd(self, gy, argmax, x_shape, kernel, stride, padding):

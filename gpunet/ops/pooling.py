@@ -1,13 +1,14 @@
 """Max and average pooling over 2-D windows."""
 from __future__ import annotations
 
-from ..function import Function
+from ..function import Function, is_grad_enabled
 
 
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
-        y, argmax = ctx.backend.max_pool2d_fwd(x, kernel, stride, padding)
+        keep = is_grad_enabled() and ctx.needs_input_grad[0]
+        y, argmax = ctx.backend.max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=keep)
         ctx.save_for_backward(argmax)
         ctx.args = (x.shape, kernel, stride, padding)
         return y
