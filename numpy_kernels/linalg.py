@@ -24,7 +24,6 @@ def matmul(a, b):
     m, k = a.shape
     n = b.shape[1]
     out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
-    rows = max(1, ROWS_MIN_WORK // max(1, k * n))
-    rows = max(rows, -(-m // num_threads()))  # at most one chunk per thread
-    parallel_for(m, rows, lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]))
+    chunks = max(1, min(num_threads(), m * k * n // ROWS_MIN_WORK))
+    parallel_for(m, -(-m // chunks), lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]))
     return out
