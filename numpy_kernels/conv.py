@@ -153,27 +153,44 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None):
         return _conv_into(gx, gy, wt, None, (kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
     n, _, h, wd = x_shape
     ho, wo = gy.shape[2:]
+    hp, wp = h + 2 * ph, wd + 2 * pw
     gx = np.empty(x_shape, gy.dtype)
     wt = w.reshape(k, -1).T
+    # Stride 1: each window offset's rows are one contiguous run in a "wide" layout (below).
+    width = wp if (sh, sw) == (1, 1) else wo
 
     def chunk(lo, hi):
-        # NOTE: batch-last layout (C, H, W, nb): each window offset's scatter-add then runs
-        # over whole (wo, nb) rows instead of rows of wo elements.
+        # NOTE: batch-last layout (C, H, W, nb), so the scatter-add of W^T @ gy runs over long
+        # rows.  With stride 1, gy is widened to the padded width wp with zero columns, so the
+        # columns of offset (i, j) land on one contiguous run of the flattened padded image
+        # starting at (i*wp + j)*nb; the zero columns add 0.0 to positions no window owns.
         nb = hi - lo
-        g = scratch("gy-last", (k, ho, wo, nb), gy.dtype)
-        np.copyto(g, gy[lo:hi].transpose(1, 2, 3, 0))
-        gcols = scratch("gcols", (c * kh * kw, ho * wo * nb), gy.dtype)
+        g = scratch("gy-last", (k, ho, width, nb), gy.dtype)
+        g[:, :, wo:] = 0
+        np.copyto(g[:, :, :wo], gy[lo:hi].transpose(1, 2, 3, 0))
+        gcols = scratch("gcols", (c * kh * kw, ho * width * nb), gy.dtype)
         np.matmul(wt, g.reshape(k, -1), out=gcols)
-        g6 = gcols.reshape(c, kh, kw, ho, wo, nb)
-        gxp = scratch("gx-last", (c, h + 2 * ph, wd + 2 * pw, nb), gy.dtype)
-        gxp.fill(0)
-        for i in range(kh):
-            for j in range(kw):
-                gxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += g6[:, i, j]
+        if width == wp:
+            run = ho * wp * nb
+            flat = scratch("gx-flat", (c, (hp * wp + kw - 1) * nb), gy.dtype)
+            flat.fill(0)
+            g4 = gcols.reshape(c, kh, kw, run)
+            for i in range(kh):
+                for j in range(kw):
+                    start = (i * wp + j) * nb
+                    flat[:, start:start + run] += g4[:, i, j]
+            gxp = flat[:, :hp * wp * nb].reshape(c, hp, wp, nb)
+        else:
+            g6 = gcols.reshape(c, kh, kw, ho, wo, nb)
+            gxp = scratch("gx-last", (c, hp, wp, nb), gy.dtype)
+            gxp.fill(0)
+            for i in range(kh):
+                for j in range(kw):
+                    gxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += g6[:, i, j]
         gx[lo:hi] = gxp[:, ph:ph + h, pw:pw + wd].transpose(3, 0, 1, 2)
 
-    parallel_for(n, chunk_for(2 * c * kh * kw * ho * wo * gy.dtype.itemsize, n, BWD_DATA_CHUNK_BYTES),
-                 chunk)
+    per_item = 2 * c * kh * kw * ho * width * gy.dtype.itemsize
+    parallel_for(n, chunk_for(per_item, n, BWD_DATA_CHUNK_BYTES), chunk)
     return gx
 
 
