@@ -209,8 +209,11 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None):
     geo = int_geometry((kh, kw), stride, padding)
 
     def chunk_saved(lo, hi):
+        # cols[n] (Q, P) @ gy[n]^T (P, K): OpenBLAS runs this orientation ~1.5x faster than
+        # gy[n] @ cols[n]^T for LeNet's shapes (measured 470 vs 744 us at batch 64).
         g = gy[lo:hi].reshape(hi - lo, k, p)
-        np.sum(np.matmul(g, saved[lo:hi].transpose(0, 2, 1)), axis=0, out=partial[lo // step])
+        np.sum(np.matmul(saved[lo:hi], g.transpose(0, 2, 1)), axis=0,
+               out=partial[lo // step].T)
 
     def chunk_rebuilt(lo, hi):
         nb = hi - lo
