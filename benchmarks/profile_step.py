@@ -1,13 +1,20 @@
-"""cProfile of the gpunet LeNet-5 training step: where the time goes, top functions by own time.
+"""Where a gpunet LeNet-5 training step spends its time: wall time per backend primitive.
+
+Every primitive of the backend (conv2d_fwd, max_pool2d_bwd, matmul, …) is wrapped with a wall
+clock, so the time a kernel spends on its worker threads is counted once, where it is called;
+what is left of the step is autograd, optimiser and Python overhead.  ``--cprofile`` prints
+cProfile's table instead (the calling thread only).
 
 Example:
-    $ python benchmarks/profile_step.py --batch 64 --steps 50 --top 5
-    $ python benchmarks/profile_step.py --cpu      # CPU time instead of wall time (busy machines)
+    $ python benchmarks/profile_step.py --batch 64 --top 5
+    $ python benchmarks/profile_step.py --batch 64 --gpunet-src /tmp/old-checkout   # a baseline
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
+import functools
 import pstats
 import sys
 import time
@@ -17,6 +24,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.models import GpunetLeNet, batch, lenet_weights  # noqa: E402
 
+PRIMITIVES = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_bias",
+              "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
+              "relu_fwd", "relu_bwd", "softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd",
+              "sgd_update", "adam_update", "matmul")
+
+
+def time_primitives(backend, totals):
+    """Wrap each primitive of ``backend`` (on the instance) to add its wall time to ``totals``."""
+    for name in PRIMITIVES:
+        fn = getattr(backend, name, None)
+        if fn is None:
+            continue
+
+        def timed(*args, _fn=fn, _name=name, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _fn(*args, **kw)
+            finally:
+                totals[_name] += time.perf_counter() - t0
+
+        setattr(backend, name, functools.wraps(fn)(timed))
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -24,21 +53,39 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--backend", default="numpy")
-    p.add_argument("--cpu", action="store_true", help="time with process_time (all threads' CPU)")
+    p.add_argument("--cprofile", action="store_true", help="cProfile's table instead")
+    p.add_argument("--gpunet-src", help="profile the gpunet package found in this folder")
     args = p.parse_args(argv)
+    if args.gpunet_src:
+        sys.path.insert(0, str(Path(args.gpunet_src).resolve()))
     model = GpunetLeNet(lenet_weights(0), args.backend)
     x, y = model.tensors(*batch(args.batch))
+    totals = collections.defaultdict(float)
+    if not args.cprofile:
+        time_primitives(model.be, totals)
     for _ in range(5):
         model.step(x, y)
-    prof = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
+    totals.clear()
+    prof = cProfile.Profile() if args.cprofile else None
     t0 = time.perf_counter()
-    prof.enable()
+    if prof:
+        prof.enable()
     for _ in range(args.steps):
         model.step(x, y)
-    prof.disable()
-    print(f"LeNet step, batch {args.batch}, api {model.api}: "
-          f"{(time.perf_counter() - t0) / args.steps * 1e3:.2f} ms/step (wall, profiled)")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
+    model.sync()
+    if prof:
+        prof.disable()
+    step = (time.perf_counter() - t0) / args.steps
+    import gpunet
+
+    print(f"LeNet step, batch {args.batch}, {args.backend} backend, gpunet from "
+          f"{Path(gpunet.__file__).parent}: {step * 1e3:.2f} ms/step (wall)")
+    if prof:
+        return pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
+    for name, t in sorted(totals.items(), key=lambda kv: -kv[1])[:args.top]:
+        print(f"  {name:<28} {t / args.steps * 1e3:7.3f} ms/step  {t / args.steps / step:5.1%}")
+    rest = step - sum(totals.values()) / args.steps
+    print(f"  {'(outside primitives)':<28} {rest * 1e3:7.3f} ms/step  {rest / step:5.1%}")
 
 
 if __name__ == "__main__":
