@@ -182,18 +182,18 @@ def parallel_for(n: int, chunk: int, fn) -> None:
 def chunk_for(per_item_bytes: int, n: int, target_bytes: int) -> int:
     """Items per chunk for ``n`` items of ``per_item_bytes`` working set each.
 
-    Chunks hold about ``target_bytes`` (cache-sized for GEMM inputs; as big as the batch allows
-    for kernels made of many small slab operations, each a NumPy call under the GIL), come in
-    a multiple of the thread count so the threads finish together, and are never smaller than
-    ``MIN_CHUNK_BYTES``: handing a chunk to another thread costs about 0.1 ms.
+    Chunks hold about ``target_bytes`` (cache-sized where a kernel makes several passes over
+    its data; as big as the batch allows where it is made of many small slab operations, each
+    a NumPy call under the GIL).  Work is spread over as many threads as get at least
+    ``MIN_CHUNK_BYTES`` each (handing work to another thread costs about 0.1 ms), in a
+    multiple of that many chunks so the threads finish together.
     """
     per_item_bytes, n = max(1, int(per_item_bytes)), max(1, int(n))
-    total, threads = n * per_item_bytes, num_threads()
-    if threads == 1 or total < 2 * MIN_CHUNK_BYTES:
-        return -(-int(target_bytes) // per_item_bytes) if total > target_bytes else n
-    chunks = max(-(-total // max(1, int(target_bytes))), threads)
-    chunks = min(-(-chunks // threads) * threads, total // MIN_CHUNK_BYTES)
-    return -(-n // max(threads, chunks // threads * threads))
+    total = n * per_item_bytes
+    threads = max(1, min(num_threads(), total // MIN_CHUNK_BYTES))
+    chunks = max(threads, -(-total // max(1, int(target_bytes))))
+    chunks = min(n, -(-chunks // threads) * threads)
+    return -(-n // chunks)
 
 
 def keep_freed_memory() -> None:

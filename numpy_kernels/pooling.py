@@ -20,7 +20,7 @@ from gpunet.backends.geometry import int_geometry, out_hw
 from ._parallel import chunk_for, parallel_for, scratch
 from .conv import padded, windows
 
-POOL_CHUNK_BYTES = 1 << 24  # per chunk of images: padded input plus masks
+POOL_CHUNK_BYTES = 1 << 21  # per chunk of images: padded input plus masks
 
 
 def _plan(x_shape, kernel, stride, padding):
