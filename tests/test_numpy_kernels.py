@@ -197,3 +197,13 @@ def test_parallel_for_reraises_a_worker_error():
         _parallel.parallel_for(10, 5, fail)
     with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         _parallel.set_num_threads(0)
+
+
+def test_blas_runs_on_one_thread_inside_kernels_and_is_restored():
+    from threadpoolctl import threadpool_info
+
+    blas = lambda: [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]  # noqa: E731
+    before, seen = blas(), []
+    _parallel.parallel_for(4, 1, lambda lo, hi: seen.append(blas()))
+    assert seen and all(s == [1] * len(before) for s in seen)
+    assert blas() == before
