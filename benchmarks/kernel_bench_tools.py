@@ -194,11 +194,12 @@ class NumpyReference:
     def conv2d(self, x, w, b, gy, stride, padding):
         x, w, b, gy = (self.host(a) for a in (x, w, b, gy))
         be = self.np_be
-        y, cols = be.conv2d_fwd(x, w, b, stride, padding)  # saved = its (C*kh*kw, N*Ho*Wo) im2col
+        y, cols = be.conv2d_fwd(x, w, b, stride, padding)  # saved = its (N, C*kh*kw, Ho*Wo) im2col
         grads = (be.conv2d_bwd_data(gy, w, x.shape, stride, padding, cols),
                  be.conv2d_bwd_weight(gy, x, w.shape, stride, padding, cols),
                  be.conv2d_bwd_bias(gy))
-        return {"im2col": (cols, None), "fwd": (y, None), "bwd": (grads, None),
+        cols_cuda_layout = cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)  # (Q, N*Ho*Wo)
+        return {"im2col": (cols_cuda_layout, None), "fwd": (y, None), "bwd": (grads, None),
                 "fwd+bwd": ((y, *grads), None)}
 
 

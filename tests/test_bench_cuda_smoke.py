@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
 ROWS = ["relu fwd", "relu bwd", "max_pool2d fwd", "max_pool2d bwd",
@@ -13,9 +15,10 @@ ROWS = ["relu fwd", "relu bwd", "max_pool2d fwd", "max_pool2d bwd",
         "conv2d im2col alone", "conv2d fwd ", "conv2d bwd data+weight+bias", "conv2d fwd+bwd"]
 
 
-def test_smoke_run_checks_every_row():
+@pytest.mark.parametrize("reference", [[], ["--no-torch"]], ids=["torch-if-installed", "numpy-backend"])
+def test_smoke_run_checks_every_row(reference):
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    run = subprocess.run([sys.executable, "benchmarks/bench_cuda_kernels.py", "--smoke"],
+    run = subprocess.run([sys.executable, "benchmarks/bench_cuda_kernels.py", "--smoke", *reference],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     out = run.stdout
     assert run.returncode == 0, out + run.stderr
