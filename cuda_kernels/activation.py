@@ -22,9 +22,9 @@ def relu_fwd_kernel(x, y):
 
 @cuda.jit
 def relu_bwd_kernel(gy, y, gx, zero):
-    """gx[i] = gy[i] where the forward output y[i] > 0, else 0 (``zero`` typed like gy)."""
+    """gx[i] = 0 where the forward output y[i] <= 0, else gy[i] (NaN passes, as in PyTorch)."""
     for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
-        gx[i] = gy[i] if y[i] > 0 else zero
+        gx[i] = zero if y[i] <= 0 else gy[i]
 
 
 def relu_fwd(x):

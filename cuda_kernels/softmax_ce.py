@@ -52,7 +52,7 @@ def _make_kernels(acc_t):
             if t == 0:
                 lab = labels[row]
                 if lab >= 0 and lab < C:
-                    loss[row] = math.log(total) + m - logits[row, lab]
+                    loss[row] = math.log(total) - (logits[row, lab] - m)  # keep m out: precision
                 else:
                     # out-of-range label: NaN loss and a flag the backend checks when a value
                     # is next read (like a device-side assert), so no per-step host check

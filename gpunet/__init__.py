@@ -13,13 +13,13 @@ from .function import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
-from .tensor import Tensor, tensor
+from .tensor import Tensor, from_numpy, tensor
 from . import data, datasets, functional, models, nn, optim, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets",
-    "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
+    "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
     "nn", "no_grad", "optim", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

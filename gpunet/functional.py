@@ -159,7 +159,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError("batch_norm: give both weight and bias, or neither")
     affine = [weight, bias] if weight is not None else []
     if training or running_mean is None:
-        if x.size // c <= 1:
+        if x.numel() // c <= 1:
             raise ValueError(f"batch_norm: training needs more than 1 value per channel, got input "
                              f"shape {x.shape}; use a batch larger than 1 or call model.eval()")
         running = None

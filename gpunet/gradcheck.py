@@ -41,7 +41,7 @@ def _probe(fn, inputs):
     """A fixed random weighting of the output, so non-scalar outputs are checked in every entry."""
     out = fn(*inputs)
     rng = np.random.default_rng(1234)
-    return rng.standard_normal(out.shape) if out.size > 1 else np.ones(out.shape)
+    return rng.standard_normal(out.shape) if out.numel() > 1 else np.ones(out.shape)
 
 
 def _scalar(out, probe):

@@ -46,9 +46,11 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.backend.to_host(data.data)
         if be.is_array(data) and not isinstance(data, np.ndarray):
-            array = data if dtype is None else data.astype(dtype)
+            array = data.astype(data.dtype if dtype is None else dtype, copy=True)
         else:
-            array = be.asarray(_host_array(data, dtype))
+            host = _host_array(data, dtype)
+            # a copy, as torch.tensor makes: the tensor never shares the caller's memory
+            array = be.asarray(host.copy() if host is data or host.base is not None else host)
         self._init(array, be, requires_grad)
 
     def _init(self, array, backend, requires_grad):
@@ -72,9 +74,21 @@ class Tensor:
     shape = property(lambda self: tuple(self.data.shape))
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: int(self.data.size))
     is_leaf = property(lambda self: self._node is None)
-    T = property(lambda self: self.transpose())
+    T = property(lambda self: self.permute(*reversed(range(self.ndim))))
+    device = property(lambda self: "cpu" if self.backend.name == "numpy" else self.backend.name)
+
+    def size(self, dim=None):
+        """The shape, as ``torch.Tensor.size()``; ``size(d)`` is the length of dim ``d``."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        """The number of dimensions."""
+        return self.data.ndim
 
     def __len__(self):
         return self.shape[0]
@@ -91,9 +105,30 @@ class Tensor:
 
     def item(self):
         """The single value of a one-element tensor as a Python number."""
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.numpy().reshape(()).item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def __format__(self, spec):
+        """``f"{loss:.3f}"`` formats a one-element tensor's value, as PyTorch does."""
+        return format(self.item(), spec) if spec and self.numel() == 1 else format(str(self), spec)
+
+    def cpu(self) -> Tensor:
+        """This tensor on the NumPy backend (PyTorch's "cpu")."""
+        return self.to("numpy")
+
+    def cuda(self) -> Tensor:
+        """This tensor on the GPU backend."""
+        return self.to("cuda")
 
     def tolist(self):
         return self.numpy().tolist()
@@ -121,17 +156,19 @@ class Tensor:
         self.grad = None
 
     # --- autograd --------------------------------------------------------------
-    def backward(self, grad=None) -> None:
+    def backward(self, grad=None, retain_graph=False) -> None:
         """Backpropagate from this tensor; leaf tensors with requires_grad get ``.grad``.
 
-        Gradients accumulate across calls, as in PyTorch; zero them between steps.
+        Gradients accumulate across calls, as in PyTorch; zero them between steps.  The graph's
+        saved arrays are freed afterwards unless ``retain_graph=True``, and a second backward
+        through a freed graph raises ``RuntimeError``.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad "
                                "(no input had requires_grad=True, or it was made under no_grad)")
         xp = self.backend.xp
         if grad is None:
-            if self.size != 1:
+            if self.numel() != 1:
                 raise ValueError(f"backward() without a gradient needs a scalar, got shape {self.shape}")
             g = xp.ones_like(self.data)
         else:
@@ -147,7 +184,15 @@ class Tensor:
                 t._accumulate(g)
                 continue
             node = t._node
+            if getattr(node.ctx, "freed", False):
+                raise RuntimeError(
+                    f"backward(): trying to backward through the graph a second time (through "
+                    f"{node.function.__name__}); its saved values were freed by the first "
+                    "backward(). Call backward(retain_graph=True) the first time if you need to "
+                    "backward through it again")
             in_grads = node.function.backward(node.ctx, g)
+            if not retain_graph:
+                node.ctx.saved, node.ctx.freed = (), True
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             for inp, ig in zip(node.inputs, in_grads):
@@ -208,10 +253,29 @@ def tensor(data, requires_grad=False, backend=None, dtype=None) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, backend=backend, dtype=dtype)
 
 
+def from_numpy(array) -> Tensor:
+    """A NumPy-backend tensor sharing ``array``'s memory, as ``torch.from_numpy``.
+
+    Example:
+        >>> a = np.zeros(3, np.float32)
+        >>> t = gn.from_numpy(a)
+        >>> a[0] = 5
+        >>> t.tolist()
+        [5.0, 0.0, 0.0]
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported; use float, int or bool")
+    return Tensor._wrap(array, backends.backend("numpy"))
+
+
 def as_tensor_like(value, ref: Tensor) -> Tensor:
     """A Python/NumPy scalar or array as a constant tensor on ref's backend (ref's float dtype)."""
     if isinstance(value, numbers.Number) or (isinstance(value, np.ndarray) and value.ndim == 0):
         dtype = ref.dtype if ref.dtype.kind == "f" else None
+        if dtype is None and isinstance(value, float):
+            dtype = DEFAULT_FLOAT  # int tensor with a float: float32, as in PyTorch
         return Tensor._wrap(ref.backend.asarray(np.asarray(value, dtype=dtype)), ref.backend)
     if isinstance(value, np.ndarray) or ref.backend.is_array(value):
         return Tensor._wrap(ref.backend.asarray(value) if isinstance(value, np.ndarray) else value,

@@ -3,8 +3,8 @@
 Example:
     >>> relu_fwd(np.array([-1.0, 2.0]))
     array([0., 2.])
-    >>> relu_bwd(np.ones(2), np.array([0.0, 2.0]))
-    array([0., 1.])
+    >>> relu_bwd(np.ones(3), np.array([0.0, 2.0, np.nan]))
+    array([0., 1., 1.])
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def relu_fwd(x):
 
 
 def relu_bwd(gy, y):
-    """``gy`` where the forward output ``y`` > 0, else 0."""
+    """``gy`` except where the forward output ``y`` <= 0 (so a NaN output passes it, as in PyTorch)."""
     if gy.shape != y.shape:
         raise ValueError(f"relu_bwd: gy {gy.shape} and y {y.shape} differ")
     gy, y = np.ascontiguousarray(gy), np.ascontiguousarray(y)
@@ -39,7 +39,8 @@ def relu_bwd(gy, y):
 
     def chunk(lo, hi):
         mask = scratch("relu-mask", (hi - lo,), np.bool_)
-        np.greater(yf[lo:hi], 0, out=mask)
+        np.less_equal(yf[lo:hi], 0, out=mask)
+        np.logical_not(mask, out=mask)
         np.multiply(gf[lo:hi], mask, out=of[lo:hi])
 
     parallel_for(gf.size, _per_thread(gf.size), chunk)

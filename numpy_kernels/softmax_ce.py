@@ -13,11 +13,13 @@ import numpy as np
 def softmax_cross_entropy_fwd(logits, labels):
     """Per-row loss ``logsumexp(row) - row[label]`` and the softmax probabilities."""
     rows = np.arange(logits.shape[0])
-    m = logits.max(axis=1, keepdims=True)
-    e = np.exp(logits - m)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
     s = e.sum(axis=1, keepdims=True)
     probs = e / s
-    loss = np.log(s[:, 0]) + m[:, 0] - logits[rows, labels]
+    # NOTE: log(s) - (x_label - m), not log(s) + m - x_label: adding the max back first would
+    # round it at the logits' magnitude (2e-4 relative error at logits ~1e4 in float32).
+    loss = np.log(s[:, 0]) - shifted[rows, labels]
     return loss, probs
 
 

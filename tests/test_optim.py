@@ -165,7 +165,7 @@ def test_state_dict_contents_and_mismatch():
 
 @pytest.mark.parametrize("call, error, pattern", [
     (lambda p: optim.SGD([p]), TypeError, "argument 'lr' is required"),
-    (lambda p: optim.SGD([p], lr=-1), ValueError, "lr must be a number >= 0, got -1"),
+    (lambda p: optim.SGD([p], lr=-1), ValueError, "lr must be a finite number >= 0, got -1"),
     (lambda p: optim.SGD([p], lr=0.1, nesterov=True), ValueError, "nesterov=True needs momentum > 0"),
     (lambda p: optim.SGD([], lr=0.1), ValueError, "empty parameter list"),
     (lambda p: optim.SGD(nn.Linear(2, 2), lr=0.1), TypeError, "got the module itself"),

@@ -49,9 +49,16 @@ def _gpu_present() -> tuple[bool, str]:
     return False, reason
 
 
+DEVICE_ALIASES = {"cpu": "numpy", "cuda:0": "cuda"}
+
+
 def backend(name: str) -> Backend:
-    """The backend object for ``name`` ("numpy" | "cuda" | "auto"), created once."""
+    """The backend object for ``name`` ("numpy" | "cuda" | "auto"), created once.
+
+    PyTorch's device names are accepted too: "cpu" is the NumPy backend, "cuda:0" the GPU.
+    """
     global auto_reason
+    name = DEVICE_ALIASES.get(name, name) if isinstance(name, str) else name
     if not isinstance(name, str) or name not in NAMES:
         raise ValueError(f"backend must be one of {NAMES}, got {name!r}")
     if name == "auto":

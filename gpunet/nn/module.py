@@ -191,7 +191,7 @@ class Module:
 
     def num_parameters(self, trainable_only=False):
         """How many numbers the parameters hold."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # --- modes, gradients, devices -------------------------------------------------
     def train(self, mode=True):
@@ -331,7 +331,7 @@ class Module:
         for name, m in self.named_modules():
             if m is self and any(True for _ in self.named_children()):
                 continue
-            own = sum(p.size for _, p in m._named("_parameters", recurse=False))
+            own = sum(p.numel() for _, p in m._named("_parameters", recurse=False))
             shape = str(shapes[id(m)]) if id(m) in shapes else "-"
             rows.append((f"{name or type(m).__name__} ({type(m).__name__})", shape, f"{own:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]

@@ -62,7 +62,7 @@ class _RNNBase(Module):
             if s is not None and (not isinstance(s, Tensor) or s.shape != want):
                 got = s.shape if isinstance(s, Tensor) else type(s).__name__
                 raise ValueError(f"{name}: {label} must be a Tensor of shape {want}, got {got}")
-        return x.transpose(1, 0, 2) if self.batch_first else x  # time-major from here on
+        return x.transpose(0, 1) if self.batch_first else x  # time-major from here on
 
     def _run(self, x, states, cell):
         """Unroll every layer over time; ``cell(k, xw_t, state) -> new state`` (state[0] is h)."""
@@ -79,7 +79,7 @@ class _RNNBase(Module):
             if self.dropout and self.training and k < self.num_layers - 1:
                 seq = F.dropout(seq, self.dropout)
             finals.append(state)
-        out = seq.transpose(1, 0, 2) if self.batch_first else seq
+        out = seq.transpose(0, 1) if self.batch_first else seq
         return out, [F.stack([f[i] for f in finals], axis=0) for i in range(len(states))]
 
     def _recurrent(self, k, xw_t, h):

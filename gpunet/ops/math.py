@@ -246,6 +246,9 @@ class MatMul(Function):
     def backward(ctx, gy):
         a, b = ctx.saved
         xp, mm = ctx.backend.xp, ctx.backend.matmul
+        if a.ndim == 1 and b.ndim == 1:  # a dot product: gy is a scalar
+            return (gy * b if ctx.needs_input_grad[0] else None,
+                    gy * a if ctx.needs_input_grad[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = gy

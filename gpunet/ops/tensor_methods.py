@@ -1,31 +1,156 @@
-"""Python operators and methods on Tensor (``+``, ``@``, ``.sum()``, ``[...]``…), each one Function."""
+"""Python operators and methods on Tensor (``+``, ``@``, ``.sum()``, ``[...]``…), each one Function.
+
+Where PyTorch has the name, the method means what it means in PyTorch: ``transpose(0, 1)`` swaps
+two dims, ``max(1)`` returns ``(values, indices)``, ``size()`` is the shape, ``dim=`` and
+``keepdim=`` name the axes (NumPy's ``axis=`` / ``keepdims=`` are accepted as aliases).
+"""
 from __future__ import annotations
 
+from collections import namedtuple
+
+import numpy as np
+
+from . import indexing as I
 from . import math as M
 
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.max
 
-def _reverse(fn):
-    return lambda self, other: fn.apply(other, self)
+
+def _dim(name, dim, axis):
+    if axis is None:
+        return dim
+    if dim is not None and dim != axis:
+        raise TypeError(f"{name}(): got dim={dim!r} and axis={axis!r}; pass one of them")
+    return axis
+
+
+def _keep(name, keepdim, keepdims):
+    return keepdim if keepdims is None else bool(keepdims)
+
+
+def _promote(a, b):
+    """PyTorch's promotion for a float tensor with an integer one: the float dtype wins."""
+    from ..tensor import Tensor, as_tensor_like
+
+    if isinstance(a, Tensor) != isinstance(b, Tensor):  # a Python number or an array
+        a, b = (a, as_tensor_like(b, a)) if isinstance(a, Tensor) else (as_tensor_like(a, b), b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
+        if fa and not fb:
+            b = b.astype(a.dtype)
+        elif fb and not fa:
+            a = a.astype(b.dtype)
+    return a, b
+
+
+def _binary(fn, reverse=False):
+    if reverse:
+        return lambda self, other: fn.apply(*_promote(other, self))
+    return lambda self, other: fn.apply(*_promote(self, other))
 
 
 def _pow(self, p):
     from ..tensor import Tensor
 
     if isinstance(p, Tensor):
-        return M.Exp.apply(M.Mul.apply(p, M.Log.apply(self)))  # a ** b = exp(b log a)
+        return I.PowTensor.apply(*_promote(self, p))
     return M.Pow.apply(self, p=p)
 
 
+def _rpow(self, base):
+    from ..tensor import as_tensor_like
+
+    return I.PowTensor.apply(as_tensor_like(base, self), self)
+
+
+def _shape_args(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
 def _reshape(self, *shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return M.Reshape.apply(self, shape=shape)
+    return M.Reshape.apply(self, shape=_shape_args(shape))
 
 
-def _transpose(self, *axes):
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
-    return M.Transpose.apply(self, axes=axes or None)
+def _permute(self, *dims):
+    dims = tuple(d % max(self.ndim, 1) for d in _shape_args(dims))
+    if sorted(dims) != list(range(self.ndim)):
+        raise ValueError(f"permute(): dims {dims} are not a permutation of 0..{self.ndim - 1}")
+    return M.Transpose.apply(self, axes=dims)
+
+
+def _transpose(self, *dims):
+    if len(dims) != 2 or not all(isinstance(d, int) for d in dims):
+        raise TypeError(f"transpose(dim0, dim1) swaps two dims (PyTorch's meaning), got {dims!r}; "
+                        "use permute(*dims) to reorder all of them, or .T to reverse them")
+    order = list(range(self.ndim))
+    d0, d1 = (d % max(self.ndim, 1) for d in dims)
+    order[d0], order[d1] = order[d1], order[d0]
+    return M.Transpose.apply(self, axes=tuple(order))
+
+
+def _squeeze(self, dim=None):
+    shape = self.shape
+    if dim is None:
+        new = tuple(n for n in shape if n != 1)
+    else:
+        d = dim % max(self.ndim, 1)
+        new = shape[:d] + shape[d + 1:] if shape and shape[d] == 1 else shape
+    return M.Reshape.apply(self, shape=new)
+
+
+def _unsqueeze(self, dim):
+    d = dim % (self.ndim + 1)
+    return M.Reshape.apply(self, shape=self.shape[:d] + (1,) + self.shape[d:])
+
+
+def _extreme(name):
+    full, arg = (M.Max, "argmax") if name == "max" else (None, "argmin")
+
+    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        from ..tensor import Tensor
+
+        dim, keepdim = _dim(name, dim, axis), _keep(name, keepdim, keepdims)
+        if dim is None:
+            return full.apply(self) if full else -M.Max.apply(-self)
+        d = dim % max(self.ndim, 1)
+        index = getattr(self.data, arg)(axis=d)
+        values = I.TakeAlongDim.apply(self, dim=d, keepdim=keepdim, index=index)
+        idx = Tensor._wrap(self.backend.xp.expand_dims(index, d) if keepdim else index, self.backend)
+        return ValuesIndices(values, idx)
+
+    return method
+
+
+def _argextreme(name):
+    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = _dim(name, dim, axis), _keep(name, keepdim, keepdims)
+        data = self.data if dim is not None else self.data.reshape(-1)
+        out = getattr(data, name)(axis=dim if dim is not None else 0, keepdims=keepdim and dim is not None)
+        return type(self)._wrap(out.astype(np.int64), self.backend)
+
+    return method
+
+
+def _reduction(fn, name):
+    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+        out = fn.apply(self, axis=_dim(name, dim, axis), keepdims=_keep(name, keepdim, keepdims))
+        return out if dtype is None else out.astype(dtype)
+
+    return method
+
+
+def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+         keepdims=None):
+    """PyTorch's var: unbiased (correction=1) by default."""
+    dim, keepdim = _dim("var", dim, axis), _keep("var", keepdim, keepdims)
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    axes = M._norm_axis(dim, self.ndim)
+    count = 1
+    for ax in axes:
+        count *= self.shape[ax]
+    centred = self - M.Mean.apply(self, axis=dim, keepdims=True)
+    return M.Sum.apply(centred * centred, axis=dim, keepdims=keepdim) / max(count - correction, 0)
 
 
 def _getitem(self, index):
@@ -40,30 +165,37 @@ def _getitem(self, index):
 
 def install(cls):
     """Attach the operators to the Tensor class (called once by gpunet.tensor)."""
-    cls.__add__ = lambda a, b: M.Add.apply(a, b)
-    cls.__radd__ = _reverse(M.Add)
-    cls.__sub__ = lambda a, b: M.Sub.apply(a, b)
-    cls.__rsub__ = _reverse(M.Sub)
-    cls.__mul__ = lambda a, b: M.Mul.apply(a, b)
-    cls.__rmul__ = _reverse(M.Mul)
-    cls.__truediv__ = lambda a, b: M.Div.apply(a, b)
-    cls.__rtruediv__ = _reverse(M.Div)
-    cls.__matmul__ = lambda a, b: M.MatMul.apply(a, b)
-    cls.__rmatmul__ = _reverse(M.MatMul)
+    for dunder, fn in (("add", M.Add), ("sub", M.Sub), ("mul", M.Mul), ("truediv", M.Div),
+                       ("matmul", M.MatMul)):
+        setattr(cls, f"__{dunder}__", _binary(fn))
+        setattr(cls, f"__r{dunder}__", _binary(fn, reverse=True))
     cls.__neg__ = lambda a: M.Neg.apply(a)
     cls.__pow__ = _pow
+    cls.__rpow__ = _rpow
     cls.__getitem__ = _getitem
     cls.exp = lambda a: M.Exp.apply(a)
     cls.log = lambda a: M.Log.apply(a)
     cls.abs = lambda a: M.Abs.apply(a)
+    cls.sqrt = lambda a: I.Sqrt.apply(a)
     cls.clip = lambda a, lo=None, hi=None: M.Clip.apply(a, lo=lo, hi=hi)
-    cls.sum = lambda a, axis=None, keepdims=False: M.Sum.apply(a, axis=axis, keepdims=keepdims)
-    cls.mean = lambda a, axis=None, keepdims=False: M.Mean.apply(a, axis=axis, keepdims=keepdims)
-    cls.max = lambda a, axis=None, keepdims=False: M.Max.apply(a, axis=axis, keepdims=keepdims)
-    cls.reshape = _reshape
+    cls.clamp = lambda a, min=None, max=None: M.Clip.apply(a, lo=min, hi=max)
+    cls.sum = _reduction(M.Sum, "sum")
+    cls.mean = _reduction(M.Mean, "mean")
+    cls.max, cls.min = _extreme("max"), _extreme("min")
+    cls.argmax, cls.argmin = _argextreme("argmax"), _argextreme("argmin")
+    cls.var = _var
+    cls.std = lambda a, *args, **kw: I.Sqrt.apply(_var(a, *args, **kw))
+    cls.reshape = cls.view = _reshape
     cls.transpose = _transpose
-    cls.flatten = lambda a, start_dim=0: _reshape(a, a.shape[:start_dim] + (-1,))
-    cls.argmax = lambda a, axis=None: type(a)._wrap(a.data.argmax(axis=axis), a.backend)
+    cls.permute = _permute
+    cls.squeeze, cls.unsqueeze = _squeeze, _unsqueeze
+    cls.flatten = lambda a, start_dim=0, end_dim=-1: _reshape(
+        a, a.shape[:start_dim] + (-1,) + a.shape[end_dim % max(a.ndim, 1) + 1:])
+    cls.clone = lambda a: I.Clone.apply(a)
+    cls.float = lambda a: I.Cast.apply(a, dtype="float32") if a.dtype.kind == "f" else a.astype("float32")
+    cls.double = lambda a: I.Cast.apply(a, dtype="float64") if a.dtype.kind == "f" else a.astype("float64")
+    cls.long = lambda a: a.astype("int64")
+    cls.int = lambda a: a.astype("int32")
     # comparisons give constant (non-differentiable) boolean tensors
     for name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
         setattr(cls, name, _comparison(name))

@@ -9,6 +9,8 @@ Example:
 """
 from __future__ import annotations
 
+import numbers
+
 import copy
 
 import numpy as np
@@ -71,11 +73,16 @@ class Optimizer:
         self.param_groups.append(full)
 
     def _check_group(self, group):
-        lr = group["lr"]
-        if not isinstance(lr, (int, float)) or lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be a number >= 0, got {lr!r}")
-        if group.get("weight_decay", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']!r}")
+        name = type(self).__name__
+        for key in ("lr", "weight_decay", "momentum", "dampening", "eps", "alpha"):
+            value = group.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+                    0 <= value < float("inf")):
+                raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value!r}")
+        betas = group.get("betas", (0.0, 0.0))
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+                and all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r}")
 
     def zero_grad(self, set_to_none=True):
         """Clear the gradients of every parameter (set to None, as PyTorch does by default)."""
@@ -219,11 +226,7 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        betas = tuple(betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas!r}")
-        if eps < 0:
-            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps!r}")
+        betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def _update(self, p, group, state):
