@@ -9,6 +9,8 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .ops import activation as A
 from .ops import conv as C
 from .ops import loss as L
@@ -181,12 +183,13 @@ def _tensor_list(fn, tensors):
     return tensors
 
 
-def stack(tensors, axis=0):
-    """Join same-shaped tensors along a new axis.
+def stack(tensors, dim=0, *, axis=None):
+    """Join same-shaped tensors along a new dim (``axis=`` is an alias).
 
     Example:
-        >>> F.stack([a, b], axis=0).shape     # a, b (2, 3) -> (2, 2, 3)
+        >>> F.stack([a, b], dim=0).shape     # a, b (2, 3) -> (2, 2, 3)
     """
+    axis = dim if axis is None else axis
     tensors = _tensor_list("stack", tensors)
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
@@ -194,12 +197,13 @@ def stack(tensors, axis=0):
     return M.Stack.apply(*tensors, axis=axis)
 
 
-def concat(tensors, axis=0):
-    """Join tensors along an existing axis (their other dimensions must match).
+def concat(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing dim (their other dims must match); ``gn.cat`` too.
 
     Example:
-        >>> F.concat([a, b], axis=1).shape    # a (2, 3), b (2, 5) -> (2, 8)
+        >>> F.concat([a, b], dim=1).shape    # a (2, 3), b (2, 5) -> (2, 8)
     """
+    axis = dim if axis is None else axis
     tensors = _tensor_list("concat", tensors)
     ref = tensors[0]
     ax = M._norm_axis(axis, ref.ndim)[0]
@@ -228,14 +232,50 @@ def tanh(x):
     return A.Tanh.apply(_tensor("x", x))
 
 
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along axis, shifted by the max for stability."""
-    return A.Softmax.apply(_tensor("x", x), axis=axis)
+def softmax(x, dim=-1, *, axis=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (``axis=`` is an alias), shifted by the max for stability."""
+    return A.Softmax.apply(_tensor("x", x), axis=dim if axis is None else axis)
 
 
-def log_softmax(x, axis=-1):
-    """log(softmax(x)) computed stably."""
-    return A.LogSoftmax.apply(_tensor("x", x), axis=axis)
+def log_softmax(x, dim=-1, *, axis=None):
+    """log(softmax(x)) along ``dim``, computed stably."""
+    return A.LogSoftmax.apply(_tensor("x", x), axis=dim if axis is None else axis)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else ``negative_slope * x`` (PyTorch's default slope 0.01)."""
+    return A.LeakyReLU.apply(_tensor("x", x), negative_slope=float(negative_slope))
+
+
+def elu(x, alpha=1.0):
+    """x where x > 0, else ``alpha * (exp(x) - 1)``."""
+    return A.ELU.apply(_tensor("x", x), alpha=float(alpha))
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x) with the exact normal CDF, or its tanh form with ``approximate="tanh"``."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return A.GELU.apply(_tensor("x", x), approximate=approximate)
+
+
+def one_hot(labels, num_classes=-1):
+    """(…,) integer class ids -> (…, num_classes) int64 one-hot, as ``F.one_hot``.
+
+    Example:
+        >>> F.one_hot(gn.tensor([0, 2]), 3).tolist()
+        [[1, 0, 0], [0, 0, 1]]
+    """
+    labels = _tensor("labels", labels, float_=False)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+    host = labels.numpy()
+    n = int(host.max()) + 1 if num_classes == -1 and host.size else int(num_classes)
+    if host.size and (host.min() < 0 or host.max() >= n):
+        raise ValueError(f"one_hot: labels must be in [0, {n}), got values in "
+                         f"[{host.min()}, {host.max()}]")
+    out = (host[..., None] == np.arange(max(n, 0))).astype(np.int64)
+    return Tensor(out, backend=labels.backend)
 
 
 # --- losses -----------------------------------------------------------------------
@@ -261,7 +301,25 @@ def softmax_cross_entropy(logits, labels, reduction="mean"):
     return L.SoftmaxCrossEntropy.apply(logits, labels, reduction=reduction)
 
 
-cross_entropy = softmax_cross_entropy
+cross_entropy = softmax_cross_entropy  # PyTorch's name
+
+
+def nll_loss(input, target, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
+
+    Example:
+        >>> F.nll_loss(F.log_softmax(logits, dim=1), labels)   # == F.cross_entropy(logits, labels)
+    """
+    _tensor("input", input, 2)
+    if not isinstance(target, Tensor):
+        target = Tensor(target, backend=input.backend)
+    if target.dtype.kind not in "iu" or target.shape != (input.shape[0],):
+        raise ValueError(f"nll_loss: target must be ({input.shape[0]},) integer class ids, got "
+                         f"shape {target.shape} dtype {target.dtype}")
+    input.backend.check_range(target.data, 0, input.shape[1] - 1,
+                              f"nll_loss: target must be in [0, {input.shape[1]})")
+    picked = input[input.backend.xp.arange(input.shape[0]), target.data]
+    return L.apply_reduction(-picked, _reduction(reduction))
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -289,3 +347,6 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """BCE on raw scores: sigmoid and log fused so that large logits stay finite."""
     target = _same_shape("binary_cross_entropy_with_logits", _tensor("input", input), target)
     return L.BinaryCrossEntropyWithLogits.apply(input, target, reduction=_reduction(reduction))
+
+
+cross_entropy = softmax_cross_entropy  # PyTorch's name

@@ -20,6 +20,7 @@ Conventions shared by every backend:
 from __future__ import annotations
 
 import abc
+import math
 import threading
 
 import numpy as np
@@ -59,6 +60,12 @@ class Backend(abc.ABC):
     def matmul(self, a, b):
         """Matrix product with broadcasting over leading axes (BLAS / cuBLAS)."""
         return self.xp.matmul(a, b)
+
+    def erf(self, array):
+        """The error function, elementwise (``math.erf`` on the host; backends may do better)."""
+        host = self.to_host(array)
+        out = np.frompyfunc(math.erf, 1, 1)(host).astype(host.dtype)
+        return self.asarray(out)
 
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on the CPU)."""

@@ -145,6 +145,13 @@ class CudaBackend(Backend):
         slot = self._flag_messages.index(message)
         self._k_checks.flag_outside_range(array, lo, hi, self._flags, slot)
 
+    def erf(self, array):
+        if self.simulated:
+            return super().erf(array)
+        from cupyx.scipy.special import erf
+
+        return erf(array)
+
     def softmax_cross_entropy_fwd(self, logits, labels):
         """The fused kernel, flagging out-of-range labels in slot 0 (raised at the next read)."""
         return self._k_sce.softmax_cross_entropy_fwd(logits, labels, self._flags[:1])

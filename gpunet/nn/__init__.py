@@ -6,16 +6,18 @@ Example:
     ...                       nn.Flatten(), nn.Linear(6 * 14 * 14, 10))
     >>> loss = nn.CrossEntropyLoss()(model(x), y)
 """
-from . import init
+from . import init, utils
+from .activations import ELU, GELU, LeakyReLU
 from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, LogSoftmax, MaxPool2d,
                      ReLU, Sigmoid, Softmax, Tanh)
-from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .containers import ModuleList, Sequential
 from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d
 from .recurrent import LSTM, RNN
 
 __all__ = [
+    "ELU", "GELU", "LeakyReLU", "NLLLoss", "utils",
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",

@@ -35,6 +35,16 @@ class CrossEntropyLoss(_Loss):
     _fn = staticmethod(F.softmax_cross_entropy)
 
 
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
+
+    Example:
+        >>> nn.NLLLoss()(nn.LogSoftmax(dim=1)(logits), labels)
+    """
+
+    _fn = staticmethod(F.nll_loss)
+
+
 class MSELoss(_Loss):
     """Mean squared error. Example: ``nn.MSELoss()(prediction, target)``."""
 

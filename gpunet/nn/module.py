@@ -165,6 +165,17 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module, children first, then on this one; returns self.
+
+        Example:
+            >>> model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+        """
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def _named(self, store, recurse, persistent_only=False):
         seen = set()
         mods = self.named_modules() if recurse else [("", self)]

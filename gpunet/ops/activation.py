@@ -90,3 +90,65 @@ class Dropout(Function):
     @staticmethod
     def backward(ctx, gy):
         return (gy * ctx.saved[0],)
+
+
+class LeakyReLU(Function):
+    """x where x > 0, else negative_slope * x."""
+
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        xp = ctx.backend.xp
+        ctx.save_for_backward(x)
+        ctx.slope = x.dtype.type(negative_slope)
+        return xp.where(x > 0, x, x * ctx.slope)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved
+        return (ctx.backend.xp.where(x > 0, gy, gy * ctx.slope),)
+
+
+class ELU(Function):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        xp = ctx.backend.xp
+        ctx.alpha = x.dtype.type(alpha)
+        y = xp.where(x > 0, x, ctx.alpha * xp.expm1(xp.minimum(x, 0)))
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved
+        return (ctx.backend.xp.where(x > 0, gy, gy * (y + ctx.alpha)),)
+
+
+class GELU(Function):
+    """x * Phi(x), Phi the normal CDF: exact (erf) or PyTorch's ``approximate='tanh'`` form."""
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        xp, be = ctx.backend.xp, ctx.backend
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            c = x.dtype.type(0.7978845608028654)  # sqrt(2/pi)
+            inner = c * (x + x.dtype.type(0.044715) * x * x * x)
+            ctx.tanh = xp.tanh(inner)
+            return x.dtype.type(0.5) * x * (1 + ctx.tanh)
+        ctx.cdf = x.dtype.type(0.5) * (1 + be.erf(x * x.dtype.type(0.7071067811865476)))
+        return x * ctx.cdf
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = ctx.backend.xp
+        (x,) = ctx.saved
+        if ctx.approximate == "tanh":
+            c, k = x.dtype.type(0.7978845608028654), x.dtype.type(0.044715)
+            t = ctx.tanh
+            d_inner = c * (1 + 3 * k * x * x)
+            return (gy * (x.dtype.type(0.5) * (1 + t) + x.dtype.type(0.5) * x * (1 - t * t) * d_inner),)
+        pdf = xp.exp(x * x * x.dtype.type(-0.5)) * x.dtype.type(0.3989422804014327)
+        return (gy * (ctx.cdf + x * pdf),)

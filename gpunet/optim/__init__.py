@@ -8,5 +8,6 @@ Example:
 from . import lr_scheduler
 from .lr_scheduler import CosineAnnealingLR, LRScheduler, StepLR
 from .optimizer import SGD, Adam, AdamW, Optimizer
+from .rmsprop import RMSprop
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR", "lr_scheduler"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR", "lr_scheduler"]

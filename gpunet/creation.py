@@ -1,0 +1,116 @@
+"""Making tensors the way PyTorch does: ``gn.zeros(2, 3)``, ``gn.arange(5)``, ``gn.randn(4, 4)``…
+
+Signatures and defaults follow PyTorch: sizes as separate ints or one tuple, float32 by
+default, ``device=`` names the backend ("cpu" is the NumPy backend, "cuda" the GPU),
+``requires_grad=`` as in ``torch.zeros``.  ``rand``/``randn`` draw from the backend's seeded
+generator (``gn.manual_seed``).
+
+Example:
+    >>> gn.zeros(2, 3).shape, gn.ones((2,)).tolist(), gn.arange(3).dtype
+    ((2, 3), [1.0, 1.0], dtype('int64'))
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backends
+from .function import Function
+from .tensor import DEFAULT_FLOAT, Tensor, as_tensor_like
+
+
+def _size(size, name):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in size):
+        raise ValueError(f"{name}: sizes must be non-negative ints, got {size!r}")
+    return tuple(int(n) for n in size)
+
+
+def _make(host, device, requires_grad):
+    be = backends.resolve(device)
+    return Tensor._wrap(be.asarray(host), be, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros of ``size`` (float32 by default)."""
+    return _make(np.zeros(_size(size, "zeros"), dtype or DEFAULT_FLOAT), device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones of ``size`` (float32 by default)."""
+    return _make(np.ones(_size(size, "ones"), dtype or DEFAULT_FLOAT), device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``."""
+    dtype = dtype or (DEFAULT_FLOAT if isinstance(fill_value, float) else None)
+    return _make(np.full(_size((size,), "full"), fill_value, dtype), device, requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
+    """Zeros with ``t``'s shape, dtype and backend."""
+    return _make(np.zeros(t.shape, dtype or t.dtype), t.backend, requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
+    """Ones with ``t``'s shape, dtype and backend."""
+    return _make(np.ones(t.shape, dtype or t.dtype), t.backend, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``[start, end)`` by ``step``; int64 when all three are ints, else float32 (as PyTorch)."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if ints else DEFAULT_FLOAT
+    return _make(np.arange(start, end, step, dtype=dtype), device, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples on [0, 1) from the backend's seeded generator."""
+    be = backends.resolve(device)
+    data = be.rand(_size(size, "rand"), np.dtype(dtype or DEFAULT_FLOAT))
+    return Tensor._wrap(data, be, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard-normal samples from the backend's seeded generator."""
+    be = backends.resolve(device)
+    data = be.randn(_size(size, "randn"), np.dtype(dtype or DEFAULT_FLOAT))
+    return Tensor._wrap(data, be, requires_grad)
+
+
+class Where(Function):
+    """``x`` where ``condition`` holds, else ``y``; each gradient flows to the side it took."""
+
+    @staticmethod
+    def forward(ctx, x, y, condition):
+        xp = ctx.backend.xp
+        ctx.save_for_backward(condition)
+        return xp.where(condition, x, y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = ctx.backend.xp
+        (cond,) = ctx.saved
+        zero = xp.zeros((), dtype=gy.dtype)
+        return xp.where(cond, gy, zero), xp.where(cond, zero, gy)
+
+
+def where(condition, x, y) -> Tensor:
+    """Elementwise choice between ``x`` and ``y`` (tensors or numbers), as ``torch.where``.
+
+    Example:
+        >>> t = gn.tensor([-1.0, 2.0])
+        >>> gn.where(t > 0, t, 0.0).tolist()
+        [0.0, 2.0]
+    """
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where: condition must be a boolean Tensor, got {type(condition).__name__}")
+    ref = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else condition
+    if not isinstance(x, Tensor):
+        x = as_tensor_like(x, ref if ref.dtype.kind == "f" else zeros(1, device=ref.backend))
+    if not isinstance(y, Tensor):
+        y = as_tensor_like(y, x)
+    return Where.apply(x, y, condition=condition.data.astype(bool))

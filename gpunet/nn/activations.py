@@ -1,0 +1,51 @@
+"""Activation modules beyond ReLU/Sigmoid/Tanh, with PyTorch's names and defaults.
+
+Example:
+    >>> nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 2))
+"""
+from __future__ import annotations
+
+from .. import functional as F
+from .module import Module
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else ``negative_slope * x``. Example: ``nn.LeakyReLU(0.1)(x)``."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x where x > 0, else ``alpha * (exp(x) - 1)``. Example: ``nn.ELU()(x)``."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """x * Phi(x) (exact), or its tanh form with ``approximate="tanh"``. Example: ``nn.GELU()(x)``."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"

@@ -1,0 +1,115 @@
+"""The everyday PyTorch API, tested against torch itself on every backend."""
+import numpy as np
+import pytest
+
+import gpunet as gn
+from gpunet import functional as F
+from gpunet import nn, optim
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def same(g, t, rtol=2e-6, atol=2e-6):
+    np.testing.assert_allclose(g.numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (F.gelu, TF.gelu), (lambda x: F.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+    (F.elu, TF.elu), (lambda x: F.elu(x, 0.5), lambda x: TF.elu(x, 0.5)),
+    (F.leaky_relu, TF.leaky_relu), (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+    (lambda x: F.softmax(x, dim=0), lambda x: TF.softmax(x, dim=0)),
+    (lambda x: F.log_softmax(x, dim=1), lambda x: TF.log_softmax(x, dim=1)),
+])
+def test_activations_match_torch_forward_and_backward(backend, rng, ours, theirs):
+    x = rng.standard_normal((4, 6)).astype(np.float32) * 2
+    g, t = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    same(ours(g), theirs(t))
+    (ours(g) * gn.tensor(np.arange(6, dtype=np.float32))).sum().backward()
+    (theirs(t) * torch.arange(6.0)).sum().backward()
+    same(g.grad, t.grad)
+
+
+@pytest.mark.parametrize("fn", [F.gelu, F.elu, F.leaky_relu, lambda x: F.gelu(x, approximate="tanh")])
+def test_new_activations_pass_gradcheck(backend, rng, fn):
+    x = gn.tensor(rng.standard_normal((3, 5)), requires_grad=True)  # float64
+    assert gn.gradcheck(fn, [x])
+
+
+def test_nll_loss_and_one_hot(backend, rng):
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    y = np.array([0, 3, 1, 1, 2])
+    g, t = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    for reduction in ("mean", "sum", "none"):
+        same(F.nll_loss(F.log_softmax(g, dim=1), gn.tensor(y), reduction),
+             TF.nll_loss(TF.log_softmax(t, dim=1), torch.tensor(y), reduction=reduction))
+    nn.NLLLoss()(nn.LogSoftmax(dim=1)(g), gn.tensor(y)).backward()
+    torch.nn.NLLLoss()(torch.nn.LogSoftmax(dim=1)(t), torch.tensor(y)).backward()
+    same(g.grad, t.grad)
+    assert F.cross_entropy is F.softmax_cross_entropy
+    np.testing.assert_array_equal(F.one_hot(gn.tensor(y)).numpy(), TF.one_hot(torch.tensor(y)).numpy())
+    np.testing.assert_array_equal(F.one_hot(gn.tensor(y), 6).numpy(), TF.one_hot(torch.tensor(y), 6).numpy())
+    with pytest.raises(ValueError, match="one_hot: labels must be in \\[0, 3\\)"):
+        F.one_hot(gn.tensor(y), 3)
+
+
+@pytest.mark.parametrize("kw", [{}, {"momentum": 0.9}, {"centered": True, "weight_decay": 0.1},
+                                {"alpha": 0.9, "eps": 1e-6}])
+def test_rmsprop_matches_torch(backend, rng, kw):
+    w0 = rng.standard_normal((5, 3)).astype(np.float32)
+    p, tp = gn.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    opt, topt = optim.RMSprop([p], lr=0.01, **kw), torch.optim.RMSprop([tp], lr=0.01, **kw)
+    for _ in range(5):
+        x = rng.standard_normal((4, 5)).astype(np.float32)
+        opt.zero_grad()
+        ((gn.tensor(x) @ p) ** 2).sum().backward()
+        opt.step()
+        topt.zero_grad()
+        ((torch.tensor(x) @ tp) ** 2).sum().backward()
+        topt.step()
+    same(p, tp, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_clip_grad_norm_matches_torch(backend, rng, norm_type):
+    gs = [rng.standard_normal(s).astype(np.float32) for s in ((3, 4), (5,))]
+    ps = [gn.tensor(np.zeros(g.shape, np.float32), requires_grad=True) for g in gs]
+    tps = [torch.zeros(g.shape, requires_grad=True) for g in gs]
+    for p, tp, g in zip(ps, tps, gs):
+        p.grad, tp.grad = gn.tensor(g), torch.tensor(g)
+    total = nn.utils.clip_grad_norm_(ps, 0.5, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, 0.5, norm_type)
+    assert float(total) == pytest.approx(float(ttotal), rel=1e-5)
+    for p, tp in zip(ps, tps):
+        same(p.grad, tp.grad, rtol=1e-5)
+
+
+def test_creation_functions(backend):
+    assert gn.zeros(2, 3).shape == (2, 3) and gn.zeros((2, 3)).dtype == np.float32
+    assert gn.ones(4).tolist() == [1.0] * 4 and gn.full((2,), 7.5).tolist() == [7.5, 7.5]
+    t = gn.tensor(np.ones((2, 2), np.float64))
+    assert gn.zeros_like(t).dtype == np.float64 and gn.ones_like(t).backend is t.backend
+    for args in ((5,), (2, 7), (0, 1, 0.25), (10, 0, -3)):
+        got, want = gn.arange(*args), torch.arange(*args)
+        np.testing.assert_allclose(got.numpy(), want.numpy())
+        assert got.dtype == want.numpy().dtype
+    gn.manual_seed(3)
+    a = gn.rand(2, 3)
+    gn.manual_seed(3)
+    assert np.array_equal(gn.rand(2, 3).numpy(), a.numpy()) and a.dtype == np.float32
+    assert gn.randn(1000).numpy().std() == pytest.approx(1, abs=0.1)
+    x = gn.tensor([-1.0, 2.0, -3.0], requires_grad=True)
+    y = gn.where(x > 0, x, x * 0.1)
+    y.sum().backward()
+    assert y.tolist() == pytest.approx([-0.1, 2.0, -0.3]) and x.grad.tolist() == pytest.approx([0.1, 1, 0.1])
+    assert gn.cat([gn.ones(2, 1), gn.zeros(2, 2)], dim=1).shape == (2, 3)
+    assert gn.stack([gn.ones(2), gn.zeros(2)], dim=1).shape == (2, 2)
+
+
+def test_module_apply_visits_children_then_self():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(nn.Linear(3, 1)))
+    seen = []
+    assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+    assert seen == ["Linear", "ReLU", "Linear", "Sequential", "Sequential"]
+    model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+    assert all(not m.bias.numpy().any() for m in model.modules() if isinstance(m, nn.Linear))
