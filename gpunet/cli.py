@@ -145,7 +145,7 @@ def _build_model(name, be, batch_norm):
 def cmd_train(args):
     from . import nn, optim
     from .data import DataLoader, TensorDataset, random_split
-    from .train import evaluate, fit
+    from .train import NonFiniteLossError, evaluate, fit
 
     started = time.perf_counter()
     d = DEFAULTS[args.data]
@@ -184,6 +184,8 @@ def cmd_train(args):
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: gpunet train ... --resume {ckpt}", file=sys.stderr)
         return 130
+    except NonFiniteLossError as e:
+        raise CliError(str(e)) from None
     test_loss, test_acc = evaluate(model, loss_fn, test_loader)
     elapsed = time.perf_counter() - started
     serialization.save(model.state_dict(), os.path.join(out, "model.npz"))

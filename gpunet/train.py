@@ -27,7 +27,7 @@ from . import random as _random
 from . import serialization
 from .function import no_grad
 
-__all__ = ["History", "fit", "evaluate", "predict"]
+__all__ = ["History", "NonFiniteLossError", "fit", "evaluate", "predict"]
 
 CHECKPOINT_FORMAT = "gpunet.checkpoint"
 
@@ -259,16 +259,46 @@ def _check_args(epochs, early_stopping, val_loader):
             raise ValueError("fit: early_stopping needs a val_loader (a held-out tuning set) to watch")
 
 
-def _train_epoch(model, loss_fn, optimizer, loader, be, bar):
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite (``fit`` stops, as Keras' ``TerminateOnNaN``)."""
+
+
+def _check_finite(window, epoch, be):
+    """Raise for the first NaN/inf among ``window``'s (batch, loss) pairs (one host read)."""
+    if not window:
+        return
+    losses = [loss for _, loss in window]
+    values = np.asarray(be.to_host(be.xp.stack(losses)) if be is not None else
+                        [float(v) for v in losses], dtype=np.float64).reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(values))
+    batches = [number for number, _ in window]
+    window.clear()
+    if bad.size:
+        k = bad[0]
+        raise NonFiniteLossError(
+            f"fit: the training loss is {values[k]} at epoch {epoch}, batch {batches[k]}; training "
+            "stopped (the checkpoint of the last finished epoch is unchanged). Look for NaN or inf "
+            "in the inputs or targets, or lower the learning rate")
+
+
+def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
     model.train()
     total_loss = total_correct = None
     n, shown, start = 0, time.perf_counter(), time.perf_counter()
     pending = 0
-    for batch in loader:
+    window = []  # (batch number, loss on the device) not yet read back
+    # NOTE: where reading a value back is free (the CPU) the loss is checked before the update,
+    # so the weights stay finite; on a GPU it is read back with the progress bar (no sync per
+    # step) and the error still names the first bad batch.
+    check_now = be is None or be.reads_are_free
+    for number, batch in enumerate(loader, 1):
         x, y = _split_batch(batch, "fit")
         x, y = _on(x, be), _on(y, be)
         out = model(x)
         loss = loss_fn(out, y)
+        window.append((number, loss.data))
+        if check_now:
+            _check_finite(window, epoch, be)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -282,8 +312,10 @@ def _train_epoch(model, loss_fn, optimizer, loader, be, bar):
         now = time.perf_counter()
         if now - shown > 0.5:  # read device values back rarely, not every step
             shown = now
+            _check_finite(window, epoch, be)
             bar.update(pending, _metrics(total_loss, total_correct, n, now - start))
             pending = 0
+    _check_finite(window, epoch, be)
     if be is not None:
         be.synchronize()
     elapsed = time.perf_counter() - start
@@ -333,7 +365,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
             break
         bar = _Progress(progress, epoch + 1, epochs, len(train_loader) if hasattr(train_loader, "__len__") else None)
         lr = _current_lr(optimizer)
-        train_m, elapsed = _train_epoch(model, loss_fn, optimizer, train_loader, be, bar)
+        train_m, elapsed = _train_epoch(model, loss_fn, optimizer, train_loader, be, bar, epoch + 1)
         val_loss = val_acc = math.nan
         if val_loader is not None:
             val_loss, val_acc = evaluate(model, loss_fn, val_loader)

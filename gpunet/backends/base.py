@@ -43,6 +43,9 @@ class Backend(abc.ABC):
     # True where softmax_cross_entropy_fwd flags out-of-range labels itself (reported at the
     # next value read), so functional need not read the labels back every step.
     checks_labels_on_device: bool = False
+    # True where reading a value back costs no synchronisation (the CPU): training loops then
+    # check each step's loss before the update instead of with the progress bar.
+    reads_are_free: bool = True
 
     # --- arrays and transfers -------------------------------------------------
     @abc.abstractmethod

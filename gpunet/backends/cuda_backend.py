@@ -79,6 +79,7 @@ class CudaBackend(Backend):
 
     name = "cuda"
     checks_labels_on_device = True
+    reads_are_free = False
 
     def __init__(self, seed=None):
         reason = unavailable_reason()
