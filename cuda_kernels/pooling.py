@@ -44,8 +44,9 @@ def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
                     if w >= 0 and w < W:
                         v = x[pl, h, w]
                         # Padding is -inf and never wins; a strict '>' keeps the first
-                        # maximum on ties; the first NaN wins and stays (as np.argmax).
-                        if idx < 0 or v > best or (v != v and best == best):
+                        # maximum on ties; a NaN always takes over, so the last NaN wins
+                        # (PyTorch's rule).
+                        if idx < 0 or v > best or v != v:
                             best = v
                             idx = h * W + w
         y[pl, oh, ow] = best

@@ -1,9 +1,9 @@
 """Max and average pooling on NumPy: an elementwise pass per window offset, chunked over the batch.
 
 Each chunk of images is padded (with -inf for max, 0 for avg) into per-thread scratch and
-reduced with one ``np.maximum`` / ``np.add`` per (i, j) offset of the window, so no index array
-is built.  Max pooling saves ``(x, y)``; its backward routes each gradient to the first maximum
-of its window in row-major order, as PyTorch does.
+reduced with a few elementwise passes per (i, j) offset of the window.  Max pooling saves which
+element of each window won, by PyTorch's rule: the first maximum in row-major order, or the
+last NaN where the window has NaNs; the backward routes each gradient there.
 
 Example:
     >>> y, saved = max_pool2d_fwd(np.arange(16.0).reshape(1, 1, 4, 4), (2, 2), (2, 2), (0, 0))
@@ -36,30 +36,44 @@ def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True):
 
     2x2 windows with stride 2 (the common case) take a separable path: a max over column
     pairs, then over row pairs, saving which of each pair won (one bit each).  Any other
-    window reduces over its kh*kw offsets and saves ``(x, y)``.
+    window reduces over its kh*kw offsets and saves the winning offset of each window.
     """
     if _is_2x2(kernel, stride, padding):
         return _max_pool_2x2_fwd(x, keep_argmax)
     (kh, kw, sh, sw, ph, pw), shape, step = _plan(x.shape, kernel, stride, padding)
     y = np.empty(shape, x.dtype)
+    arg = np.zeros(shape, np.int8 if kh * kw < 128 else np.int32) if keep_argmax else None
 
     def chunk(lo, hi):
         win = windows(padded(x[lo:hi], ph, pw, "pool-pad", -np.inf), kh, kw, sh, sw, *shape[2:])
         yc = y[lo:hi]
         yc[...] = win[:, :, 0, 0]
+        if arg is None:
+            for t in range(1, kh * kw):
+                np.maximum(yc, win[:, :, t // kw, t % kw], out=yc)
+            return
+        wins = scratch("pool-wins", yc.shape, np.bool_)
+        nan = scratch("pool-nan", yc.shape, np.bool_)
         for t in range(1, kh * kw):
-            np.maximum(yc, win[:, :, t // kw, t % kw], out=yc)
+            v = win[:, :, t // kw, t % kw]
+            # NOTE: PyTorch's rule: a larger value or a NaN takes over, so ties keep the first
+            # maximum in row-major order and a window with NaNs routes to its last NaN.
+            np.greater(v, yc, out=wins)
+            np.isnan(v, out=nan)
+            np.logical_or(wins, nan, out=wins)
+            np.copyto(yc, v, where=wins)
+            np.copyto(arg[lo:hi], t, where=wins)
 
     parallel_for(shape[0], step, chunk)
-    return y, (x, y)
+    return y, arg
 
 
 def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
-    """Route ``gy`` to the first maximum of each window (row-major), summing where windows overlap."""
+    """Route ``gy`` to each window's argmax (see :func:`max_pool2d_fwd`), summing where windows overlap."""
     if _is_2x2(kernel, stride, padding):
         return _max_pool_2x2_bwd(gy, saved, x_shape)
     (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step = _plan(x_shape, kernel, stride, padding)
-    x, y = saved
+    arg = saved
     gx = np.empty(x_shape, gy.dtype)
     h, w = x_shape[2:]
     direct = (ph, pw) == (0, 0) and (sh, sw) == (kh, kw) and (h, w) == (ho * kh, wo * kw)
@@ -67,24 +81,18 @@ def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
 
     def chunk(lo, hi):
         nb = hi - lo
-        win = windows(padded(x[lo:hi], ph, pw, "pool-pad", -np.inf), kh, kw, sh, sw, ho, wo)
         if direct:  # windows tile the image exactly: every gx element is written once
             gxp = gx[lo:hi]
         else:
             gxp = scratch("pool-gx", (nb, c, h + 2 * ph, w + 2 * pw), gy.dtype)
             gxp.fill(0)
         gwin = windows(gxp, kh, kw, sh, sw, ho, wo)
-        yc, g = y[lo:hi], gy[lo:hi]
-        hit = scratch("pool-hit", yc.shape, np.bool_)
-        taken = scratch("pool-taken", yc.shape, np.bool_)
-        part = scratch("pool-part", yc.shape, gy.dtype) if overlap else None
+        a, g = arg[lo:hi], gy[lo:hi]
+        hit = scratch("pool-hit", a.shape, np.bool_)
+        part = scratch("pool-part", a.shape, gy.dtype) if overlap else None
         for t in range(kh * kw):
             i, j = divmod(t, kw)
-            np.equal(win[:, :, i, j], yc, out=hit)
-            if t > 0:
-                np.greater(hit, taken, out=hit)  # a maximum not already routed: first one wins
-            if t < kh * kw - 1:
-                np.logical_or(taken, hit, out=taken) if t > 0 else np.copyto(taken, hit)
+            np.equal(a, t, out=hit)
             if overlap:
                 np.multiply(g, hit, out=part)
                 gwin[:, :, i, j] += part
@@ -117,9 +125,12 @@ def _max_pool_2x2_fwd(x, keep):
         np.maximum(top, bottom, out=y[lo:hi])
         if keep:
             # NOTE: strict > sends ties left, then up: the first maximum in row-major order,
-            # the element PyTorch's argmax picks.
-            np.greater(right, left, out=right_won[lo:hi])
-            np.greater(bottom, top, out=bottom_won[lo:hi])
+            # the element PyTorch's argmax picks; a NaN takes over, so the last NaN wins.
+            for a, b, won in ((right, left, right_won[lo:hi]), (bottom, top, bottom_won[lo:hi])):
+                nan = scratch("pool-nan", a.shape, np.bool_)
+                np.greater(a, b, out=won)
+                np.isnan(a, out=nan)
+                np.logical_or(won, nan, out=won)
 
     parallel_for(n, chunk_for(c * h * w * x.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
     return y, (right_won, bottom_won)

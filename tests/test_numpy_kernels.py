@@ -56,7 +56,7 @@ def _ref_conv_grad_w(gy, x, w_shape, stride, padding):
     return gw
 
 def _ref_max_pool(x, kernel, stride, padding, gy):
-    """Forward and backward with an explicit first-maximum argmax (strict >, row-major order)."""
+    """Forward and backward with PyTorch's argmax rule: a larger value or a NaN takes over."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
     ho, wo = out_size(x.shape[2], kh, sh, ph), out_size(x.shape[3], kw, sw, pw)
@@ -64,8 +64,9 @@ def _ref_max_pool(x, kernel, stride, padding, gy):
     y, arg = win(xp, 0, 0).copy(), np.zeros(gy.shape, int)
     for t in range(1, kh * kw):
         v = win(xp, t // kw, t % kw)
-        arg = np.where(v > y, t, arg)
-        y = np.where(v > y, v, y)
+        takes = (v > y) | np.isnan(v)
+        arg = np.where(takes, t, arg)
+        y = np.where(takes, v, y)
     gx = np.zeros_like(xp)
     for t in range(kh * kw):
         win(gx, t // kw, t % kw)[...] += gy * (arg == t)
@@ -145,16 +146,18 @@ def test_conv_accepts_non_contiguous_views(rng, chunking):
 
 @pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)),
                                                      ((2, 3), (1, 2), (0, 1)), ((1, 1), (1, 1), (0, 0))])
-@pytest.mark.parametrize("kind", ["ties", "constant", "random"])
+@pytest.mark.parametrize("kind", ["ties", "constant", "random", "nans"])
 @pytest.mark.parametrize("shape", [(2, 3, 7, 6), (3, 2, 8, 10)])
 def test_max_pool_first_max_matches_reference(rng, chunking, kernel, stride, padding, kind, shape):
     be = NumpyBackend()
     x = {"ties": np.round(rng.standard_normal(shape)), "constant": np.full(shape, 0.5),
-         "random": rng.standard_normal(shape)}[kind].astype(np.float32)
+         "random": rng.standard_normal(shape),
+         "nans": np.where(rng.random(shape) < 0.3, np.nan, rng.standard_normal(shape))}[kind]
+    x = x.astype(np.float32)
     y, arg = be.max_pool2d_fwd(x, kernel, stride, padding)
     gy = rng.integers(1, 5, size=y.shape).astype(np.float32)
     y_ref, gx_ref = _ref_max_pool(x, kernel, stride, padding, gy)
-    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(y, y_ref)  # NaN positions compare equal here
     np.testing.assert_array_equal(be.max_pool2d_bwd(gy, arg, x.shape, kernel, stride, padding), gx_ref)
 
 

@@ -146,3 +146,15 @@ def test_everyday_tensor_methods(backend, rng):
     assert f"{loss:.3f}" == f"{t.sum().item():.3f}" and float(loss) == pytest.approx(t.sum().item())
     assert g.to("cpu").backend.name == "numpy" and g.cpu().backend.name == "numpy"
     assert (gn.tensor([1, 2]) * 2.5).dtype == np.float32  # int tensor times a float
+
+
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2), (2, 1)])
+def test_max_pool_routes_nan_windows_like_torch(backend, rng, kernel, stride):
+    x = np.where(rng.random((2, 3, 6, 6)) < 0.25, np.nan, rng.standard_normal((2, 3, 6, 6)))
+    x = x.astype(np.float32)
+    g, t = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, ty = F.max_pool2d(g, kernel, stride), torch.nn.functional.max_pool2d(t, kernel, stride)
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_array_equal(g.grad.numpy(), t.grad.numpy())
