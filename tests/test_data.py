@@ -133,3 +133,21 @@ def test_dataset_and_split_errors():
         random_split(_dataset(10), [0.5, 0.4])
     with pytest.raises(ValueError, match="backend must be one of"):
         DataLoader(_dataset(4), backend="tpu")
+
+
+def test_num_workers_prefetch_gives_the_same_batches_in_order():
+    from gpunet.data import DataLoader, TensorDataset
+
+    x = np.arange(100, dtype=np.float32).reshape(50, 2)
+    y = np.arange(50)
+    plain = DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, seed=3)
+    workers = DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, seed=3, num_workers=2)
+    for _ in range(2):  # two epochs: same permutations too
+        got = [(bx.numpy(), by.numpy()) for bx, by in workers]
+        want = [(bx.numpy(), by.numpy()) for bx, by in plain]
+        assert len(got) == len(want) == 8
+        for (gx, gy), (wx, wy) in zip(got, want):
+            np.testing.assert_array_equal(gx, wx)
+            np.testing.assert_array_equal(gy, wy)
+    with pytest.raises(ValueError, match="num_workers must be an int >= 0, got -1"):
+        DataLoader(TensorDataset(x, y), num_workers=-1)

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -32,6 +33,10 @@ class DataLoader:
     * ``seed``: seeds the shuffling; None draws one from ``gpunet.random.host_rng()``.
     * ``backend``: ``"numpy"``, ``"cuda"``, a Backend, or None for the current default backend
       (looked up at each ``iter()``).
+    * ``num_workers``: build the next ``num_workers * prefetch_factor`` batches ahead on that
+      many background threads (PyTorch uses processes; NumPy's indexing copies release the
+      GIL, so threads overlap them with training). The batches and their order are the same
+      as with ``num_workers=0``.
 
     Example:
         >>> loader = DataLoader(ds, batch_size=128, shuffle=True, drop_last=True, seed=1)
@@ -40,15 +45,20 @@ class DataLoader:
         >>> x, y = next(iter(loader))
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, backend=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, backend=None,
+                 *, num_workers=0, prefetch_factor=2):
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: dataset must support len() and [index], got {type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if seed is not None and (not isinstance(seed, numbers.Integral) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
+        for name, value, least in (("num_workers", num_workers, 0), ("prefetch_factor", prefetch_factor, 1)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise ValueError(f"DataLoader: {name} must be an int >= {least}, got {value!r}")
         if backend is not None:
             backends.resolve(backend)  # fail now, with the backend's own message, on a bad name
+        self.num_workers, self.prefetch_factor = int(num_workers), int(prefetch_factor)
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -69,16 +79,30 @@ class DataLoader:
         order = self._rng.permutation(n) if self.shuffle else np.arange(n)
         self.epoch += 1
         be = backends.resolve(self.backend)
-        get_batch = getattr(self.dataset, "get_batch", None)
         stop = n - n % self.batch_size if self.drop_last else n
-        for start in range(0, stop, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            if get_batch is not None:
-                fields = get_batch(idx)
-            else:  # a duck-typed dataset without get_batch
-                from .dataset import _collate
-                fields = _collate([self.dataset[int(i)] for i in idx])
-            yield tuple(_to_tensor(f, be) for f in fields)
+        batches = [order[s:s + self.batch_size] for s in range(0, stop, self.batch_size)]
+        if self.num_workers == 0:
+            for idx in batches:
+                yield tuple(_to_tensor(f, be) for f in self._fields(idx))
+            return
+        with ThreadPoolExecutor(self.num_workers, thread_name_prefix="gpunet-loader") as pool:
+            ahead = self.num_workers * self.prefetch_factor
+            futures = [pool.submit(self._fields, idx) for idx in batches[:ahead]]
+            for k in range(len(batches)):
+                fields = futures[k].result()
+                futures[k] = None
+                if k + ahead < len(batches):
+                    futures.append(pool.submit(self._fields, batches[k + ahead]))
+                yield tuple(_to_tensor(f, be) for f in fields)
+
+    def _fields(self, idx):
+        """The host arrays of one batch."""
+        get_batch = getattr(self.dataset, "get_batch", None)
+        if get_batch is not None:
+            return get_batch(idx)
+        from .dataset import _collate  # a duck-typed dataset without get_batch
+
+        return _collate([self.dataset[int(i)] for i in idx])
 
     # --- resumable state ---------------------------------------------------------
     def state_dict(self):
