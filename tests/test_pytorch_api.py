@@ -113,3 +113,28 @@ def test_module_apply_visits_children_then_self():
     assert seen == ["Linear", "ReLU", "Linear", "Sequential", "Sequential"]
     model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
     assert all(not m.bias.numpy().any() for m in model.modules() if isinstance(m, nn.Linear))
+
+
+@pytest.mark.parametrize("shape, norm", [((4, 6), 6), ((2, 3, 5), (3, 5))])
+def test_layer_norm_matches_torch(backend, rng, shape, norm):
+    x = rng.standard_normal(shape).astype(np.float32) * 3 + 1
+    ln, tln = nn.LayerNorm(norm), torch.nn.LayerNorm(norm)
+    w = rng.standard_normal(ln.weight.shape).astype(np.float32)
+    ln.load_state_dict({"weight": gn.tensor(w), "bias": gn.tensor(w * 0.5)})
+    tln.load_state_dict({"weight": torch.tensor(w), "bias": torch.tensor(w * 0.5)})
+    g, t = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    same(ln(g), tln(t), rtol=1e-5, atol=1e-5)
+    (ln(g) ** 2).sum().backward()
+    (tln(t) ** 2).sum().backward()
+    same(g.grad, t.grad, rtol=1e-4, atol=1e-4)
+    same(ln.weight.grad, tln.weight.grad, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size, out", [((6, 6), 1), ((7, 5), (3, 2)), ((8, 8), (4, 4)), ((5, 9), (5, None))])
+def test_adaptive_avg_pool_matches_torch(backend, rng, size, out):
+    x = rng.standard_normal((2, 3) + size).astype(np.float32)
+    g, t = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    same(nn.AdaptiveAvgPool2d(out)(g), torch.nn.AdaptiveAvgPool2d(out)(t))
+    (nn.AdaptiveAvgPool2d(out)(g) ** 2).sum().backward()
+    (torch.nn.AdaptiveAvgPool2d(out)(t) ** 2).sum().backward()
+    same(g.grad, t.grad)
