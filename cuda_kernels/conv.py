@@ -26,8 +26,8 @@ SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
 
 @cuda.jit
-def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo):
-    """cols[(c*kh + a)*kw + b, n*P + oh*Wo + ow] = x[n, c, oh*sh - ph + a, ow*sw - pw + b] or 0.
+def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo, dh, dw):
+    """cols[(c*kh + a)*kw + b, n*P + oh*Wo + ow] = x[n, c, oh*sh - ph + a*dh, ow*sw - pw + b*dw] or 0.
 
     One thread per (c, column) writes that column's kh*kw rows: four integer divisions per
     thread instead of six per element, and each row's writes stay coalesced across the warp.
@@ -45,9 +45,9 @@ def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo):
         w0 = (p - oh * Wo) * sw - pw
         q = c * kh * kw
         for a in range(kh):
-            h = h0 + a
+            h = h0 + a * dh
             for b in range(kw):
-                w = w0 + b
+                w = w0 + b * dw
                 if h >= 0 and h < H and w >= 0 and w < W:
                     cols[q, col] = x[n, c, h, w]
                 else:
@@ -76,6 +76,32 @@ def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
             col = n * P + oh * Wo
             for ow in range(ow_lo, ow_hi + 1):
                 acc += cols[row - ow * sw, col + ow]
+        gx[n, c, h, w] = acc
+
+
+@cuda.jit
+def im2col_dilated_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, dh, dw, zero):
+    """col2im for dilated windows: gx[n, c, h, w] gathers, over the kernel taps (a, b), the
+    column entry of the one output position (if any) whose tap a, b lands on (h, w).
+
+    Deterministic (a fixed order, no atomics); one division per tap and axis.
+    """
+    N, C, H, W = gx.shape
+    NP = cols.shape[1]
+    P = NP // N
+    Ho = P // Wo
+    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+        n, c, h, w = unravel_nchw(i, C, H, W)
+        acc = zero
+        for a in range(kh):
+            top = h + ph - a * dh
+            oh = top // sh
+            if top >= 0 and oh * sh == top and oh < Ho:
+                for b in range(kw):
+                    left = w + pw - b * dw
+                    ow = left // sw
+                    if left >= 0 and ow * sw == left and ow < Wo:
+                        acc += cols[(c * kh + a) * kw + b, n * P + oh * Wo + ow]
         gx[n, c, h, w] = acc
 
 
@@ -125,7 +151,7 @@ def bias_add_bwd_kernel(dtype):
     return _launch.specialised(_bias_bwd_cache, _make_bias_bwd, dtype)
 
 
-def im2col(x, kernel, stride, padding):
+def im2col(x, kernel, stride, padding, dilation=(1, 1)):
     """Columns ``(C*kh*kw, N*Ho*Wo)`` of NCHW ``x``.
 
     Example:
@@ -134,14 +160,15 @@ def im2col(x, kernel, stride, padding):
     """
     x = _launch.contiguous(x)
     n, c = x.shape[:2]
-    ho, wo = out_hw(x.shape, kernel, stride, padding)
+    ho, wo = out_hw(x.shape, kernel, stride, padding, dilation)
     cols = _launch.xp.empty((c * kernel[0] * kernel[1], n * ho * wo), dtype=x.dtype)
     _launch.launch(im2col_fwd_kernel, _launch.blocks_for(c * n * ho * wo), _launch.TPB,
-                   x, cols, *int_geometry(kernel, stride, padding), wo)
+                   x, cols, *int_geometry(kernel, stride, padding), wo,
+                   int(dilation[0]), int(dilation[1]))
     return cols
 
 
-def col2im(cols, x_shape, kernel, stride, padding):
+def col2im(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
     """The adjoint of :func:`im2col`: sums columns back into an array of ``x_shape``.
 
     Example:
@@ -149,11 +176,16 @@ def col2im(cols, x_shape, kernel, stride, padding):
         (1, 1, 3, 3)
     """
     cols = _launch.contiguous(cols)
-    _, wo = out_hw(x_shape, kernel, stride, padding)
+    _, wo = out_hw(x_shape, kernel, stride, padding, dilation)
     gx = _launch.xp.empty(tuple(x_shape), dtype=cols.dtype)
-    _launch.launch(im2col_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
-                   cols, gx, *int_geometry(kernel, stride, padding), wo,
-                   _launch.scalar(0, cols.dtype))
+    geometry = int_geometry(kernel, stride, padding)
+    if tuple(dilation) == (1, 1):
+        _launch.launch(im2col_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
+                       cols, gx, *geometry, wo, _launch.scalar(0, cols.dtype))
+    else:
+        _launch.launch(im2col_dilated_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,
+                       cols, gx, *geometry, wo, int(dilation[0]), int(dilation[1]),
+                       _launch.scalar(0, cols.dtype))
     return gx
 
 
@@ -192,17 +224,20 @@ def bias_grad(gy):
     return gb
 
 
-def conv2d_fwd(x, w, b, stride, padding, keep_cols=True):
+def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1):
     """Cross-correlation of NCHW ``x`` with ``w`` plus ``b``; returns ``(y, cols or None)``.
+
+    With ``groups`` the GEMM is batched over the groups: (G, K/G, Q/G) @ (G, Q/G, N*P).
 
     Example:
         >>> y, cols = conv2d_fwd(x, w, None, (1, 1), (1, 1))   # doctest: +SKIP
     """
     k = w.shape[0]
-    cols = im2col(x, w.shape[2:], stride, padding)  # (Q, N*P)
-    ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
-    yt = _launch.xp.matmul(w.reshape(k, -1).astype(cols.dtype, copy=False), cols)  # (K, N*P)
-    y = bias_add(yt, b, x.shape[0])  # (N, K, P), bias added
+    cols = im2col(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
+    ho, wo = out_hw(x.shape, w.shape[2:], stride, padding, dilation)
+    wg = w.reshape(groups, k // groups, -1).astype(cols.dtype, copy=False)
+    yt = _launch.xp.matmul(wg, cols.reshape(groups, -1, cols.shape[1]))  # (G, K/G, N*P)
+    y = bias_add(yt.reshape(k, -1), b, x.shape[0])  # (N, K, P), bias added
     return y.reshape(x.shape[0], k, ho, wo), (cols if keep_cols else None)
 
 
@@ -212,17 +247,22 @@ def _gy_t(gy):
     return _launch.xp.ascontiguousarray(gy.reshape(n, k, -1).transpose(1, 0, 2)).reshape(k, -1)
 
 
-def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None):
-    """Input gradient: gcols = W^T @ gy (cuBLAS), then :func:`col2im`."""
+def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
+    """Input gradient: gcols = W^T @ gy per group (cuBLAS), then :func:`col2im`."""
     k = w.shape[0]
-    gcols = _launch.xp.matmul(w.reshape(k, -1).T, _gy_t(gy))  # (Q, N*P)
-    return col2im(gcols, x_shape, w.shape[2:], stride, padding)
+    wt = w.reshape(groups, k // groups, -1).transpose(0, 2, 1)  # (G, Q/G, K/G)
+    g = _gy_t(gy).reshape(groups, k // groups, -1)
+    gcols = _launch.xp.matmul(wt, g).reshape(-1, g.shape[2])  # (Q, N*P)
+    return col2im(gcols, x_shape, w.shape[2:], stride, padding, dilation)
 
 
-def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None):
-    """Weight gradient gy^T @ cols^T, reusing the forward's columns when given."""
-    cols = saved if saved is not None else im2col(x, w_shape[2:], stride, padding)
-    gw = _launch.xp.matmul(_gy_t(gy), cols.T)  # (K, Q); cuBLAS reads cols transposed
+def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
+    """Weight gradient gy^T @ cols^T per group, reusing the forward's columns when given."""
+    cols = saved if saved is not None else im2col(x, w_shape[2:], stride, padding, dilation)
+    k = w_shape[0]
+    g = _gy_t(gy).reshape(groups, k // groups, -1)
+    c = cols.reshape(groups, -1, cols.shape[1])
+    gw = _launch.xp.matmul(g, c.transpose(0, 2, 1))  # (G, K/G, Q/G); cuBLAS reads c transposed
     return gw.reshape(w_shape)
 
 

@@ -74,8 +74,11 @@ def linear(x, weight, bias=None):
     return C.Linear.apply(x, weight, *([bias] if bias is not None else []))
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    """2-D cross-correlation: x (N,C,H,W), weight (K,C,kH,kW), bias (K,) -> (N,K,Ho,Wo).
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation: x (N,C,H,W), weight (K,C/groups,kH,kW), bias (K,) -> (N,K,Ho,Wo).
+
+    ``dilation`` spaces the kernel taps; ``groups`` splits the channels into independent
+    convolutions (``groups=C`` with K = C is a depthwise convolution), as in PyTorch.
 
     Example:
         >>> y = F.conv2d(x, w, b, stride=1, padding=2)
@@ -83,20 +86,29 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     _tensor("x", x, 4)
     _tensor("weight", weight, 4)
     stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
-    if x.shape[1] != weight.shape[1]:
+    dilation = _pair("dilation", dilation, 1)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"conv2d: groups must be an int >= 1, got {groups!r}")
+    if x.shape[1] % groups or weight.shape[0] % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide the input channels ({x.shape[1]}) "
+                         f"and the output channels ({weight.shape[0]})")
+    if x.shape[1] != weight.shape[1] * groups:
         raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {x.shape}) but weight "
-                         f"{weight.shape} expects {weight.shape[1]} input channels")
+                         f"{weight.shape} with groups={groups} expects {weight.shape[1] * groups}")
     if x.dtype != weight.dtype:
         raise TypeError(f"conv2d: x is {x.dtype} but weight is {weight.dtype}; they must match")
     for axis, name in ((0, "height"), (1, "width")):
         padded = x.shape[2 + axis] + 2 * padding[axis]
-        if weight.shape[2 + axis] > padded:
-            raise ValueError(f"conv2d: kernel {name} {weight.shape[2 + axis]} is larger than the padded "
-                             f"input {name} {padded} (input {x.shape}, padding {padding})")
+        span = dilation[axis] * (weight.shape[2 + axis] - 1) + 1
+        if span > padded:
+            raise ValueError(f"conv2d: kernel {name} {weight.shape[2 + axis]} (dilation "
+                             f"{dilation[axis]}) spans {span}, more than the padded input {name} "
+                             f"{padded} (input {x.shape}, padding {padding})")
     if bias is not None and _tensor("bias", bias, 1).shape != (weight.shape[0],):
         raise ValueError(f"conv2d: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
     extra = [bias] if bias is not None else []
-    return C.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding)
+    return C.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation,
+                          groups=groups)
 
 
 def _pool_args(x, kernel_size, stride, padding):

@@ -48,13 +48,14 @@ def padded(x, ph, pw, tag, value=0.0):
     return buf
 
 
-def windows(xp, kh, kw, sh, sw, ho, wo):
-    """View (nb, C, kh, kw, Ho, Wo) of padded ``xp``: [n, c, i, j, oh, ow] = xp[n, c, oh*sh+i, ow*sw+j]."""
+def windows(xp, kh, kw, sh, sw, ho, wo, dh=1, dw=1):
+    """View (nb, C, kh, kw, Ho, Wo) of padded ``xp``: [n, c, i, j, oh, ow] = xp[n, c, oh*sh+i*dh, ow*sw+j*dw]."""
     sn, sc, s_h, s_w = xp.strides
-    return as_strided(xp, xp.shape[:2] + (kh, kw, ho, wo), (sn, sc, s_h, s_w, s_h * sh, s_w * sw))
+    return as_strided(xp, xp.shape[:2] + (kh, kw, ho, wo),
+                      (sn, sc, s_h * dh, s_w * dw, s_h * sh, s_w * sw))
 
 
-def im2col(x, kernel, stride, padding, out=None):
+def im2col(x, kernel, stride, padding, out=None, dilation=(1, 1)):
     """NCHW ``x`` -> columns (N, C*kh*kw, Ho*Wo), rows in the weight's (c, i, j) order.
 
     Example:
@@ -62,15 +63,15 @@ def im2col(x, kernel, stride, padding, out=None):
         (2, 27, 25)
     """
     kh, kw, sh, sw, ph, pw = int_geometry(kernel, stride, padding)
-    ho, wo = out_hw(x.shape, kernel, stride, padding)
+    ho, wo = out_hw(x.shape, kernel, stride, padding, dilation)
     n, c = x.shape[:2]
     cols = np.empty((n, c * kh * kw, ho * wo), x.dtype) if out is None else out
     np.copyto(cols.reshape(n, c, kh, kw, ho, wo),
-              windows(padded(x, ph, pw, "im2col-pad"), kh, kw, sh, sw, ho, wo))
+              windows(padded(x, ph, pw, "im2col-pad"), kh, kw, sh, sw, ho, wo, *dilation))
     return cols
 
 
-def col2im(cols, x_shape, kernel, stride, padding):
+def col2im(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
     """The adjoint of :func:`im2col`: scatter-add (N, C*kh*kw, Ho*Wo) back into an NCHW array.
 
     Example:
@@ -81,10 +82,10 @@ def col2im(cols, x_shape, kernel, stride, padding):
     """
     kh, kw, sh, sw, ph, pw = int_geometry(kernel, stride, padding)
     n, c, h, w = x_shape
-    ho, wo = out_hw(x_shape, kernel, stride, padding)
+    ho, wo = out_hw(x_shape, kernel, stride, padding, dilation)
     gxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), cols.dtype)
     cols6 = cols.reshape(n, c, kh, kw, ho, wo)
-    gwin = windows(gxp, kh, kw, sh, sw, ho, wo)
+    gwin = windows(gxp, kh, kw, sh, sw, ho, wo, *dilation)
     for i in range(kh):
         for j in range(kw):
             gwin[:, :, i, j] += cols6[:, :, i, j]  # one offset's windows never overlap
@@ -113,12 +114,14 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None):
     return y
 
 
-def conv2d_fwd(x, w, b, stride, padding, keep_cols=True):
+def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1):
     """Cross-correlation of NCHW ``x`` with ``w`` (K, C, kh, kw) plus ``b``; returns ``(y, cols)``.
 
     ``cols`` (N, C*kh*kw, Ho*Wo) are kept for the weight gradient when ``keep_cols`` and they
     take at most ``KEEP_COLS_MAX_BYTES``; otherwise it is None and the backward rebuilds them.
     """
+    if _grouped_or_dilated(dilation, groups):
+        return _general_fwd(x, w, b, stride, padding, keep_cols, dilation, groups)
     n, k = x.shape[0], w.shape[0]
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
     dtype = np.result_type(x.dtype, w.dtype)
@@ -142,8 +145,10 @@ def use_transposed(x_shape, y_shape, kh, kw, stride, padding):
             and tuple(y_shape[2:]) == tuple(x_shape[2:]))
 
 
-def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None):
+def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
     """Input gradient: a transposed convolution for 'same' stride-1 convs, else W^T @ gy, col2im."""
+    if _grouped_or_dilated(dilation, groups):
+        return _general_bwd_data(gy, w, x_shape, stride, padding, dilation, groups)
     k, c, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
     if use_transposed(x_shape, gy.shape, kh, kw, stride, padding):
@@ -194,12 +199,14 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None):
     return gx
 
 
-def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None):
+def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
     """Weight gradient: per chunk, the batch summed inside GEMMs; chunks summed in order.
 
     With the forward's columns (``saved``) each image is one small GEMM; without them each
     chunk rebuilds its columns batch-inside (Q, nb*P) in scratch and does one GEMM.
     """
+    if _grouped_or_dilated(dilation, groups):
+        return _general_bwd_weight(gy, x, w_shape, stride, padding, saved, dilation, groups)
     k, c, kh, kw = w_shape
     n = x.shape[0]
     ho, wo = gy.shape[2:]
@@ -232,3 +239,38 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None):
 def conv2d_bwd_bias(gy):
     """Bias gradient: ``gy`` summed over N, H and W."""
     return gy.sum(axis=(0, 2, 3))
+
+
+# --- grouped or dilated convolutions: whole-batch im2col, one batched GEMM over the groups ---
+def _grouped_or_dilated(dilation, groups):
+    return tuple(dilation) != (1, 1) or groups != 1
+
+
+def _general_fwd(x, w, b, stride, padding, keep_cols, dilation, groups):
+    """Columns (N, G, Q/G, P) of each group's channels times that group's weights (G, K/G, Q/G)."""
+    n, k = x.shape[0], w.shape[0]
+    ho, wo = out_hw(x.shape, w.shape[2:], stride, padding, dilation)
+    cols = im2col(x, w.shape[2:], stride, padding, dilation=dilation)
+    q = cols.shape[1] // groups
+    wg = w.reshape(groups, k // groups, q).astype(cols.dtype, copy=False)
+    y = np.matmul(wg, cols.reshape(n, groups, q, -1)).reshape(n, k, ho, wo)
+    if b is not None:
+        y += b.reshape(1, k, 1, 1)
+    return y, (cols if keep_cols else None)
+
+
+def _general_bwd_data(gy, w, x_shape, stride, padding, dilation, groups):
+    n, k = gy.shape[:2]
+    q = w[0].size
+    wt = w.reshape(groups, k // groups, q).transpose(0, 2, 1)  # (G, Q/G, K/G)
+    gcols = np.matmul(wt, gy.reshape(n, groups, k // groups, -1))  # (N, G, Q/G, P)
+    return col2im(gcols.reshape(n, groups * q, -1), x_shape, w.shape[2:], stride, padding, dilation)
+
+
+def _general_bwd_weight(gy, x, w_shape, stride, padding, saved, dilation, groups):
+    n, k = gy.shape[:2]
+    cols = saved if saved is not None else im2col(x, w_shape[2:], stride, padding, dilation=dilation)
+    q = cols.shape[1] // groups
+    g = gy.reshape(n, groups, k // groups, -1).transpose(0, 1, 3, 2)  # (N, G, P, K/G)
+    gw = np.matmul(cols.reshape(n, groups, q, -1), g).sum(axis=0)   # (G, Q/G, K/G)
+    return gw.transpose(0, 2, 1).reshape(w_shape)

@@ -46,7 +46,8 @@ SCRIPT = textwrap.dedent("""
             (pooling.max_pool2d_bwd_kernel, (A(dt, 3), A(np.int32, 3), A(dt, 3)) + (i,) * 6 + (f,)),
             (pooling.avg_pool2d_fwd_kernel, (A(dt, 3), A(dt, 3)) + (i,) * 6 + (f, f)),
             (pooling.avg_pool2d_bwd_kernel, (A(dt, 3), A(dt, 3)) + (i,) * 6 + (f, f)),
-            (conv.im2col_fwd_kernel, (A(dt, 4), A(dt, 2)) + (i,) * 7),
+            (conv.im2col_fwd_kernel, (A(dt, 4), A(dt, 2)) + (i,) * 9),
+            (conv.im2col_dilated_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 9 + (f,)),
             (conv.im2col_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 7 + (f,)),
             (conv.bias_add_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), nt.boolean)),
             (conv.bias_add_bwd_kernel(dt), (A(dt, 3), A(dt, 1), i)),
@@ -76,4 +77,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 34, proc.stdout
+    assert proc.stdout.count("OK ") == 36, proc.stdout

@@ -138,3 +138,37 @@ def test_adaptive_avg_pool_matches_torch(backend, rng, size, out):
     (nn.AdaptiveAvgPool2d(out)(g) ** 2).sum().backward()
     (torch.nn.AdaptiveAvgPool2d(out)(t) ** 2).sum().backward()
     same(g.grad, t.grad)
+
+
+CONV_CASES = [  # in channels, out channels, groups, dilation, stride, padding
+    (4, 6, 2, 1, 1, 1), (4, 4, 4, 2, 1, 2), (3, 6, 3, (2, 1), 2, (1, 0)), (2, 4, 1, 2, 1, 0),
+    (2, 3, 1, (1, 3), (2, 1), 1),
+]
+
+
+@pytest.mark.parametrize("c, k, groups, dilation, stride, padding", CONV_CASES)
+def test_grouped_and_dilated_conv_match_torch(backend, rng, c, k, groups, dilation, stride, padding):
+    x = rng.standard_normal((2, c, 7, 8))
+    w = rng.standard_normal((k, c // groups, 3, 3))
+    b = rng.standard_normal(k)
+    g = [gn.tensor(a, requires_grad=True) for a in (x, w, b)]
+    t = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y, ty = F.conv2d(*g, **kw), TF.conv2d(*t, **kw)
+    same(y, ty, rtol=1e-12, atol=1e-12)  # float64: only the summation order differs
+    gy = rng.standard_normal(ty.shape)
+    y.backward(gn.tensor(gy))
+    ty.backward(torch.tensor(gy))
+    for ours, theirs in zip(g, t):
+        assert np.abs(theirs.grad.numpy()).max() > 0.1
+        same(ours.grad, theirs.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_depthwise_conv_module_and_errors(backend):
+    conv = nn.Conv2d(6, 6, 3, padding=1, groups=6, dilation=2)
+    assert conv.weight.shape == (6, 1, 3, 3) and "groups=6" in repr(conv) and "dilation=(2, 2)" in repr(conv)
+    assert conv(gn.zeros(1, 6, 9, 9)).shape == (1, 6, 7, 7)
+    with pytest.raises(ValueError, match="groups=4 must divide in_channels \\(6\\)"):
+        nn.Conv2d(6, 8, 3, groups=4)
+    with pytest.raises(ValueError, match="spans 9, more than the padded input height 5"):
+        F.conv2d(gn.zeros(1, 1, 5, 5), gn.zeros(1, 1, 3, 3), dilation=4)

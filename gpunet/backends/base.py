@@ -136,19 +136,20 @@ class Backend(abc.ABC):
 
     # --- conv2d ---------------------------------------------------------------
     @abc.abstractmethod
-    def conv2d_fwd(self, x, w, b, stride, padding, keep_cols=True):
-        """Cross-correlation. x (N,C,H,W), w (K,C,kH,kW), b (K,) or None.
+    def conv2d_fwd(self, x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1):
+        """Cross-correlation. x (N,C,H,W), w (K,C/groups,kH,kW), b (K,) or None; taps
+        ``dilation`` apart; channels split into ``groups`` independent convolutions.
 
         Returns ``(y, saved)``: y (N,K,Ho,Wo) and whatever the backward passes reuse
         (None when ``keep_cols`` is False: no weight gradient will be asked for).
         """
 
     @abc.abstractmethod
-    def conv2d_bwd_data(self, gy, w, x_shape, stride, padding, saved):
+    def conv2d_bwd_data(self, gy, w, x_shape, stride, padding, saved, dilation=(1, 1), groups=1):
         """Gradient with respect to the input, shape ``x_shape``."""
 
     @abc.abstractmethod
-    def conv2d_bwd_weight(self, gy, x, w_shape, stride, padding, saved):
+    def conv2d_bwd_weight(self, gy, x, w_shape, stride, padding, saved, dilation=(1, 1), groups=1):
         """Gradient with respect to the weight, shape ``w_shape``."""
 
     def conv2d_bwd_bias(self, gy):

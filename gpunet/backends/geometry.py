@@ -17,16 +17,19 @@ def out_size(size, k, s, p):
     return (size + 2 * p - k) // s + 1
 
 
-def out_hw(x_shape, kernel, stride, padding):
+def out_hw(x_shape, kernel, stride, padding, dilation=(1, 1)):
     """(Ho, Wo) of a window over NCHW ``x_shape``; ValueError when the window does not fit.
+
+    A dilated window of k taps spans ``dilation * (k - 1) + 1`` elements.
 
     Example:
         >>> out_hw((1, 1, 3, 3), (5, 5), (1, 1), (0, 0))
         Traceback (most recent call last):
         ValueError: window (5, 5) does not fit input (1, 1, 3, 3) with padding (0, 0)
     """
-    ho = out_size(x_shape[2], kernel[0], stride[0], padding[0])
-    wo = out_size(x_shape[3], kernel[1], stride[1], padding[1])
+    span = [dilation[i] * (kernel[i] - 1) + 1 for i in (0, 1)]
+    ho = out_size(x_shape[2], span[0], stride[0], padding[0])
+    wo = out_size(x_shape[3], span[1], stride[1], padding[1])
     if ho <= 0 or wo <= 0:
         raise ValueError(f"window {tuple(kernel)} does not fit input {tuple(x_shape)} "
                          f"with padding {tuple(padding)}")

@@ -77,15 +77,21 @@ class Conv2d(Module):
         >>> conv = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 dtype=np.float32, backend=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, dtype=np.float32, backend=None):
         super().__init__()
         self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
         self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
         self.kernel_size = F._pair("kernel_size", kernel_size, 1)
         self.stride = F._pair("stride", stride, 1)
         self.padding = F._pair("padding", padding, 0)
-        self.weight = _empty((self.out_channels, self.in_channels) + self.kernel_size, dtype, backend)
+        self.dilation = F._pair("dilation", dilation, 1)
+        self.groups = _positive_int("Conv2d", "groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups={groups} must divide in_channels ({in_channels}) "
+                             f"and out_channels ({out_channels})")
+        self.weight = _empty((self.out_channels, self.in_channels // self.groups) + self.kernel_size,
+                             dtype, backend)
         if bias:
             self.bias = _empty((self.out_channels,), dtype, backend)
         else:
@@ -96,13 +102,18 @@ class Conv2d(Module):
         if isinstance(x, Tensor) and x.ndim != 4:
             hint = " (add a batch axis with x.reshape((1,) + x.shape))" if x.ndim == 3 else ""
             raise ValueError(f"Conv2d: input must be 4-D (N, C, H, W), got shape {x.shape}{hint}")
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0, 0):
             s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         return s + ("" if self.bias is not None else ", bias=False")
 
 

@@ -32,9 +32,10 @@ class Conv2d(Function):
     """Cross-correlation of x (N,C,H,W) with w (K,C,kH,kW), plus bias b (K,)."""
 
     @staticmethod
-    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0)):
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         keep = is_grad_enabled() and ctx.needs_input_grad[1]  # columns feed the weight grad
-        y, saved = ctx.backend.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep)
+        ctx.extra = {} if (dilation, groups) == ((1, 1), 1) else {"dilation": dilation, "groups": groups}
+        y, saved = ctx.backend.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep, **ctx.extra)
         ctx.save_for_backward(x, w, saved)
         ctx.stride, ctx.padding = stride, padding
         return y
@@ -43,7 +44,8 @@ class Conv2d(Function):
     def backward(ctx, gy):
         x, w, saved = ctx.saved
         be, need = ctx.backend, ctx.needs_input_grad
-        gx = be.conv2d_bwd_data(gy, w, x.shape, ctx.stride, ctx.padding, saved) if need[0] else None
-        gw = be.conv2d_bwd_weight(gy, x, w.shape, ctx.stride, ctx.padding, saved) if need[1] else None
+        args = (ctx.stride, ctx.padding, saved)
+        gx = be.conv2d_bwd_data(gy, w, x.shape, *args, **ctx.extra) if need[0] else None
+        gw = be.conv2d_bwd_weight(gy, x, w.shape, *args, **ctx.extra) if need[1] else None
         gb = be.conv2d_bwd_bias(gy) if len(need) > 2 and need[2] else None
         return gx, gw, gb
