@@ -107,8 +107,8 @@ def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, inv):
         gx[pl, h, w] = acc
 
 
-def _out_shape(x_shape, kernel, stride, padding):
-    return tuple(x_shape[:2]) + out_hw(x_shape, kernel, stride, padding)
+def _out_shape(x_shape, kernel, stride, padding, ceil_mode=False):
+    return tuple(x_shape[:2]) + out_hw(x_shape, kernel, stride, padding, ceil_mode=ceil_mode)
 
 
 def _planes(a):
@@ -116,14 +116,14 @@ def _planes(a):
     return a.reshape(-1, a.shape[-2], a.shape[-1])
 
 
-def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True):
+def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True, ceil_mode=False):
     """Max pooling of NCHW ``x``; returns ``(y, argmax)`` (argmax: per-plane flat index).
 
     Example:
         >>> y, am = max_pool2d_fwd(x, (2, 2), (2, 2), (0, 0))   # doctest: +SKIP
     """
     x = _launch.contiguous(x)
-    shape = _out_shape(x.shape, kernel, stride, padding)
+    shape = _out_shape(x.shape, kernel, stride, padding, ceil_mode)  # windows past the edge skip it
     y = _launch.xp.empty(shape, dtype=x.dtype)
     idx_t = np.int32 if x.shape[2] * x.shape[3] < 2**31 else np.int64
     argmax = _launch.xp.empty(shape, dtype=idx_t)
@@ -133,7 +133,7 @@ def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True):
     return y, argmax
 
 
-def max_pool2d_bwd(gy, argmax, x_shape, kernel, stride, padding):
+def max_pool2d_bwd(gy, argmax, x_shape, kernel, stride, padding, ceil_mode=False):
     """Route ``gy`` to the argmax positions, summing where windows overlap.
 
     Example:

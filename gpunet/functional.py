@@ -125,13 +125,16 @@ def _pool_args(x, kernel_size, stride, padding):
     return {"kernel": kernel, "stride": stride, "padding": padding}
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Max over kH×kW windows (stride defaults to the kernel size); ties go to the first maximum.
+
+    ``ceil_mode=True`` rounds the output size up, so a partial last window counts (PyTorch's rule).
 
     Example:
         >>> F.max_pool2d(x, kernel_size=2).shape    # (N, C, H//2, W//2)
     """
-    return P.MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding))
+    return P.MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding),
+                             ceil_mode=bool(ceil_mode))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

@@ -34,12 +34,14 @@ BWD_DATA_CHUNK_BYTES = 1 << 26
 BWD_WEIGHT_CHUNK_BYTES = 1 << 24
 
 
-def padded(x, ph, pw, tag, value=0.0):
-    """(nb, C, H, W) -> the same padded by (ph, pw) in per-thread scratch (x itself if no padding)."""
-    if not ph and not pw:
+def padded(x, ph, pw, tag, value=0.0, extra=(0, 0)):
+    """(nb, C, H, W) -> the same padded by (ph, pw), plus ``extra`` rows/columns at the bottom
+    and right, in per-thread scratch (x itself if no padding)."""
+    eh, ew = extra
+    if not (ph or pw or eh or ew):
         return x
     nb, c, h, w = x.shape
-    buf = scratch(tag, (nb, c, h + 2 * ph, w + 2 * pw), x.dtype)
+    buf = scratch(tag, (nb, c, h + 2 * ph + eh, w + 2 * pw + ew), x.dtype)
     buf[:, :, :ph] = value
     buf[:, :, h + ph:] = value
     buf[:, :, ph:h + ph, :pw] = value

@@ -23,29 +23,39 @@ from .conv import padded, windows
 POOL_CHUNK_BYTES = 1 << 21  # per chunk of images: padded input plus masks
 
 
-def _plan(x_shape, kernel, stride, padding):
+def _plan(x_shape, kernel, stride, padding, ceil_mode=False):
     kh, kw, sh, sw, ph, pw = int_geometry(kernel, stride, padding)
-    ho, wo = out_hw(x_shape, kernel, stride, padding)
+    ho, wo = out_hw(x_shape, kernel, stride, padding, ceil_mode=ceil_mode)
     n, c, h, w = x_shape
     step = chunk_for(c * (h + 2 * ph) * (w + 2 * pw) * 8, n, POOL_CHUNK_BYTES)
     return (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step
 
 
-def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True):
+def _beyond(x_shape, geometry, out_shape):
+    """Rows and columns the last windows reach past the padded input (ceil_mode only)."""
+    kh, kw, sh, sw, ph, pw = geometry
+    return (max(0, (out_shape[2] - 1) * sh + kh - x_shape[2] - 2 * ph),
+            max(0, (out_shape[3] - 1) * sw + kw - x_shape[3] - 2 * pw))
+
+
+def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True, ceil_mode=False):
     """Max over each window of NCHW ``x``; returns ``(y, saved)`` for the backward.
 
     2x2 windows with stride 2 (the common case) take a separable path: a max over column
     pairs, then over row pairs, saving which of each pair won (one bit each).  Any other
     window reduces over its kh*kw offsets and saves the winning offset of each window.
     """
-    if _is_2x2(kernel, stride, padding):
+    if _is_2x2(kernel, stride, padding, x.shape, ceil_mode):
         return _max_pool_2x2_fwd(x, keep_argmax)
-    (kh, kw, sh, sw, ph, pw), shape, step = _plan(x.shape, kernel, stride, padding)
+    geometry, shape, step = _plan(x.shape, kernel, stride, padding, ceil_mode)
+    kh, kw, sh, sw, ph, pw = geometry
+    extra = _beyond(x.shape, geometry, shape)
     y = np.empty(shape, x.dtype)
     arg = np.zeros(shape, np.int8 if kh * kw < 128 else np.int32) if keep_argmax else None
 
     def chunk(lo, hi):
-        win = windows(padded(x[lo:hi], ph, pw, "pool-pad", -np.inf), kh, kw, sh, sw, *shape[2:])
+        xp = padded(x[lo:hi], ph, pw, "pool-pad", -np.inf, extra)
+        win = windows(xp, kh, kw, sh, sw, *shape[2:])
         yc = y[lo:hi]
         yc[...] = win[:, :, 0, 0]
         if arg is None:
@@ -68,11 +78,13 @@ def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True):
     return y, arg
 
 
-def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
+def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding, ceil_mode=False):
     """Route ``gy`` to each window's argmax (see :func:`max_pool2d_fwd`), summing where windows overlap."""
-    if _is_2x2(kernel, stride, padding):
+    if _is_2x2(kernel, stride, padding, x_shape, ceil_mode):
         return _max_pool_2x2_bwd(gy, saved, x_shape)
-    (kh, kw, sh, sw, ph, pw), (n, c, ho, wo), step = _plan(x_shape, kernel, stride, padding)
+    geometry, (n, c, ho, wo), step = _plan(x_shape, kernel, stride, padding, ceil_mode)
+    kh, kw, sh, sw, ph, pw = geometry
+    eh, ew = _beyond(x_shape, geometry, (n, c, ho, wo))
     arg = saved
     gx = np.empty(x_shape, gy.dtype)
     h, w = x_shape[2:]
@@ -84,7 +96,7 @@ def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
         if direct:  # windows tile the image exactly: every gx element is written once
             gxp = gx[lo:hi]
         else:
-            gxp = scratch("pool-gx", (nb, c, h + 2 * ph, w + 2 * pw), gy.dtype)
+            gxp = scratch("pool-gx", (nb, c, h + 2 * ph + eh, w + 2 * pw + ew), gy.dtype)
             gxp.fill(0)
         gwin = windows(gxp, kh, kw, sh, sw, ho, wo)
         a, g = arg[lo:hi], gy[lo:hi]
@@ -105,8 +117,9 @@ def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding):
     return gx
 
 
-def _is_2x2(kernel, stride, padding):
-    return tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+def _is_2x2(kernel, stride, padding, x_shape=None, ceil_mode=False):
+    plain = tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+    return plain and not (ceil_mode and (x_shape[2] % 2 or x_shape[3] % 2))
 
 
 def _max_pool_2x2_fwd(x, keep):

@@ -172,3 +172,18 @@ def test_depthwise_conv_module_and_errors(backend):
         nn.Conv2d(6, 8, 3, groups=4)
     with pytest.raises(ValueError, match="spans 9, more than the padded input height 5"):
         F.conv2d(gn.zeros(1, 1, 5, 5), gn.zeros(1, 1, 3, 3), dilation=4)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding", [
+    ((7, 7), 2, 2, 0), ((5, 8), 3, 2, 1), ((6, 5), 3, 2, 0), ((7, 9), (2, 3), (2, 2), (1, 0))])
+def test_max_pool_ceil_mode_matches_torch(backend, rng, size, kernel, stride, padding):
+    x = rng.standard_normal((2, 3) + size)
+    g, t = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y = nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)(g)
+    ty = torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)(t)
+    assert y.shape == tuple(ty.shape)
+    same(y, ty, rtol=0, atol=0)
+    gy = rng.standard_normal(ty.shape)
+    y.backward(gn.tensor(gy))
+    ty.backward(torch.tensor(gy))
+    same(g.grad, t.grad, rtol=1e-15, atol=1e-15)  # overlapping windows: sums in another order

@@ -158,12 +158,12 @@ class Backend(abc.ABC):
 
     # --- pooling --------------------------------------------------------------
     @abc.abstractmethod
-    def max_pool2d_fwd(self, x, kernel, stride, padding, keep_argmax=True):
+    def max_pool2d_fwd(self, x, kernel, stride, padding, keep_argmax=True, ceil_mode=False):
         """Returns ``(y, argmax)``; argmax is what max_pool2d_bwd needs (may be skipped, and
         then None, when ``keep_argmax`` is False: no backward will follow)."""
 
     @abc.abstractmethod
-    def max_pool2d_bwd(self, gy, argmax, x_shape, kernel, stride, padding):
+    def max_pool2d_bwd(self, gy, argmax, x_shape, kernel, stride, padding, ceil_mode=False):
         """Scatter gy to the arg-max positions (summing where windows overlap)."""
 
     @abc.abstractmethod

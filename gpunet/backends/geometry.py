@@ -12,12 +12,19 @@ Example:
 from __future__ import annotations
 
 
-def out_size(size, k, s, p):
-    """Output length of a window of ``k`` with stride ``s`` over ``size`` padded by ``p`` each side."""
-    return (size + 2 * p - k) // s + 1
+def out_size(size, k, s, p, ceil_mode=False):
+    """Output length of a window of ``k`` with stride ``s`` over ``size`` padded by ``p`` each side.
+
+    ``ceil_mode`` (pooling) rounds up, as PyTorch does, but never starts a window in the right
+    padding: the last window must begin inside the input or its left padding.
+    """
+    if not ceil_mode:
+        return (size + 2 * p - k) // s + 1
+    out = -(-(size + 2 * p - k) // s) + 1
+    return out - 1 if (out - 1) * s >= size + p else out
 
 
-def out_hw(x_shape, kernel, stride, padding, dilation=(1, 1)):
+def out_hw(x_shape, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
     """(Ho, Wo) of a window over NCHW ``x_shape``; ValueError when the window does not fit.
 
     A dilated window of k taps spans ``dilation * (k - 1) + 1`` elements.
@@ -28,8 +35,8 @@ def out_hw(x_shape, kernel, stride, padding, dilation=(1, 1)):
         ValueError: window (5, 5) does not fit input (1, 1, 3, 3) with padding (0, 0)
     """
     span = [dilation[i] * (kernel[i] - 1) + 1 for i in (0, 1)]
-    ho = out_size(x_shape[2], span[0], stride[0], padding[0])
-    wo = out_size(x_shape[3], span[1], stride[1], padding[1])
+    ho = out_size(x_shape[2], span[0], stride[0], padding[0], ceil_mode)
+    wo = out_size(x_shape[3], span[1], stride[1], padding[1], ceil_mode)
     if ho <= 0 or wo <= 0:
         raise ValueError(f"window {tuple(kernel)} does not fit input {tuple(x_shape)} "
                          f"with padding {tuple(padding)}")

@@ -146,6 +146,15 @@ class MaxPool2d(_Pool2d):
 
     _fn = staticmethod(F.max_pool2d)
 
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding)
+        self.ceil_mode = bool(ceil_mode)
+
+    def forward(self, x):
+        if isinstance(x, Tensor) and x.ndim != 4:
+            raise ValueError(f"MaxPool2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
 
 class AvgPool2d(_Pool2d):
     """Mean over kernel windows (stride defaults to kernel_size; padded zeros counted).
