@@ -379,3 +379,20 @@ def adaptive_avg_pool2d(x, output_size):
     from .nn.layer_norm import adaptive_avg_pool2d as _pool
 
     return _pool(_tensor("x", x, 4), output_size)
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of ``weight`` (num_embeddings, D) at the integer ids in ``input`` -> input.shape + (D,).
+
+    Example:
+        >>> F.embedding(gn.tensor([[1, 2]]), table).shape     # table (10, 4) -> (1, 2, 4)
+    """
+    from .ops.indexing import Embedding
+
+    _tensor("weight", weight, 2)
+    ids = input if isinstance(input, Tensor) else Tensor(input, backend=weight.backend)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"embedding: input must hold integer ids, got dtype {ids.dtype}")
+    weight.backend.check_range(ids.data, 0, weight.shape[0] - 1,
+                               f"embedding: ids must be in [0, {weight.shape[0]})")
+    return Embedding.apply(weight, indices=ids.data, padding_idx=padding_idx)

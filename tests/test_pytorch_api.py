@@ -187,3 +187,32 @@ def test_max_pool_ceil_mode_matches_torch(backend, rng, size, kernel, stride, pa
     y.backward(gn.tensor(gy))
     ty.backward(torch.tensor(gy))
     same(g.grad, t.grad, rtol=1e-15, atol=1e-15)  # overlapping windows: sums in another order
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_embedding_matches_torch_and_sums_repeats_deterministically(backend, rng, padding_idx):
+    table = rng.standard_normal((7, 5)).astype(np.float32)
+    ids = np.array([[1, 2, 1, 6], [0, 1, 2, 2]])
+    emb, temb = nn.Embedding(7, 5, padding_idx=padding_idx), torch.nn.Embedding(7, 5, padding_idx=padding_idx)
+    emb.load_state_dict({"weight": gn.tensor(table)})
+    temb.load_state_dict({"weight": torch.tensor(table)})
+    out, tout = emb(gn.tensor(ids)), temb(torch.tensor(ids))
+    same(out, tout, rtol=0, atol=0)
+    gy = rng.standard_normal(tuple(tout.shape)).astype(np.float32)
+    out.backward(gn.tensor(gy))
+    tout.backward(torch.tensor(gy))
+    same(emb.weight.grad, temb.weight.grad, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="embedding: ids must be in \\[0, 7\\)"):
+        emb(gn.tensor([[7]])).numpy()
+
+
+def test_embedding_backward_kernels_agree_in_the_simulator(rng):
+    """The cuda kernel (simulated without a GPU) against the NumPy kernel, repeats included."""
+    from numpy_kernels.embedding import embedding_bwd as numpy_bwd
+
+    cuda = gn.backends.backend("cuda")
+    ids = rng.integers(0, 9, (5, 6))
+    gy = rng.standard_normal((5, 6, 3))
+    got = cuda.to_host(cuda.embedding_bwd(cuda.asarray(gy), cuda.asarray(ids), 11))
+    np.testing.assert_array_equal(got, numpy_bwd(gy, ids, 11))  # same order: bit for bit
+    assert got.shape == (11, 3) and not got[9:].any()

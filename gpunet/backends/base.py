@@ -207,5 +207,10 @@ class Backend(abc.ABC):
                     step, decoupled):
         """Adam (decoupled=False, L2 added to grad) or AdamW (decoupled weight decay)."""
 
+    # --- embedding --------------------------------------------------------------
+    @abc.abstractmethod
+    def embedding_bwd(self, gy, indices, num_embeddings):
+        """Gradient of ``weight[indices]``: gy's rows summed into their table rows, deterministically."""
+
     def __repr__(self) -> str:
         return f"<gpunet backend {self.name!r}>"

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from numpy_kernels import activation, checks, conv, linalg, optim, pooling, random, softmax_ce
+from numpy_kernels import (activation, checks, conv, embedding, linalg, optim, pooling, random,
+                           softmax_ce)
 from numpy_kernels._parallel import keep_freed_memory
 
 from .base import Backend
@@ -59,3 +60,4 @@ class NumpyBackend(Backend):
     softmax_cross_entropy_bwd = staticmethod(softmax_ce.softmax_cross_entropy_bwd)
     sgd_update = staticmethod(optim.sgd_update)
     adam_update = staticmethod(optim.adam_update)
+    embedding_bwd = staticmethod(embedding.embedding_bwd)

@@ -8,7 +8,7 @@ Example:
 """
 from . import init, utils
 from .activations import ELU, GELU, LeakyReLU
-from .layer_norm import AdaptiveAvgPool2d, LayerNorm
+from .layer_norm import AdaptiveAvgPool2d, Embedding, LayerNorm
 from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, LogSoftmax, MaxPool2d,
                      ReLU, Sigmoid, Softmax, Tanh)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
@@ -18,7 +18,7 @@ from .normalization import BatchNorm1d, BatchNorm2d
 from .recurrent import LSTM, RNN
 
 __all__ = [
-    "AdaptiveAvgPool2d", "ELU", "GELU", "LayerNorm", "LeakyReLU", "NLLLoss", "utils",
+    "AdaptiveAvgPool2d", "ELU", "Embedding", "GELU", "LayerNorm", "LeakyReLU", "NLLLoss", "utils",
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",

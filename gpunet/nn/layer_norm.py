@@ -1,7 +1,8 @@
-"""Layer normalisation and adaptive average pooling, as PyTorch defines them.
+"""Layer normalisation, adaptive average pooling and embeddings, as PyTorch defines them.
 
-Both are written with differentiable tensor ops (mean, variance, slicing), so every backend runs
-them and autograd derives their gradients.
+The first two are written with differentiable tensor ops (mean, variance, slicing), so every
+backend runs them and autograd derives their gradients; the embedding's backward is a kernel
+(``embedding_bwd``) on each backend.
 
 Example:
     >>> nn.LayerNorm(16)(x).shape             # x (..., 16): each row normalised on its own
@@ -93,3 +94,34 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors of ``embedding_dim``, initialised N(0, 1).
+
+    Example:
+        >>> emb = nn.Embedding(1000, 64, padding_idx=0)
+        >>> emb(gn.tensor([[5, 9, 0]])).shape        # (1, 3, 64)
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
+                 backend=None):
+        super().__init__()
+        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+            raise ValueError(f"Embedding: padding_idx must be in [-{num_embeddings}, "
+                             f"{num_embeddings}), got {padding_idx}")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
+        from .. import random as _random
+
+        table = _random.host_rng().standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+        if self.padding_idx is not None:
+            table[self.padding_idx] = 0
+        self.weight = Parameter(backends.resolve(backend).asarray(table))
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"

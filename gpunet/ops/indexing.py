@@ -105,3 +105,24 @@ def _quiet(xp):
 
     return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") \
         else contextlib.nullcontext()
+
+
+class Embedding(Function):
+    """Rows of ``weight`` at integer ``indices``; the backward sums gradients per row through the
+    backend's deterministic ``embedding_bwd`` (no atomics, the same order on every backend)."""
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx=None):
+        ctx.save_for_backward(indices)
+        ctx.num, ctx.padding_idx = weight.shape[0], padding_idx
+        # the ids were range-checked (on a GPU the error surfaces at the next read): clipping
+        # keeps an out-of-range id from reading outside the table meanwhile
+        return weight[ctx.backend.xp.clip(indices, 0, weight.shape[0] - 1)]
+
+    @staticmethod
+    def backward(ctx, gy):
+        (indices,) = ctx.saved
+        g = ctx.backend.embedding_bwd(gy, indices, ctx.num)
+        if ctx.padding_idx is not None:
+            g[ctx.padding_idx] = 0  # PyTorch: the padding row gets no gradient
+        return (g,)
