@@ -16,12 +16,12 @@ from .serialization import load, save
 from .tensor import Tensor, from_numpy, tensor
 from .creation import arange, full, ones, ones_like, rand, randn, where, zeros, zeros_like
 from .functional import cat, stack
-from . import data, datasets, functional, models, nn, optim, train
+from . import autograd, data, datasets, functional, models, nn, optim, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "arange", "cat", "full", "ones", "ones_like", "rand", "randn", "stack", "where", "zeros",
+    "arange", "autograd", "cat", "full", "ones", "ones_like", "rand", "randn", "stack", "where", "zeros",
     "zeros_like",
     "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets",
     "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",

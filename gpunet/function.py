@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from . import autograd as anomaly
+
 _state = threading.local()
 
 
@@ -104,6 +106,9 @@ class Function:
         record = is_grad_enabled() and any(needs)
         ctx = Context(ref.backend, needs)
         out = cls.forward(ctx, *[t.data for t in tensors], **params)
+        if anomaly.is_anomaly_enabled():
+            ctx.call_site = anomaly.call_site()
+            anomaly.check(out, ref.backend, "forward output", cls.__name__, ctx.call_site)
         result = Tensor._wrap(out, ref.backend, requires_grad=record)
         if record:
             result._node = Node(cls, ctx, tensors)

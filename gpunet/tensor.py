@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from . import autograd as _anomaly
 from . import backends
 
 DEFAULT_FLOAT = np.float32
@@ -195,6 +196,10 @@ class Tensor:
                 node.ctx.saved, node.ctx.freed = (), True
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if _anomaly.is_anomaly_enabled():
+                for k, ig in enumerate(in_grads):
+                    _anomaly.check(ig, self.backend, f"backward (the gradient of input {k})",
+                                   node.function.__name__, getattr(node.ctx, "call_site", ""))
             for inp, ig in zip(node.inputs, in_grads):
                 if ig is None or not inp.requires_grad:
                     continue

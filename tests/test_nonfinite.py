@@ -32,3 +32,17 @@ def test_nan_in_the_data_stops_fit_naming_epoch_and_batch(backend, tmp_path):
     assert ckpt.read_bytes() == saved
     if gn.get_backend().reads_are_free:  # checked before the update: the weights stay finite
         assert all(np.isfinite(p.numpy()).all() for p in model.parameters())
+
+
+def test_detect_anomaly_names_the_op_and_the_line(backend):
+    x = gn.tensor(np.array([1.0, -1.0], np.float32), requires_grad=True)
+    with np.errstate(invalid="ignore"), gn.autograd.detect_anomaly():
+        with pytest.raises(RuntimeError, match=r"Log returned nan values in its forward output "
+                                               r"\(shape \(2,\)\).*test_nonfinite.py.*x.log\(\)"):
+            x.log()
+    x.log()  # outside the block: no check (NaN flows, as in PyTorch)
+    z = gn.tensor(np.array([0.0, 4.0], np.float32), requires_grad=True)
+    with np.errstate(divide="ignore"), gn.autograd.detect_anomaly():
+        y = z.sqrt().sum()
+        with pytest.raises(RuntimeError, match=r"Sqrt returned inf values in its backward"):
+            y.backward()
