@@ -13,7 +13,7 @@ from .function import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
-from .tensor import Tensor, from_numpy, tensor
+from .tensor import Tensor, from_dlpack, from_numpy, tensor
 from .creation import arange, full, ones, ones_like, rand, randn, where, zeros, zeros_like
 from .functional import cat, stack
 from . import autograd, data, datasets, functional, models, nn, optim, train
@@ -24,6 +24,6 @@ __all__ = [
     "arange", "autograd", "cat", "full", "ones", "ones_like", "rand", "randn", "stack", "where", "zeros",
     "zeros_like",
     "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets",
-    "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
+    "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
     "nn", "no_grad", "optim", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

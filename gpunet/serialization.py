@@ -1,4 +1,4 @@
-"""Save and load state dicts as ``.npz`` files, written atomically.
+"""Save and load state dicts as ``.npz`` (or ``.safetensors``) files, written atomically.
 
 Format: a standard NumPy ``.npz`` (a zip of ``.npy`` files), readable without gpunet::
 
@@ -117,7 +117,7 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _atomic_write(path, arrays, compress):
+def _atomic_write(path, arrays, compress, write=None):
     directory = os.path.dirname(os.path.abspath(path))
     while True:
         tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -128,7 +128,7 @@ def _atomic_write(path, arrays, compress):
             continue
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays, compress)
+            (write or _write_npz)(f, arrays, compress)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -157,6 +157,11 @@ def save(state_dict, path, *, compress=False):
     path = os.fspath(path)
     arrays = {}
     tree = _flatten(state_dict, "", arrays)
+    if path.endswith(".safetensors"):
+        if not _is_plain(tree):
+            raise ValueError(f"save: {path}: a .safetensors file holds a flat dict of arrays (a "
+                             "model's state_dict); save nested checkpoints as .npz")
+        return _atomic_write(path, arrays, compress, _write_safetensors)
     if not _is_plain(tree):
         meta = {"format": _FORMAT, "version": _VERSION, "tree": tree}
         arrays[META_KEY] = np.array(json.dumps(meta, allow_nan=True))
@@ -186,14 +191,36 @@ def _rebuild(node, arrays, used):
     raise ValueError(f"load: unknown node type {t!r} in the metadata (file written by a newer gpunet?)")
 
 
+def _safetensors_numpy():
+    try:
+        from safetensors import numpy as st
+    except ImportError:
+        raise ImportError("reading or writing .safetensors files needs the safetensors package: "
+                          "pip install 'gpunet[safetensors]'") from None
+    return st
+
+
+def _write_safetensors(f, arrays, compress):
+    f.write(_safetensors_numpy().save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+
+
 def load(path):
-    """Load a file written by :func:`save` (or any ``.npz``); arrays come back as NumPy arrays.
+    """Load a file written by :func:`save` (or any ``.npz`` or ``.safetensors`` file, PyTorch's
+    ``safetensors.torch.save_file`` included); arrays come back as NumPy arrays.
 
     Example:
         >>> state = load("lenet.npz")            # doctest: +SKIP
         >>> model.load_state_dict(state)         # doctest: +SKIP
     """
     path = os.fspath(path)
+    if path.endswith(".safetensors"):
+        st = _safetensors_numpy()
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+        try:
+            return st.load_file(path)
+        except Exception as e:  # safetensors raises its own error types for a damaged file
+            raise ValueError(f"load: {path} is not a readable .safetensors file ({e})") from e
     bad_file = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
     try:
         z = np.load(path, allow_pickle=False)

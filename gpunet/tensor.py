@@ -123,6 +123,13 @@ class Tensor:
         """``f"{loss:.3f}"`` formats a one-element tensor's value, as PyTorch does."""
         return format(self.item(), spec) if spec and self.numel() == 1 else format(str(self), spec)
 
+    def __dlpack__(self, *args, **kwargs):
+        """DLPack export (``torch.from_dlpack(t)``, ``np.from_dlpack(t)``): zero-copy."""
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def cpu(self) -> Tensor:
         """This tensor on the NumPy backend (PyTorch's "cpu")."""
         return self.to("numpy")
@@ -273,6 +280,26 @@ def from_numpy(array) -> Tensor:
     if array.dtype.kind not in "fiub":
         raise TypeError(f"from_numpy: dtype {array.dtype} is not supported; use float, int or bool")
     return Tensor._wrap(array, backends.backend("numpy"))
+
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor sharing memory with any DLPack array (PyTorch, JAX, CuPy, NumPy…), zero-copy.
+
+    CPU arrays land on the NumPy backend, CUDA arrays on the cuda backend.
+
+    Example:
+        >>> t = gn.from_dlpack(torch.arange(3.0))     # doctest: +SKIP
+    """
+    if not hasattr(obj, "__dlpack_device__"):
+        raise TypeError(f"from_dlpack: expected an array with __dlpack__ (a PyTorch, JAX, CuPy or "
+                        f"NumPy array), got {type(obj).__name__}")
+    device_type = int(obj.__dlpack_device__()[0])
+    if device_type in (1, 3):  # kDLCPU, kDLCUDAHost
+        return Tensor._wrap(np.from_dlpack(obj), backends.backend("numpy"))
+    if device_type in (2, 13):  # kDLCUDA, kDLCUDAManaged
+        be = backends.backend("cuda")
+        return Tensor._wrap(be.xp.from_dlpack(obj), be)
+    raise ValueError(f"from_dlpack: DLPack device type {device_type} is neither the CPU nor CUDA")
 
 
 def as_tensor_like(value, ref: Tensor) -> Tensor:
