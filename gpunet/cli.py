@@ -173,19 +173,31 @@ def cmd_train(args):
     momentum = " momentum 0.9" if args.optimizer == "sgd" else ""
     print(f"training: {args.optimizer}{momentum} lr={lr:g} batch={batch_size} epochs<={epochs} "
           f"(cosine decay, early-stopping patience {patience}), seed {args.seed}")
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".gpunet-write-test-{os.getpid()}")
+        open(probe, "w").close()
+        os.unlink(probe)
+    except OSError as e:
+        raise CliError(f"--out: cannot write to {out!r} ({e.strerror or e})") from None
     ckpt = os.path.join(out, "checkpoint.npz")
-    if args.resume and not os.path.exists(args.resume):
-        raise CliError(f"--resume: no such checkpoint {args.resume!r}")
+    meta = {"data": args.data, "model": args.model, "optimizer": args.optimizer, "lr": lr,
+            "batch_size": batch_size, "batch_norm": bool(args.batch_norm)}  # --epochs may grow
+    if args.resume:
+        _check_resume(args.resume, meta)
     try:
         history = fit(model, loss_fn, opt, train_loader, epochs, val_loader=val_loader,
                       early_stopping=patience, checkpoint=ckpt, resume=args.resume, scheduler=scheduler,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, checkpoint_meta=meta)
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: gpunet train ... --resume {ckpt}", file=sys.stderr)
         return 130
     except NonFiniteLossError as e:
         raise CliError(str(e)) from None
+    except (KeyError, ValueError) as e:  # a checkpoint of another model or optimiser
+        if not args.resume:
+            raise
+        raise CliError(f"--resume {args.resume}: does not fit this run ({e})".replace("\n", " ")) from None
     test_loss, test_acc = evaluate(model, loss_fn, test_loader)
     elapsed = time.perf_counter() - started
     serialization.save(model.state_dict(), os.path.join(out, "model.npz"))
@@ -204,6 +216,29 @@ def cmd_train(args):
     print(f"total time {elapsed:.1f} s; wrote {out}/model.npz, checkpoint.npz, history.json, "
           f"{os.path.basename(png) if png else '(no PNG: matplotlib missing)'}")
     return 0
+
+
+def _check_resume(path, meta):
+    """Refuse, in one line, a --resume file that is missing, damaged, not a checkpoint, or
+    written by a run with other options (each difference named)."""
+    from .train import CHECKPOINT_FORMAT
+
+    if not os.path.isfile(path):
+        raise CliError(f"--resume: no such checkpoint {path!r}")
+    try:
+        ck = serialization.load(path)
+    except ValueError as e:
+        raise CliError(f"--resume: {e}") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise CliError(f"--resume: {path} holds a model's weights, not a training checkpoint; pass "
+                       "the checkpoint.npz that gpunet train writes beside model.npz")
+    saved = ck.get("meta") or {}
+    diffs = [f"{k} {saved[k]!r} there, {meta[k]!r} here" for k in
+             ("data", "model", "optimizer", "lr", "batch_size", "batch_norm")
+             if k in saved and saved[k] != meta[k]]
+    if diffs:
+        raise CliError(f"--resume: {path} was written with other options ({'; '.join(diffs)}); "
+                       "resume with the same options, or start afresh without --resume")
 
 
 def plot_history(record, path, title="training"):
@@ -284,6 +319,12 @@ def cmd_evaluate(args):
         state = serialization.load(args.weights)
     except ValueError as e:
         raise CliError(str(e)) from None
+    from .train import CHECKPOINT_FORMAT
+
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        beside = os.path.join(os.path.dirname(args.weights) or ".", "model.npz")
+        raise CliError(f"{args.weights} is a training checkpoint (for gpunet train --resume), not "
+                       f"model weights; evaluate the model file instead, e.g. {beside}")
     batch_norm = any(k.endswith("running_mean") for k in state)  # the weights tell which LeNet
     model = _build_model(model_name, be, batch_norm)
     try:

@@ -332,7 +332,7 @@ def _metrics(total_loss, total_correct, n, elapsed):
 
 
 def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_stopping=None,
-        checkpoint=None, resume=None, scheduler=None, progress=True):
+        checkpoint=None, resume=None, scheduler=None, progress=True, checkpoint_meta=None):
     """Train for ``epochs`` epochs; return a :class:`History`.
 
     * ``val_loader``: a held-out tuning set evaluated after each epoch (``val_loss``/``val_acc``).
@@ -390,7 +390,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
         if checkpoint is not None:
             _save_checkpoint(checkpoint, epoch + 1, model, optimizer, scheduler, train_loader, val_loader,
                              history, {"best_loss": best_loss, "bad_epochs": bad_epochs,
-                                       "best_state": best_state}, be)
+                                       "best_state": best_state}, be, checkpoint_meta)
     if early_stopping is not None and best_state is not None:
         model.load_state_dict(best_state)
     return history
@@ -401,7 +401,8 @@ def _current_lr(optimizer):
     return float(groups[0]["lr"]) if groups else math.nan
 
 
-def _save_checkpoint(path, epoch, model, optimizer, scheduler, train_loader, val_loader, history, es, be):
+def _save_checkpoint(path, epoch, model, optimizer, scheduler, train_loader, val_loader, history, es, be,
+                     meta=None):
     ck = {
         "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epoch,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -409,4 +410,6 @@ def _save_checkpoint(path, epoch, model, optimizer, scheduler, train_loader, val
         "loader": _state_of(train_loader), "val_loader": _state_of(val_loader),
         "rng": _rng_state(be), "early_stopping": es,
     }
+    if meta is not None:
+        ck["meta"] = meta  # what the caller wants to check on resume (the CLI: its options)
     serialization.save(ck, os.fspath(path))

@@ -98,3 +98,32 @@ def test_resume_continues_from_the_checkpoint(tmp_path, capsys):
     history = json.loads(open(os.path.join(out, "history.json")).read())
     assert len(history["train_loss"]) == 2
     assert "test accuracy:" in capsys.readouterr().out
+
+
+def test_resume_and_evaluate_refuse_the_wrong_file_in_one_line(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    base = ["train", "--limit", "100", "--batch-size", "50", "--backend", "numpy", "--out", out,
+            "--no-progress", "--epochs", "1"]
+    assert cli.main(base) == 0
+    ckpt, weights = os.path.join(out, "checkpoint.npz"), os.path.join(out, "model.npz")
+    capsys.readouterr()
+
+    def one_line_error(argv, *needles):
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        for needle in needles:
+            assert needle in err, err
+
+    one_line_error(base + ["--resume", ckpt, "--lr", "0.5", "--optimizer", "adam"],
+                   "written with other options", "optimizer 'sgd' there, 'adam' here",
+                   "lr 0.02 there, 0.5 here")
+    one_line_error(base + ["--resume", weights], "holds a model's weights, not a training checkpoint")
+    truncated = tmp_path / "cut.npz"
+    truncated.write_bytes(open(ckpt, "rb").read()[:3000])
+    one_line_error(base + ["--resume", str(truncated)], "--resume:", "not a readable .npz")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    one_line_error(base[:-2] + ["--epochs", "1", "--out", str(blocker / "sub")], "--out: cannot write to")
+    one_line_error(["evaluate", ckpt, "--backend", "numpy"], "is a training checkpoint",
+                   os.path.join(out, "model.npz"))
