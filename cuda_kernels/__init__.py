@@ -3,7 +3,8 @@
 Modules: ``conv`` (im2col / col2im, bias add and bias-gradient reduction), ``activation``
 (relu), ``pooling`` (max and average pooling), ``softmax_ce`` (fused softmax
 cross-entropy), ``optim`` (fused in-place SGD and Adam), ``random`` (counter-based uniform
-and normal numbers) and ``checks`` (input range checks flagged on the device).  Each kernel is named
+and normal numbers), ``checks`` (input range checks flagged on the device), ``embedding``
+(a deterministic scatter-add) and ``layer_norm`` (fused row normalisation).  Each kernel is named
 ``<op>_fwd_kernel`` / ``<op>_bwd_kernel`` (``<op>_update_kernel`` for optimisers) and has a
 launcher beside it that allocates outputs, computes the grid and launches on CuPy's current
 stream (``_launch.launch``).

@@ -9,6 +9,8 @@
 | optim        | sgd_update, adam_update                                                |
 | random       | uniform, normal (counter-based: a hash of seed and offset)            |
 | checks       | flag_outside_range                                                     |
+| embedding    | embedding_bwd (a deterministic scatter-add)                            |
+| layer_norm   | layer_norm_fwd, layer_norm_bwd                                         |
 | linalg       | matmul (rows split over threads, BLAS on one thread)                   |
 
 ``_parallel`` holds the thread pool (``set_num_threads``) and the per-thread scratch buffers.

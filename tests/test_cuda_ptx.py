@@ -29,7 +29,8 @@ SCRIPT = textwrap.dedent("""
     except Exception as exc:
         print("NO_NVVM", type(exc).__name__, exc)
         sys.exit(0)
-    from cuda_kernels import _launch, activation, checks, conv, embedding, optim, pooling, random, softmax_ce
+    from cuda_kernels import (_launch, activation, checks, conv, embedding, layer_norm, optim, pooling,
+                              random, softmax_ce)
     assert not _launch.SIMULATOR
 
     def A(dt, nd):
@@ -39,6 +40,7 @@ SCRIPT = textwrap.dedent("""
         f, i = numba.from_dtype(np.dtype(dt)), nt.int64
         fwd, bwd = softmax_ce.kernels(dt)
         uniform, normal = random.kernels(dt)
+        ln_fwd, ln_bwd, ln_param = layer_norm.kernels(dt)
         for k, sig in [
             (activation.relu_fwd_kernel, (A(dt, 1), A(dt, 1))),
             (activation.relu_bwd_kernel, (A(dt, 1), A(dt, 1), A(dt, 1), f)),
@@ -49,6 +51,9 @@ SCRIPT = textwrap.dedent("""
             (conv.im2col_fwd_kernel, (A(dt, 4), A(dt, 2)) + (i,) * 9),
             (conv.im2col_dilated_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 9 + (f,)),
             (embedding.embedding_bwd_kernel, (A(dt, 2),) + (A(np.int64, 1),) * 3 + (A(dt, 2), f)),
+            (ln_fwd, (A(dt, 2), A(dt, 1), A(dt, 1), nt.boolean, f, A(dt, 2), A(dt, 1), A(dt, 1))),
+            (ln_bwd, (A(dt, 2), A(dt, 2), A(dt, 1), nt.boolean, A(dt, 1), A(dt, 1), A(dt, 2))),
+            (ln_param, (A(dt, 2), A(dt, 2)) + (A(dt, 1),) * 4),
             (conv.im2col_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 7 + (f,)),
             (conv.bias_add_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), nt.boolean)),
             (conv.bias_add_bwd_kernel(dt), (A(dt, 3), A(dt, 1), i)),
@@ -78,4 +83,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 38, proc.stdout
+    assert proc.stdout.count("OK ") == 44, proc.stdout

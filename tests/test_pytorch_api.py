@@ -216,3 +216,32 @@ def test_embedding_backward_kernels_agree_in_the_simulator(rng):
     got = cuda.to_host(cuda.embedding_bwd(cuda.asarray(gy), cuda.asarray(ids), 11))
     np.testing.assert_array_equal(got, numpy_bwd(gy, ids, 11))  # same order: bit for bit
     assert got.shape == (11, 3) and not got[9:].any()
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_passes_gradcheck(backend, rng, affine):
+    x = gn.tensor(rng.standard_normal((2, 4)), requires_grad=True)  # float64, tiny for the simulator
+    params = [gn.tensor(rng.standard_normal(4), requires_grad=True) for _ in range(2)] if affine else []
+    assert gn.gradcheck(lambda x, *p: F.layer_norm(x, 4, *p), [x, *params])
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_layer_norm_cuda_kernels_match_numpy_kernels_in_the_simulator(rng, dtype, tol):
+    from numpy_kernels import layer_norm as ln
+
+    cuda = gn.backends.backend("cuda")
+    x = (rng.standard_normal((7, 37)) * 3 + 2).astype(dtype)   # D > the simulator's block size
+    w, b, gy = (rng.standard_normal(s).astype(dtype) for s in ((37,), (37,), (7, 37)))
+    for weight, bias in ((w, b), (None, None)):
+        y, saved = cuda.layer_norm_fwd(cuda.asarray(x), None if weight is None else cuda.asarray(weight),
+                                       None if bias is None else cuda.asarray(bias), 1e-5)
+        want_y, want_saved = ln.layer_norm_fwd(x, weight, bias, 1e-5)
+        np.testing.assert_allclose(cuda.to_host(y), want_y, rtol=tol, atol=tol)
+        got = cuda.layer_norm_bwd(cuda.asarray(gy), cuda.asarray(x),
+                                  None if weight is None else cuda.asarray(weight), saved)
+        want = ln.layer_norm_bwd(gy, x, weight, want_saved)
+        for g, wnt in zip(got, want):
+            assert (g is None) == (wnt is None)
+            if g is not None:
+                # gradients: two row reductions and three products per element, ~10x the rounding
+                np.testing.assert_allclose(cuda.to_host(g), wnt, rtol=tol, atol=tol * 10)

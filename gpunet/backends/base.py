@@ -212,5 +212,17 @@ class Backend(abc.ABC):
     def embedding_bwd(self, gy, indices, num_embeddings):
         """Gradient of ``weight[indices]``: gy's rows summed into their table rows, deterministically."""
 
+    # --- layer normalisation ---------------------------------------------------------
+    @abc.abstractmethod
+    def layer_norm_fwd(self, x, weight, bias, eps):
+        """Rows of x (R, D) normalised (biased variance), times weight plus bias (D,) or None.
+
+        Returns ``(y, saved)``; ``saved`` (the row means and reciprocal std) feeds the backward.
+        """
+
+    @abc.abstractmethod
+    def layer_norm_bwd(self, gy, x, weight, saved):
+        """``(gx, gweight, gbias)`` for layer_norm_fwd (the last two None without weight)."""
+
     def __repr__(self) -> str:
         return f"<gpunet backend {self.name!r}>"

@@ -85,8 +85,8 @@ class CudaBackend(Backend):
         reason = unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"the 'cuda' backend cannot run here: {reason}")
-        from cuda_kernels import (_launch, activation, checks, conv, embedding, optim, pooling,
-                                  random, softmax_ce)
+        from cuda_kernels import (_launch, activation, checks, conv, embedding, layer_norm, optim,
+                                  pooling, random, softmax_ce)
 
         self.simulated = _launch.SIMULATOR
         self.xp = _launch.xp
@@ -103,7 +103,8 @@ class CudaBackend(Backend):
                               (activation, ("relu_fwd", "relu_bwd")),
                               (softmax_ce, ("softmax_cross_entropy_bwd",)),
                               (optim, ("sgd_update", "adam_update")),
-                              (embedding, ("embedding_bwd",))):
+                              (embedding, ("embedding_bwd",)),
+                              (layer_norm, ("layer_norm_fwd", "layer_norm_bwd"))):
             for fn_name in names:
                 setattr(self, fn_name, getattr(module, fn_name))
         self.seed(seed)
@@ -163,4 +164,4 @@ class CudaBackend(Backend):
     conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = None
     max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
     relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None
-    embedding_bwd = None
+    embedding_bwd = layer_norm_fwd = layer_norm_bwd = None

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from numpy_kernels import (activation, checks, conv, embedding, linalg, optim, pooling, random,
-                           softmax_ce)
+from numpy_kernels import (activation, checks, conv, embedding, layer_norm, linalg, optim, pooling,
+                           random, softmax_ce)
 from numpy_kernels._parallel import keep_freed_memory
 
 from .base import Backend
@@ -61,3 +61,5 @@ class NumpyBackend(Backend):
     sgd_update = staticmethod(optim.sgd_update)
     adam_update = staticmethod(optim.adam_update)
     embedding_bwd = staticmethod(embedding.embedding_bwd)
+    layer_norm_fwd = staticmethod(layer_norm.layer_norm_fwd)
+    layer_norm_bwd = staticmethod(layer_norm.layer_norm_bwd)

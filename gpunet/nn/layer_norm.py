@@ -1,8 +1,8 @@
 """Layer normalisation, adaptive average pooling and embeddings, as PyTorch defines them.
 
-The first two are written with differentiable tensor ops (mean, variance, slicing), so every
-backend runs them and autograd derives their gradients; the embedding's backward is a kernel
-(``embedding_bwd``) on each backend.
+Layer norm runs the backends' fused ``layer_norm_fwd`` / ``layer_norm_bwd`` kernels and the
+embedding's backward the ``embedding_bwd`` kernel; adaptive pooling is written with
+differentiable tensor ops (slicing and means), so autograd derives its gradient.
 
 Example:
     >>> nn.LayerNorm(16)(x).shape             # x (..., 16): each row normalised on its own
@@ -26,12 +26,13 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     if tuple(x.shape[x.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dims of the "
                          f"input, got input shape {x.shape}")
-    dims = tuple(range(x.ndim - len(shape), x.ndim))
-    centred = x - x.mean(dim=dims, keepdim=True)
-    y = centred / ((centred * centred).mean(dim=dims, keepdim=True) + eps).sqrt()
-    if weight is not None:
-        y = y * weight
-    return y + bias if bias is not None else y
+    from ..ops.normalization import LayerNorm as LayerNormOp
+
+    if (weight is None) != (bias is None):  # the kernels take both or neither
+        weight = weight if weight is not None else Tensor._wrap(x.backend.xp.ones(shape, x.dtype), x.backend)
+        bias = bias if bias is not None else Tensor._wrap(x.backend.xp.zeros(shape, x.dtype), x.backend)
+    params = [weight, bias] if weight is not None else []
+    return LayerNormOp.apply(x, *params, normalized=len(shape), eps=float(eps))
 
 
 class LayerNorm(Module):

@@ -58,3 +58,30 @@ class BatchNorm(Function):
         ggamma = (gy * xhat).sum(axis=axes) if ctx.needs_input_grad[1] else None
         gbeta = gy.sum(axis=axes) if ctx.needs_input_grad[2] else None
         return gx, ggamma, gbeta
+
+
+class LayerNorm(Function):
+    """Normalise over the trailing ``len(normalized_shape)`` dims; the backend's fused kernels
+    do the (R, D) row work, R the leading dims and D the normalised ones."""
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, normalized=1, eps=1e-5):
+        d = 1
+        for n in x.shape[x.ndim - normalized:]:
+            d *= n
+        rows = x.reshape(-1, d)
+        w = None if weight is None else weight.reshape(d)
+        b = None if bias is None else bias.reshape(d)
+        y, saved = ctx.backend.layer_norm_fwd(rows, w, b, eps)
+        ctx.save_for_backward(rows, w, saved)
+        ctx.shape, ctx.param_shape = x.shape, None if weight is None else weight.shape
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        rows, w, saved = ctx.saved
+        gx, gw, gb = ctx.backend.layer_norm_bwd(gy.reshape(rows.shape), rows, w, saved)
+        gx = gx.reshape(ctx.shape)
+        if ctx.param_shape is None:
+            return (gx,)
+        return gx, gw.reshape(ctx.param_shape), gb.reshape(ctx.param_shape)
