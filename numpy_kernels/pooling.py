@@ -139,11 +139,14 @@ def _max_pool_2x2_fwd(x, keep):
         if keep:
             # NOTE: strict > sends ties left, then up: the first maximum in row-major order,
             # the element PyTorch's argmax picks; a NaN takes over, so the last NaN wins.
+            # NaN propagates to y, so the NaN test runs only for chunks whose y has one.
+            has_nan = np.isnan(y[lo:hi]).any()
             for a, b, won in ((right, left, right_won[lo:hi]), (bottom, top, bottom_won[lo:hi])):
-                nan = scratch("pool-nan", a.shape, np.bool_)
                 np.greater(a, b, out=won)
-                np.isnan(a, out=nan)
-                np.logical_or(won, nan, out=won)
+                if has_nan:
+                    nan = scratch("pool-nan", a.shape, np.bool_)
+                    np.isnan(a, out=nan)
+                    np.logical_or(won, nan, out=won)
 
     parallel_for(n, chunk_for(c * h * w * x.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
     return y, (right_won, bottom_won)
