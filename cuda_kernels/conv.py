@@ -236,7 +236,7 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     cols = im2col(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding, dilation)
     wg = w.reshape(groups, k // groups, -1).astype(cols.dtype, copy=False)
-    yt = _launch.xp.matmul(wg, cols.reshape(groups, -1, cols.shape[1]))  # (G, K/G, N*P)
+    yt = _launch.gemm(wg, cols.reshape(groups, -1, cols.shape[1]))  # (G, K/G, N*P)
     y = bias_add(yt.reshape(k, -1), b, x.shape[0])  # (N, K, P), bias added
     return y.reshape(x.shape[0], k, ho, wo), (cols if keep_cols else None)
 
@@ -252,7 +252,7 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
     k = w.shape[0]
     wt = w.reshape(groups, k // groups, -1).transpose(0, 2, 1)  # (G, Q/G, K/G)
     g = _gy_t(gy).reshape(groups, k // groups, -1)
-    gcols = _launch.xp.matmul(wt, g).reshape(-1, g.shape[2])  # (Q, N*P)
+    gcols = _launch.gemm(wt, g).reshape(-1, g.shape[2])  # (Q, N*P)
     return col2im(gcols, x_shape, w.shape[2:], stride, padding, dilation)
 
 
@@ -262,7 +262,7 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 
     k = w_shape[0]
     g = _gy_t(gy).reshape(groups, k // groups, -1)
     c = cols.reshape(groups, -1, cols.shape[1])
-    gw = _launch.xp.matmul(g, c.transpose(0, 2, 1))  # (G, K/G, Q/G); cuBLAS reads c transposed
+    gw = _launch.gemm(g, c.transpose(0, 2, 1))  # (G, K/G, Q/G); cuBLAS reads c transposed
     return gw.reshape(w_shape)
 
 

@@ -16,7 +16,7 @@ from .serialization import load, save
 from .tensor import Tensor, from_dlpack, from_numpy, tensor
 from .creation import arange, full, ones, ones_like, rand, randn, where, zeros, zeros_like
 from .functional import cat, stack
-from . import autograd, data, datasets, functional, models, nn, optim, train
+from . import autograd, data, datasets, functional, models, nn, optim, profiler, train
 
 __version__ = "0.1.0"
 
@@ -25,5 +25,5 @@ __all__ = [
     "zeros_like",
     "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets",
     "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
-    "nn", "no_grad", "optim", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
+    "nn", "no_grad", "optim", "profiler", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

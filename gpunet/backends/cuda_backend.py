@@ -95,6 +95,7 @@ class CudaBackend(Backend):
         self._flags = self.xp.zeros(_FLAG_SLOTS, dtype=np.int32)
         self._flag_messages = [_BAD_LABEL]
         self._k_checks, self._k_sce, self.random_kernels = checks, softmax_ce, random
+        self._launch = _launch
         # The primitive table: each protocol name is the family function of the same name.
         for module, names in ((conv, ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight",
                                       "conv2d_bwd_bias")),
@@ -148,6 +149,9 @@ class CudaBackend(Backend):
             self._flag_messages.append(message)
         slot = self._flag_messages.index(message)
         self._k_checks.flag_outside_range(array, lo, hi, self._flags, slot)
+
+    def matmul(self, a, b):
+        return self._launch.gemm(a, b)
 
     def erf(self, array):
         if self.simulated:
