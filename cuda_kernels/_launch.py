@@ -108,6 +108,20 @@ def flat_view(a):
     return a.reshape(-1)
 
 
+def in_place(a):
+    """``(flat view, None)`` of a C-contiguous array, else ``(flat contiguous copy, a)``: an
+    in-place kernel then updates the copy and the caller writes it back with :func:`write_back`."""
+    if a.flags.c_contiguous:
+        return a.reshape(-1), None
+    return xp.ascontiguousarray(a).reshape(-1), a
+
+
+def write_back(flat, original):
+    """Copy a kernel's result from ``in_place``'s copy into the non-contiguous original."""
+    if original is not None:
+        original[...] = flat.reshape(original.shape)
+
+
 def scalar(value, dtype):
     """A host scalar typed like the arrays (so float32 kernels do float32 arithmetic)."""
     return np.dtype(dtype).type(value)

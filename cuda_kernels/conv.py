@@ -233,8 +233,10 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
         >>> y, cols = conv2d_fwd(x, w, None, (1, 1), (1, 1))   # doctest: +SKIP
     """
     k = w.shape[0]
-    cols = im2col(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding, dilation)
+    if x.shape[0] == 0:  # an empty batch: no launch (the kernels divide by the batch size)
+        return _launch.xp.empty((0, k, ho, wo), x.dtype), None
+    cols = im2col(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
     wg = w.reshape(groups, k // groups, -1).astype(cols.dtype, copy=False)
     yt = _launch.gemm(wg, cols.reshape(groups, -1, cols.shape[1]))  # (G, K/G, N*P)
     y = bias_add(yt.reshape(k, -1), b, x.shape[0])  # (N, K, P), bias added
@@ -249,6 +251,8 @@ def _gy_t(gy):
 
 def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
     """Input gradient: gcols = W^T @ gy per group (cuBLAS), then :func:`col2im`."""
+    if x_shape[0] == 0:
+        return _launch.xp.zeros(tuple(x_shape), gy.dtype)
     k = w.shape[0]
     wt = w.reshape(groups, k // groups, -1).transpose(0, 2, 1)  # (G, Q/G, K/G)
     g = _gy_t(gy).reshape(groups, k // groups, -1)
@@ -258,6 +262,8 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
 
 def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
     """Weight gradient gy^T @ cols^T per group, reusing the forward's columns when given."""
+    if x.shape[0] == 0:
+        return _launch.xp.zeros(tuple(w_shape), gy.dtype)
     cols = saved if saved is not None else im2col(x, w_shape[2:], stride, padding, dilation)
     k = w_shape[0]
     g = _gy_t(gy).reshape(groups, k // groups, -1)
@@ -268,4 +274,6 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 
 
 def conv2d_bwd_bias(gy):
     """Bias gradient: NCHW ``gy`` summed over N, H and W (see :func:`bias_grad`)."""
+    if gy.shape[0] == 0:
+        return _launch.xp.zeros((gy.shape[1],), gy.dtype)
     return bias_grad(gy)

@@ -66,17 +66,19 @@ def sgd_update(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov
         >>> sgd_update(p, g, None, 0.1, 0.0, 0.0, 0.0, False, True)   # doctest: +SKIP
     """
     dt = param.dtype
-    p = _launch.flat_view(param)
+    p, p_back = _launch.in_place(param)  # a non-contiguous parameter is updated via a copy
     g = _launch.contiguous(grad).reshape(-1).astype(dt, copy=False)
     # Without momentum the kernel never touches buf: pass grad (never param, which the
     # simulator would copy back over the update).
-    b = g if buf is None or momentum == 0 else _launch.flat_view(buf)
+    b, b_back = (g, None) if buf is None or momentum == 0 else _launch.in_place(buf)
     if g.size != p.size or b.size != p.size:
         raise ValueError("sgd_update: param, grad and buf must have the same size")
     s = _launch.scalar
     _launch.launch(sgd_update_kernel, _launch.blocks_for(p.size), _launch.TPB,
                    p, g, b, s(lr, dt), s(momentum, dt), s(1.0 - dampening, dt),
                    s(weight_decay, dt), bool(nesterov), bool(first_step))
+    _launch.write_back(p, p_back)
+    _launch.write_back(b, b_back)
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled):
@@ -86,9 +88,7 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, de
         >>> adam_update(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, False)   # doctest: +SKIP
     """
     dt = param.dtype
-    p = _launch.flat_view(param)
-    mf = _launch.flat_view(m)
-    vf = _launch.flat_view(v)
+    (p, p_back), (mf, m_back), (vf, v_back) = (_launch.in_place(a) for a in (param, m, v))
     g = _launch.contiguous(grad).reshape(-1).astype(dt, copy=False)
     if not (g.size == mf.size == vf.size == p.size):
         raise ValueError("adam_update: param, grad, m and v must have the same size")
@@ -99,3 +99,5 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, de
                    p, g, mf, vf, s(lr, dt), s(beta1, dt), s(beta2, dt), s(1.0 - beta1, dt),
                    s(1.0 - beta2, dt), s(eps, dt), s(weight_decay, dt), bool(decoupled),
                    s(1.0 - lr * weight_decay, dt), s(lr / bc1, dt), s(math.sqrt(bc2), dt))
+    for flat, original in ((p, p_back), (mf, m_back), (vf, v_back)):
+        _launch.write_back(flat, original)

@@ -97,8 +97,11 @@ def _correct(out, y):
     return (out.data.argmax(axis=1) == y.data).sum()
 
 
-def _host_float(x):
-    return float(np.asarray(x.get() if hasattr(x, "get") else x))
+def _host_float(x, be=None):
+    """A device scalar as a Python float, through the backend so device-side errors surface."""
+    if be is not None:
+        return float(be.to_host(x))
+    return float(np.asarray(x))
 
 
 def _host_copy(state):
@@ -140,8 +143,8 @@ def evaluate(model, loss_fn, loader):
         _set_mode(model, was_training)
     if n == 0:
         raise ValueError("evaluate: the loader yielded no batches")
-    acc = math.nan if total_correct is None else _host_float(total_correct) / n
-    return _host_float(total_loss) / n, acc
+    acc = math.nan if total_correct is None else _host_float(total_correct, be) / n
+    return _host_float(total_loss, be) / n, acc
 
 
 def predict(model, loader):
@@ -313,7 +316,7 @@ def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
         if now - shown > 0.5:  # read device values back rarely, not every step
             shown = now
             _check_finite(window, epoch, be)
-            bar.update(pending, _metrics(total_loss, total_correct, n, now - start))
+            bar.update(pending, _metrics(total_loss, total_correct, n, now - start, be))
             pending = 0
     _check_finite(window, epoch, be)
     if be is not None:
@@ -322,12 +325,12 @@ def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
     if n == 0:
         raise ValueError("fit: train_loader yielded no batches (drop_last with too few samples?)")
     bar.update(pending, None)
-    return _metrics(total_loss, total_correct, n, elapsed), elapsed
+    return _metrics(total_loss, total_correct, n, elapsed, be), elapsed
 
 
-def _metrics(total_loss, total_correct, n, elapsed):
-    return {"loss": _host_float(total_loss) / n,
-            "acc": math.nan if total_correct is None else _host_float(total_correct) / n,
+def _metrics(total_loss, total_correct, n, elapsed, be=None):
+    return {"loss": _host_float(total_loss, be) / n,
+            "acc": math.nan if total_correct is None else _host_float(total_correct, be) / n,
             "img/s": n / max(elapsed, 1e-9)}
 
 

@@ -330,3 +330,29 @@ def test_random_numbers_are_seeded_resumable_and_well_spread(be_name):
     assert abs(u.mean() - 0.5) < 0.023 and abs(u.var() - 1 / 12) < 0.01
     assert abs(z.mean()) < 0.08 and abs(z.std() - 1) < 0.06 and np.isfinite(z).all()
     assert np.histogram(u, bins=10, range=(0, 1))[0].min() > 300  # 400 expected per bin
+
+
+def test_empty_batch_conv_and_non_contiguous_parameter_updates():
+    """Issue 12's defects: conv2d with an empty batch, SGD/Adam on a non-contiguous parameter."""
+    x = np.zeros((0, 2, 5, 5))
+    w = np.ones((3, 2, 3, 3))
+    for be in (CU, NP):
+        y, saved = be.conv2d_fwd(be.asarray(x), be.asarray(w), be.asarray(np.ones(3)), (1, 1), (1, 1))
+        assert y.shape == (0, 3, 5, 5)
+        gy = be.asarray(np.zeros((0, 3, 5, 5)))
+        assert be.conv2d_bwd_data(gy, be.asarray(w), x.shape, (1, 1), (1, 1), saved).shape == x.shape
+        assert host(be.conv2d_bwd_weight(gy, be.asarray(x), w.shape, (1, 1), (1, 1), saved)).sum() == 0
+        assert host(be.conv2d_bwd_bias(gy)).tolist() == [0, 0, 0]
+    base = np.arange(12.0).reshape(3, 4)
+    for make in (lambda be, p, g, st: be.sgd_update(p, g, st[0], 0.1, 0.9, 0.0, 0.0, False, False),
+                 lambda be, p, g, st: be.adam_update(p, g, st[0], st[1], 0.1, 0.9, 0.999, 1e-8,
+                                                     0.0, 1, False)):
+        results = []
+        for be in (CU, NP):
+            p = be.asarray(base.copy()).T  # a non-contiguous parameter
+            state = [be.asarray(np.ones((3, 4))).T, be.asarray(np.ones((3, 4))).T]
+            make(be, p, be.asarray(np.ones((4, 3))), state)
+            results.append((host(p), host(state[0])))
+        np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12)
+        np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
+        assert not np.array_equal(results[0][0], base.T)  # the update landed in the original

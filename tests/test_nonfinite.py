@@ -47,3 +47,18 @@ def test_detect_anomaly_names_the_op_and_the_line(backend):
         y = z.sqrt().sum()
         with pytest.raises(RuntimeError, match=r"Sqrt returned inf values in its backward"):
             y.backward()
+
+
+def test_a_bad_label_on_cuda_is_reported_by_fit_not_hidden_as_nan():
+    """The device flags the label; fit's first read of a value raises it (issue 12)."""
+    with gn.use_backend("cuda"):
+        gn.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 3))
+        x, y = _data(n=32)
+        y[5] = 7  # three classes
+        loader = DataLoader(TensorDataset(x, y), batch_size=16)
+        with pytest.raises(ValueError, match="label was outside"):
+            fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), loader, 1,
+                progress=False)
+        with pytest.raises(ValueError, match="label was outside"):  # evaluate reads it back too
+            gn.train.evaluate(model, nn.CrossEntropyLoss(), loader)
