@@ -114,6 +114,31 @@ def test_conv2d(rng, dtype, xs, ws, stride, padding, bias):
     close(CU.conv2d_bwd_bias(dev(gy)), NP.conv2d_bwd_bias(gy), dtype)
 
 
+# x shape, w shape, stride, padding, dilation, groups
+GENERAL_CONV_CASES = [
+    ((2, 4, 7, 6), (6, 2, 3, 3), (1, 1), (1, 1), (1, 1), 2),
+    ((1, 3, 8, 7), (3, 1, 3, 2), (2, 1), (2, 0), (2, 3), 3),  # depthwise, dilated, strided
+    ((2, 2, 9, 9), (3, 2, 3, 3), (1, 2), (0, 1), (3, 1), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", GENERAL_CONV_CASES)
+def test_grouped_and_dilated_conv2d(rng, dtype, xs, ws, stride, padding, dilation, groups):
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    kw = dict(dilation=dilation, groups=groups)
+    y_n, s_n = NP.conv2d_fwd(x, w, b, stride, padding, **kw)
+    y_c, s_c = CU.conv2d_fwd(dev(x), dev(w), dev(b), stride, padding, **kw)
+    close(y_c, y_n, dtype)
+    gy = rng.standard_normal(y_n.shape).astype(dtype)
+    close(CU.conv2d_bwd_data(dev(gy), dev(w), xs, stride, padding, s_c, **kw),
+          NP.conv2d_bwd_data(gy, w, xs, stride, padding, s_n, **kw), dtype)
+    gw_n = NP.conv2d_bwd_weight(gy, x, ws, stride, padding, s_n, **kw)
+    close(CU.conv2d_bwd_weight(dev(gy), dev(x), ws, stride, padding, s_c, **kw), gw_n, dtype)
+    close(CU.conv2d_bwd_weight(dev(gy), dev(x), ws, stride, padding, None, **kw), gw_n, dtype)
+
+
 # kernel, stride, padding: overlapping windows (k > s), non-square, padded, k == s
 POOL_CASES = [
     ((3, 3), (2, 2), (1, 1)),
@@ -130,21 +155,25 @@ def _pool_inputs(rng, dtype, kind):
         return np.round(rng.standard_normal(POOL_SHAPE)).astype(dtype)
     if kind == "constant":  # every window tied everywhere: the first element must win
         return np.full(POOL_SHAPE, 0.5, dtype=dtype)
+    if kind == "nans":  # a NaN takes over its windows; the last NaN of a window wins
+        x = rng.standard_normal(POOL_SHAPE)
+        return np.where(rng.random(POOL_SHAPE) < 0.3, np.nan, x).astype(dtype)
     return -np.abs(rng.standard_normal(POOL_SHAPE)).astype(dtype) - 1  # padding must not win
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["ties", "constant", "negative"])
+@pytest.mark.parametrize("kind", ["ties", "constant", "negative", "nans"])
+@pytest.mark.parametrize("ceil_mode", [False, True])
 @pytest.mark.parametrize("kernel, stride, padding", POOL_CASES)
-def test_max_pool2d(rng, dtype, kind, kernel, stride, padding):
+def test_max_pool2d(rng, dtype, kind, ceil_mode, kernel, stride, padding):
     x = _pool_inputs(rng, dtype, kind)
-    y_n, a_n = NP.max_pool2d_fwd(x, kernel, stride, padding)
-    y_c, a_c = CU.max_pool2d_fwd(dev(x), kernel, stride, padding)
-    np.testing.assert_array_equal(host(y_c), y_n)
+    y_n, a_n = NP.max_pool2d_fwd(x, kernel, stride, padding, ceil_mode=ceil_mode)
+    y_c, a_c = CU.max_pool2d_fwd(dev(x), kernel, stride, padding, ceil_mode=ceil_mode)
+    np.testing.assert_array_equal(host(y_c), y_n)  # NaNs in the same places compare equal
     # Small integers sum exactly in any order, so routing differences cannot hide.
     gy = rng.integers(1, 5, size=y_n.shape).astype(dtype)
-    g_n = NP.max_pool2d_bwd(gy, a_n, x.shape, kernel, stride, padding)
-    g_c = CU.max_pool2d_bwd(dev(gy), a_c, x.shape, kernel, stride, padding)
+    g_n = NP.max_pool2d_bwd(gy, a_n, x.shape, kernel, stride, padding, ceil_mode=ceil_mode)
+    g_c = CU.max_pool2d_bwd(dev(gy), a_c, x.shape, kernel, stride, padding, ceil_mode=ceil_mode)
     np.testing.assert_array_equal(host(g_c), g_n)
     assert host(g_c).sum() == gy.sum()  # every output routes to exactly one input
 
@@ -164,6 +193,7 @@ def test_avg_pool2d(rng, dtype, kernel, stride, padding):
 def test_relu(rng, dtype):
     x = rng.standard_normal((3, 10, 11)).astype(dtype)  # 330 elements: several grid strides
     x[0, 0, :3] = 0.0
+    x[1, 1, :2] = np.nan  # NaN passes forward and its gradient passes backward
     xt = x.transpose(2, 0, 1)  # non-contiguous input
     y_n = NP.relu_fwd(xt)
     y_c = CU.relu_fwd(dev(xt))
