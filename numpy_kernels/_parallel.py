@@ -5,7 +5,8 @@ cache-sized chunks runs them on ``num_threads()`` threads at once.  Inside such 
 BLAS library is held to one thread (through ``threadpoolctl`` when it is installed; without it
 the chunks run one after another in the calling thread), so the two levels of threading never
 fight over the cores.  A chunk's result never depends on which thread ran it, and reductions
-are summed per chunk in chunk order: results are the same for every thread count.
+are summed per chunk in chunk order, so results repeat bit for bit for a given thread count
+(``chunk_for`` sizes chunks by the thread count, so another count may round differently).
 
 Example:
     >>> out = np.empty(10)
@@ -26,7 +27,7 @@ MIN_CHUNK_BYTES = 1 << 21
 
 _local = threading.local()
 _lock = threading.Lock()
-_state = {"threads": None, "pool": None, "blas": None, "inside": 0, "saved": None}
+_state = {"threads": None, "team": None, "blas": None, "inside": 0, "saved": None}
 
 
 def _default_threads() -> int:
@@ -52,9 +53,9 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
     with _lock:
         _state["threads"] = int(n)
-        if _state["pool"] is not None:
-            _state["pool"].retire()
-            _state["pool"] = None
+        if _state["team"] is not None:
+            _state["team"].retire()
+            _state["team"] = None
 
 
 def _blas_controllers():
@@ -164,9 +165,9 @@ class _Team:
 
 def _team(threads):
     with _lock:
-        if _state["pool"] is None:
-            _state["pool"] = _Team(threads - 1)
-        return _state["pool"]
+        if _state["team"] is None:
+            _state["team"] = _Team(threads - 1)
+        return _state["team"]
 
 
 def parallel_for(n: int, chunk: int, fn) -> None:
