@@ -57,14 +57,24 @@ class Profile:
         keys = ("calls", "launches", "gemms", "host_s", "device_s")
         return {k: sum(r[k] for r in self.rows.values()) for k in keys}
 
-    def table(self) -> str:
-        """One line per primitive, most expensive first."""
+    def key_averages(self):
+        """PyTorch's spelling: ``prof.key_averages().table()`` gives the same table."""
+        return self
+
+    def table(self, sort_by=None, row_limit=100) -> str:
+        """One line per primitive, most expensive first (or by ``sort_by``: a column name such
+        as "calls", "launches", "gemms", "host_s", "device_s"); at most ``row_limit`` rows
+        (100 by default, as in PyTorch; -1 for all)."""
         device = any(r["device_s"] for r in self.rows.values())
         head = (f"{'primitive':<28}{'calls':>7}{'launches':>10}{'gemms':>7}{'host ms':>10}"
                 + (f"{'device ms':>11}{'host us/launch':>16}" if device else ""))
         lines = [head, "-" * len(head)]
-        key = "device_s" if device else "host_s"
-        for name, r in sorted(self.rows.items(), key=lambda kv: -kv[1][key]):
+        key = sort_by or ("device_s" if device else "host_s")
+        if key not in ("calls", "launches", "gemms", "host_s", "device_s"):
+            raise ValueError(f"table: sort_by must be calls, launches, gemms, host_s or device_s, "
+                             f"got {sort_by!r}")
+        ordered = sorted(self.rows.items(), key=lambda kv: -kv[1][key])
+        for name, r in ordered if row_limit < 0 else ordered[:row_limit]:
             line = (f"{name:<28}{r['calls']:>7}{r['launches']:>10}{r['gemms']:>7}"
                     f"{r['host_s'] * 1e3:>10.3f}")
             if device:

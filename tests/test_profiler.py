@@ -44,6 +44,9 @@ def test_one_lenet_sgd_step_on_cuda_counts_launches_and_gemms(rng):
     table = prof.table()
     assert table.splitlines()[0].split()[:4] == ["primitive", "calls", "launches", "gemms"]
     assert "cuda.sgd_update" in table and table.splitlines()[-1].startswith("total")
+    # PyTorch's spelling, sorting and row limit
+    top = prof.key_averages().table(sort_by="launches", row_limit=1).splitlines()
+    assert top[2].split()[0] == "cuda.sgd_update" and top[3].startswith("total")
 
 
 def test_profile_on_numpy_times_primitives_and_restores_the_backend(rng):
