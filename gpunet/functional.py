@@ -369,14 +369,14 @@ cross_entropy = softmax_cross_entropy  # PyTorch's name
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Layer normalisation over the last dims (see ``nn.LayerNorm``)."""
-    from .nn.layer_norm import layer_norm as _layer_norm
+    from .nn.normalization import layer_norm as _layer_norm
 
     return _layer_norm(_tensor("x", x), normalized_shape, weight, bias, eps)
 
 
 def adaptive_avg_pool2d(x, output_size):
     """Average-pool (N, C, H, W) to ``output_size`` with PyTorch's adaptive bins."""
-    from .nn.layer_norm import adaptive_avg_pool2d as _pool
+    from .nn.layers import adaptive_avg_pool2d as _pool
 
     return _pool(_tensor("x", x, 4), output_size)
 

@@ -8,13 +8,12 @@ Example:
 """
 from . import init, utils
 from .activations import ELU, GELU, LeakyReLU
-from .layer_norm import AdaptiveAvgPool2d, Embedding, LayerNorm
-from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, LogSoftmax, MaxPool2d,
-                     ReLU, Sigmoid, Softmax, Tanh)
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Embedding, Flatten, Identity,
+                     Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .containers import ModuleList, Sequential
 from .module import IncompatibleKeys, Module, Parameter
-from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .recurrent import LSTM, RNN
 
 __all__ = [

@@ -1,4 +1,7 @@
-"""Layers: Linear, Conv2d, pooling, activations, Flatten, Dropout. Forward passes call gpunet.functional.
+"""Layers: Linear, Conv2d, pooling (adaptive too), activations, Flatten, Dropout, Embedding.
+
+Forward passes call gpunet.functional; Embedding's backward is the backends' deterministic
+``embedding_bwd`` kernel.
 
 Defaults follow PyTorch: Linear and Conv2d weights are kaiming_uniform(a=sqrt(5)), biases
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)); parameters are float32 unless ``dtype=`` says otherwise
@@ -252,3 +255,68 @@ class Identity(Module):
 
     def forward(self, x):
         return x
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average over PyTorch's adaptive bins: bin i of n over length L spans
+    [floor(i*L/n), ceil((i+1)*L/n)).  Evenly dividing sizes take one avg_pool2d."""
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[2:]
+    oh, ow = oh or h, ow or w  # None keeps that size
+    if h % oh == 0 and w % ow == 0:
+        return F.avg_pool2d(x, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        h0, h1 = (i * h) // oh, math.ceil((i + 1) * h / oh)
+        cols = [x[:, :, h0:h1, (j * w) // ow:math.ceil((j + 1) * w / ow)].mean(dim=(2, 3))
+                for j in range(ow)]
+        rows.append(F.stack(cols, dim=-1))
+    return F.stack(rows, dim=-2)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average-pool to a fixed output size whatever the input size. Example: ``nn.AdaptiveAvgPool2d((1, 1))``."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            raise ValueError(f"AdaptiveAvgPool2d: input must be a 4-D (N, C, H, W) Tensor, got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors of ``embedding_dim``, initialised N(0, 1).
+
+    Example:
+        >>> emb = nn.Embedding(1000, 64, padding_idx=0)
+        >>> emb(gn.tensor([[5, 9, 0]])).shape        # (1, 3, 64)
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
+                 backend=None):
+        super().__init__()
+        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+            raise ValueError(f"Embedding: padding_idx must be in [-{num_embeddings}, "
+                             f"{num_embeddings}), got {padding_idx}")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
+        from .. import random as _random
+
+        table = _random.host_rng().standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+        if self.padding_idx is not None:
+            table[self.padding_idx] = 0
+        self.weight = Parameter(backends.resolve(backend).asarray(table))
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"

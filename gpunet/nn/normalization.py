@@ -1,4 +1,5 @@
-"""Batch normalisation layers with running statistics (used in eval mode), as in PyTorch.
+"""Batch normalisation layers with running statistics (used in eval mode), and layer
+normalisation (on the backends' fused ``layer_norm_fwd`` / ``layer_norm_bwd`` kernels), as in PyTorch.
 
 Training mode normalises with the batch mean and biased variance and updates
 ``running_mean`` / ``running_var`` (unbiased) with ``momentum``; eval mode uses them.
@@ -104,3 +105,46 @@ class BatchNorm2d(_BatchNorm):
     """
 
     _ndims, _layout = (4,), "4-D (N, C, H, W)"
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """(x - mean) / sqrt(biased var + eps) * weight + bias over the last len(normalized_shape) dims."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dims of the "
+                         f"input, got input shape {x.shape}")
+    from ..ops.normalization import LayerNorm as LayerNormOp
+
+    if (weight is None) != (bias is None):  # the kernels take both or neither
+        weight = weight if weight is not None else Tensor._wrap(x.backend.xp.ones(shape, x.dtype), x.backend)
+        bias = bias if bias is not None else Tensor._wrap(x.backend.xp.zeros(shape, x.dtype), x.backend)
+    params = [weight, bias] if weight is not None else []
+    return LayerNormOp.apply(x, *params, normalized=len(shape), eps=float(eps))
+
+
+class LayerNorm(Module):
+    """Normalise each sample over its last dims; learnable ``weight`` (ones) and ``bias`` (zeros).
+
+    Example:
+        >>> ln = nn.LayerNorm(64)          # PyTorch's names: weight, bias; eps=1e-5
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 dtype=np.float32, backend=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
+        self.normalized_shape, self.eps = shape, float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        be = backends.resolve(backend)
+        self.weight = Parameter(be.asarray(np.ones(shape, dtype))) if elementwise_affine else None
+        self.bias = (Parameter(be.asarray(np.zeros(shape, dtype)))
+                     if elementwise_affine and bias else None)
+
+    def forward(self, x):
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
