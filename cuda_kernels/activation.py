@@ -1,4 +1,8 @@
-"""Elementwise activation kernels: relu forward / backward (grid-stride, coalesced).
+"""Activation kernels: relu forward / backward, and the bias + ReLU epilogue of a linear layer.
+
+``bias_relu_fwd`` adds the bias to a GEMM's (M, F) output in place and applies the ReLU that
+follows the layer, in one pass; ``bias_relu_bwd`` masks the upstream gradient by that ReLU and
+sums the bias gradient over the rows, in one launch, in a fixed order (no atomics).
 
 Example:
     >>> from cuda_kernels import activation        # doctest: +SKIP
@@ -11,8 +15,10 @@ from numba import cuda
 
 from . import _launch
 
+SHARED = _launch.SHARED_SIZE
 
-@cuda.jit
+
+@cuda.jit(cache=True)
 def relu_fwd_kernel(x, y):
     """y[i] = max(x[i], 0) over flat arrays; NaN propagates (as in PyTorch)."""
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -20,7 +26,7 @@ def relu_fwd_kernel(x, y):
         y[i] = 0 if v <= 0 else v
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def relu_bwd_kernel(gy, y, gx, zero):
     """gx[i] = 0 where the forward output y[i] <= 0, else gy[i] (NaN passes, as in PyTorch)."""
     for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
@@ -56,3 +62,105 @@ def relu_bwd(gy, y):
     _launch.launch(relu_bwd_kernel, _launch.blocks_for(gy.size), _launch.TPB,
                    gy.reshape(-1), y.reshape(-1), gx.reshape(-1), _launch.scalar(0, gy.dtype))
     return gx
+
+
+@cuda.jit(cache=True)
+def bias_relu_fwd_kernel(y, bias, has_bias, relu, zero):
+    """y[r, j] = y[r, j] (+ bias[j]), then max(., 0) when ``relu`` (NaN passes), in place."""
+    M, F = y.shape
+    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        r = i // F
+        j = i - r * F
+        v = y[r, j]
+        if has_bias:
+            v += bias[j]
+        if relu and v <= 0:
+            v = zero
+        y[r, j] = v
+
+
+def _make_bias_relu_bwd(acc_t):
+    @cuda.jit(cache=True)
+    def bias_relu_bwd_kernel(gy, y, g, gb, relu, has_bias):
+        """Block (cols, rows) threads: column j = tile + x sums rows x.y, x.y + rows, ... in
+        order (masking by the ReLU and writing g where ``relu``); thread row 0 then adds the
+        ``rows`` partial sums in order, so gb is the same bits on every run."""
+        sm = cuda.shared.array(SHARED, dtype=acc_t)
+        M, F = gy.shape
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        cols = cuda.blockDim.x
+        rows = cuda.blockDim.y
+        for j0 in range(cuda.blockIdx.x * cols, F, cuda.gridDim.x * cols):
+            j = j0 + tx
+            acc = acc_t(0)
+            if j < F:
+                for r in range(ty, M, rows):
+                    v = gy[r, j]
+                    if relu:
+                        if y[r, j] <= 0:
+                            v = acc_t(0)
+                        g[r, j] = v
+                    acc += v
+            if has_bias:
+                sm[ty * cols + tx] = acc
+                cuda.syncthreads()
+                if ty == 0 and j < F:
+                    total = acc_t(0)
+                    for q in range(rows):
+                        total += sm[q * cols + tx]
+                    gb[j] = total
+                cuda.syncthreads()
+
+    return bias_relu_bwd_kernel
+
+
+_cache: dict = {}
+
+
+def bias_relu_bwd_kernel(dtype):
+    """The linear layer's backward epilogue kernel for ``dtype``."""
+    return _launch.specialised(_cache, _make_bias_relu_bwd, dtype)
+
+
+def bias_relu_fwd(y, bias, relu):
+    """``y`` (M, F), C-contiguous: add ``bias`` (F,) (or None) and apply a ReLU when ``relu``,
+    in place; returns ``y``.
+
+    Example:
+        >>> bias_relu_fwd(xp.asarray([[-2.0, 1.0]]), xp.asarray([1.0, 1.0]), True)   # doctest: +SKIP
+        array([[0., 2.]])
+    """
+    if y.ndim != 2 or not y.flags.c_contiguous:
+        raise ValueError(f"bias_relu_fwd: y must be a C-contiguous (M, F) array, got shape {y.shape}")
+    b = y.reshape(-1)[:1] if bias is None else _launch.contiguous(bias).astype(y.dtype, copy=False)
+    if y.size:
+        _launch.launch(bias_relu_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
+                       y, b, bias is not None, bool(relu), _launch.scalar(0, y.dtype))
+    return y
+
+
+def bias_relu_bwd(gy, y, relu, need_bias):
+    """``(g, gb)``: ``gy`` (M, F) masked where the forward output ``y`` <= 0 (``gy`` itself
+    unless ``relu``) and the bias gradient summed over the rows (None unless ``need_bias``).
+
+    Example:
+        >>> g, gb = bias_relu_bwd(gy, y, relu=True, need_bias=True)   # doctest: +SKIP
+    """
+    gy = _launch.contiguous(gy)
+    m, f = gy.shape
+    xp = _launch.xp
+    g = xp.empty_like(gy) if relu else gy
+    gb = xp.empty((f,), gy.dtype) if need_bias else None
+    if not (relu or need_bias):
+        return g, gb
+    if m == 0 or f == 0:
+        if gb is not None:
+            gb[...] = 0
+        return g, gb
+    cols = 8 if _launch.SIMULATOR else 32
+    rows = 4 if _launch.SIMULATOR else 8
+    yc = _launch.contiguous(y) if relu else gy
+    _launch.launch(bias_relu_bwd_kernel(gy.dtype), _launch.blocks_for(f, cols), (cols, rows),
+                   gy, yc, g, gb if need_bias else gy.reshape(-1)[:1], bool(relu), bool(need_bias))
+    return g, gb

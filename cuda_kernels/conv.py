@@ -1,4 +1,4 @@
-"""conv2d building blocks: im2col / col2im kernels, bias add and bias-gradient reduction.
+"""conv2d building blocks: im2col / col2im kernels and the bias + ReLU epilogues, both ways.
 
 The GEMMs go through ``xp.matmul`` (cuBLAS on a GPU).  Column layout is ``(C*kh*kw, N*Ho*Wo)``
 so the forward, backward-data and backward-weight products are each one large GEMM:
@@ -6,8 +6,11 @@ so the forward, backward-data and backward-weight products are each one large GE
     y^T  (K, N*P)   = W (K, Q) @ cols (Q, N*P)         (P = Ho*Wo, Q = C*kh*kw)
     gcols (Q, N*P)  = W^T @ gy^T,   gW (K, Q) = gy^T @ cols^T
 
-``bias_add_fwd_kernel`` turns the ``(K, N, P)`` GEMM output into NCHW while adding the bias, so
-the transpose costs no extra pass.
+``conv2d_epilogue_fwd_kernel`` turns the ``(K, N, P)`` GEMM output into NCHW while adding the bias
+(and applying a ReLU that follows the conv), so neither costs an extra pass.  On the way back,
+``conv2d_epilogue_bwd_kernel`` masks the upstream gradient by the ReLU, writes it in the ``(K, N*P)``
+layout both backward GEMMs read and sums the bias gradient, in one launch and without atomics
+(each channel is one block's ordered reduction: two runs give the same bits).
 
 Example:
     >>> from cuda_kernels import conv                          # doctest: +SKIP
@@ -25,7 +28,7 @@ from ._device import block_sum, covering_windows, unravel_nchw
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo, dh, dw):
     """cols[(c*kh + a)*kw + b, n*P + oh*Wo + ow] = x[n, c, oh*sh - ph + a*dh, ow*sw - pw + b*dw] or 0.
 
@@ -55,7 +58,7 @@ def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo, dh, dw):
                 q += 1
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
     """col2im: gx[n, c, h, w] = sum of the column entries that im2col copied from (h, w).
 
@@ -79,7 +82,7 @@ def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
         gx[n, c, h, w] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def im2col_dilated_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, dh, dw, zero):
     """col2im for dilated windows: gx[n, c, h, w] gathers, over the kernel taps (a, b), the
     column entry of the one output position (if any) whose tap a, b lands on (h, w).
@@ -105,9 +108,9 @@ def im2col_dilated_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, dh, dw, zero
         gx[n, c, h, w] = acc
 
 
-@cuda.jit
-def bias_add_fwd_kernel(src, bias, y, has_bias):
-    """y[n, k, p] = src[k, n, p] (+ bias[k]): GEMM output (K, N, P) -> NCHW with bias."""
+@cuda.jit(cache=True)
+def conv2d_epilogue_fwd_kernel(src, bias, y, has_bias, relu, zero):
+    """y[n, k, p] = src[k, n, p] (+ bias[k]), then max(., 0) when ``relu`` (NaN passes)."""
     N, K, P = y.shape
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
         t = i // P
@@ -117,38 +120,45 @@ def bias_add_fwd_kernel(src, bias, y, has_bias):
         v = src[k, n, p]
         if has_bias:
             v += bias[k]
+        if relu and v <= 0:
+            v = zero
         y[n, k, p] = v
 
 
-def _make_bias_bwd(acc_t):
-    @cuda.jit
-    def bias_add_bwd_kernel(gy, gb, splits):
-        """gb[k] += sum of gy[n, k, :] over n = split, split + splits, ...: block (k, split)
-        sums its share with a shared-memory tree, then adds it to gb[k] atomically."""
+def _make_bias_relu_bwd(acc_t):
+    @cuda.jit(cache=True)
+    def conv2d_epilogue_bwd_kernel(gy, y, g, gb, relu, write_g, has_bias):
+        """g[k, n*P + p] = gy[n, k, p] (0 where ``relu`` and y[n, k, p] <= 0); gb[k] = the sum
+        of channel k: block k adds its threads' strided partial sums with a fixed tree."""
         sm = cuda.shared.array(SHARED, dtype=acc_t)
         N, K, P = gy.shape
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
-        for blk in range(cuda.blockIdx.x, K * splits, cuda.gridDim.x):
-            k = blk % K
+        for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
             acc = acc_t(0)
-            for n in range(blk // K, N, splits):
+            for n in range(N):
                 for p in range(t, P, nt):  # consecutive threads read consecutive p
-                    acc += gy[n, k, p]
-            sm[t] = acc
-            total = block_sum(sm, t, nt)
-            if t == 0:
-                cuda.atomic.add(gb, k, total)
+                    v = gy[n, k, p]
+                    if relu and y[n, k, p] <= 0:
+                        v = acc_t(0)
+                    if write_g:
+                        g[k, n * P + p] = v
+                    acc += v
+            if has_bias:
+                sm[t] = acc
+                total = block_sum(sm, t, nt)
+                if t == 0:
+                    gb[k] = total
 
-    return bias_add_bwd_kernel
+    return conv2d_epilogue_bwd_kernel
 
 
 _bias_bwd_cache: dict = {}
 
 
-def bias_add_bwd_kernel(dtype):
-    """The bias-gradient kernel specialised for ``dtype`` (float32 or float64)."""
-    return _launch.specialised(_bias_bwd_cache, _make_bias_bwd, dtype)
+def conv2d_epilogue_bwd_kernel(dtype):
+    """The backward epilogue kernel specialised for ``dtype`` (float32 or float64)."""
+    return _launch.specialised(_bias_bwd_cache, _make_bias_relu_bwd, dtype)
 
 
 def im2col(x, kernel, stride, padding, dilation=(1, 1)):
@@ -189,43 +199,63 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
     return gx
 
 
-def bias_add(src, bias, n):
-    """NCHW-ordered ``(N, K, P)`` from the GEMM output ``src`` (K, N*P), plus ``bias`` (or None).
+def epilogue(src, bias, n, relu=False):
+    """NCHW-ordered ``(N, K, P)`` from the GEMM output ``src`` (K, N*P), plus ``bias`` (or None),
+    through a ReLU when ``relu``.
 
     Example:
-        >>> bias_add(xp.ones((2, 3)), xp.ones(2), 1).shape   # doctest: +SKIP
+        >>> epilogue(xp.ones((2, 3)), xp.ones(2), 1).shape   # doctest: +SKIP
         (1, 2, 3)
     """
     k = src.shape[0]
     src = _launch.contiguous(src).reshape(k, n, -1)
     y = _launch.xp.empty((n, k, src.shape[2]), dtype=src.dtype)
     b = src.reshape(-1)[:1] if bias is None else _launch.contiguous(bias).astype(src.dtype, copy=False)
-    _launch.launch(bias_add_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
-                   src, b, y, bias is not None)
+    _launch.launch(conv2d_epilogue_fwd_kernel, _launch.blocks_for(y.size), _launch.TPB,
+                   src, b, y, bias is not None, bool(relu), _launch.scalar(0, src.dtype))
     return y
 
 
+def conv2d_bwd_bias_relu(gy, y=None, relu=False, need_bias=True, write_g=True):
+    """One launch: ``g`` = NCHW ``gy`` masked by the ReLU (where ``relu``; ``y`` is the forward
+    output) in the (K, N*P) layout the backward GEMMs read, and the bias gradient (K,) (None
+    unless ``need_bias``).  Returns ``(g or None, gb)``.
+
+    Example:
+        >>> g, gb = conv2d_bwd_bias_relu(gy, y, relu=True)     # doctest: +SKIP
+    """
+    gy = _launch.contiguous(gy)
+    n, k = gy.shape[:2]
+    gy3 = gy.reshape(n, k, gy.shape[2] * gy.shape[3])
+    xp = _launch.xp
+    g = xp.empty((k, gy3.shape[0] * gy3.shape[2]), gy.dtype) if write_g else None
+    gb = xp.empty((k,), gy.dtype) if need_bias else None
+    if n == 0 or gy3.shape[2] == 0:
+        if gb is not None:
+            gb[...] = 0
+        return g, gb
+    y3 = _launch.contiguous(y).reshape(gy3.shape) if relu else gy3
+    dummy = gy3.reshape(-1)[:1]
+    _launch.launch(conv2d_epilogue_bwd_kernel(gy.dtype), _launch.blocks_for(k, 1),
+                   _launch.reduce_threads(gy3.shape[2]), gy3, y3,
+                   g if write_g else dummy.reshape(1, 1), gb if need_bias else dummy,
+                   bool(relu), bool(write_g), bool(need_bias))
+    return g, gb
+
+
 def bias_grad(gy):
-    """Bias gradient: NCHW ``gy`` summed over N, H and W, shape (K,).
+    """Bias gradient: NCHW ``gy`` summed over N, H and W, shape (K,), deterministically.
 
     Example:
         >>> bias_grad(xp.ones((2, 3, 4, 5)))   # doctest: +SKIP
         array([40., 40., 40.])
     """
-    gy = _launch.contiguous(gy)
-    n, k = gy.shape[:2]
-    gy3 = gy.reshape(n, k, -1)
-    gb = _launch.xp.zeros((k,), dtype=gy.dtype)
-    # About 1,024 blocks fill a GPU: several per channel when K is small, joined by atomics.
-    splits = 2 if _launch.SIMULATOR else max(1, 1024 // k)
-    splits = min(n, splits)
-    _launch.launch(bias_add_bwd_kernel(gy.dtype), _launch.blocks_for(k * splits, 1),
-                   _launch.reduce_threads(gy3.shape[2]), gy3, gb, splits)
-    return gb
+    return conv2d_bwd_bias_relu(gy, write_g=False)[1]
 
 
-def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1):
-    """Cross-correlation of NCHW ``x`` with ``w`` plus ``b``; returns ``(y, cols or None)``.
+def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1, relu=False):
+    """Cross-correlation of NCHW ``x`` with ``w`` plus ``b`` (then a ReLU when ``relu``);
+    returns ``(y, cols or None)``.
 
     With ``groups`` the GEMM is batched over the groups: (G, K/G, Q/G) @ (G, Q/G, N*P).
 
@@ -237,43 +267,57 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     if x.shape[0] == 0:  # an empty batch: no launch (the kernels divide by the batch size)
         return _launch.xp.empty((0, k, ho, wo), x.dtype), None
     cols = im2col(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
-    wg = w.reshape(groups, k // groups, -1).astype(cols.dtype, copy=False)
-    yt = _launch.gemm(wg, cols.reshape(groups, -1, cols.shape[1]))  # (G, K/G, N*P)
-    y = bias_add(yt.reshape(k, -1), b, x.shape[0])  # (N, K, P), bias added
+    wg = w.astype(cols.dtype, copy=False)
+    if groups == 1:
+        yt = _launch.gemm(wg.reshape(k, -1), cols)  # (K, N*P)
+    else:
+        yt = _launch.gemm(wg.reshape(groups, k // groups, -1), cols.reshape(groups, -1, cols.shape[1]))
+    y = epilogue(yt.reshape(k, -1), b, x.shape[0], relu)  # (N, K, P)
     return y.reshape(x.shape[0], k, ho, wo), (cols if keep_cols else None)
 
 
 def _gy_t(gy):
-    """NCHW ``gy`` as the (K, N*P) matrix the GEMMs read."""
-    n, k = gy.shape[:2]
-    return _launch.xp.ascontiguousarray(gy.reshape(n, k, -1).transpose(1, 0, 2)).reshape(k, -1)
+    """The (K, N*P) matrix the GEMMs read: ``gy`` itself when :func:`conv2d_bwd_bias_relu` made
+    it, else NCHW ``gy`` rearranged by that kernel (one launch, no bias)."""
+    if gy.ndim == 2:
+        return gy
+    return conv2d_bwd_bias_relu(gy, need_bias=False)[0]
 
 
 def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
-    """Input gradient: gcols = W^T @ gy per group (cuBLAS), then :func:`col2im`."""
+    """Input gradient: gcols = W^T @ gy per group (cuBLAS), then :func:`col2im`.
+
+    ``gy`` is NCHW, or the (K, N*P) matrix from :func:`conv2d_bwd_bias_relu`.
+    """
     if x_shape[0] == 0:
-        return _launch.xp.zeros(tuple(x_shape), gy.dtype)
+        return _launch.xp.zeros(tuple(x_shape), w.dtype)
     k = w.shape[0]
-    wt = w.reshape(groups, k // groups, -1).transpose(0, 2, 1)  # (G, Q/G, K/G)
-    g = _gy_t(gy).reshape(groups, k // groups, -1)
-    gcols = _launch.gemm(wt, g).reshape(-1, g.shape[2])  # (Q, N*P)
+    g = _gy_t(gy)
+    if groups == 1:
+        gcols = _launch.gemm(w.reshape(k, -1).T, g)  # (Q, N*P); cuBLAS reads W transposed
+    else:
+        wt = w.reshape(groups, k // groups, -1).transpose(0, 2, 1)  # (G, Q/G, K/G)
+        gcols = _launch.gemm(wt, g.reshape(groups, k // groups, -1)).reshape(-1, g.shape[1])
     return col2im(gcols, x_shape, w.shape[2:], stride, padding, dilation)
 
 
 def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
-    """Weight gradient gy^T @ cols^T per group, reusing the forward's columns when given."""
+    """Weight gradient gy^T @ cols^T per group, reusing the forward's columns when given.
+
+    ``gy`` is NCHW, or the (K, N*P) matrix from :func:`conv2d_bwd_bias_relu`.
+    """
     if x.shape[0] == 0:
-        return _launch.xp.zeros(tuple(w_shape), gy.dtype)
+        return _launch.xp.zeros(tuple(w_shape), x.dtype)
     cols = saved if saved is not None else im2col(x, w_shape[2:], stride, padding, dilation)
     k = w_shape[0]
-    g = _gy_t(gy).reshape(groups, k // groups, -1)
+    g = _gy_t(gy)
+    if groups == 1:
+        return _launch.gemm(g, cols.T).reshape(w_shape)  # cuBLAS reads cols transposed
     c = cols.reshape(groups, -1, cols.shape[1])
-    gw = _launch.gemm(g, c.transpose(0, 2, 1))  # (G, K/G, Q/G); cuBLAS reads c transposed
+    gw = _launch.gemm(g.reshape(groups, k // groups, -1), c.transpose(0, 2, 1))  # (G, K/G, Q/G)
     return gw.reshape(w_shape)
 
 
 def conv2d_bwd_bias(gy):
     """Bias gradient: NCHW ``gy`` summed over N, H and W (see :func:`bias_grad`)."""
-    if gy.shape[0] == 0:
-        return _launch.xp.zeros((gy.shape[1],), gy.dtype)
     return bias_grad(gy)

@@ -4,8 +4,11 @@ Forward: each block strides over its row's C logits three times (row max, sum of
 exp(x - max), probabilities) with a shared-memory tree reduction after the first two, then
 thread 0 writes ``loss = log(sum) + max - x[label]``.  The row stays in L1/L2 between the
 passes, so HBM traffic is one read of the logits and one write of the probabilities, and
-10 classes and 1,000 classes are both one launch.  Backward is one elementwise launch:
-``(probs - onehot(labels)) * gloss[row]``.
+10 classes and 1,000 classes are both one launch.  With a "mean" or "sum" reduction the same
+launch also reduces the per-row losses: the last block to finish (an integer ticket, the
+pattern of CUDA's threadFenceReduction sample) sums them in a fixed order, so the result is
+the same bits every run and no float atomics are used.  Backward is one elementwise launch:
+``(probs - onehot(labels)) * gloss[row or 0] * scale``.
 
 Example:
     >>> from cuda_kernels import softmax_ce                       # doctest: +SKIP
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from numba import cuda
+from numba import cuda, int32
 
 from . import _launch
 from ._device import block_max, block_sum
@@ -27,9 +30,10 @@ SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 def _make_kernels(acc_t):
     """Build the forward and backward kernels for one float type (shared memory is typed)."""
 
-    @cuda.jit
-    def softmax_ce_fwd_kernel(logits, labels, loss, probs, bad_label):
+    @cuda.jit(cache=True)
+    def softmax_ce_fwd_kernel(logits, labels, loss, probs, bad_label, total_out, ticket, scale):
         sm = cuda.shared.array(SHARED, dtype=acc_t)
+        last = cuda.shared.array(1, dtype=int32)
         N, C = logits.shape
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
@@ -58,9 +62,24 @@ def _make_kernels(acc_t):
                     # is next read (like a device-side assert), so no per-step host check
                     loss[row] = acc_t(math.nan)
                     bad_label[0] = 1
+        if scale != 0:  # reduce: the last block to finish sums loss[0..N) in a fixed order
+            cuda.threadfence()  # this block's losses are visible before its ticket is taken
+            cuda.syncthreads()
+            if t == 0:
+                last[0] = cuda.atomic.add(ticket, 0, 1) == cuda.gridDim.x - 1
+            cuda.syncthreads()
+            if last[0]:
+                acc = acc_t(0)
+                for row in range(t, N, nt):
+                    acc += loss[row]
+                sm[t] = acc
+                acc = block_sum(sm, t, nt)
+                if t == 0:
+                    total_out[0] = acc * scale
+                    ticket[0] = 0  # ready for the next launch
 
-    @cuda.jit
-    def softmax_ce_bwd_kernel(probs, labels, gloss, gx):
+    @cuda.jit(cache=True)
+    def softmax_ce_bwd_kernel(probs, labels, gloss, gstride, scale, gx):
         N, C = probs.shape
         for i in range(cuda.grid(1), probs.size, cuda.gridsize(1)):
             row = i // C
@@ -68,7 +87,7 @@ def _make_kernels(acc_t):
             p = probs[row, j]
             if labels[row] == j:
                 p -= acc_t(1)
-            gx[row, j] = p * gloss[row]
+            gx[row, j] = p * (gloss[row * gstride] * scale)
 
     return softmax_ce_fwd_kernel, softmax_ce_bwd_kernel
 
@@ -81,13 +100,19 @@ def kernels(dtype):
     return _launch.specialised(_cache, _make_kernels, dtype)
 
 
-def softmax_cross_entropy_fwd(logits, labels, bad_label):
-    """Per-row loss ``logsumexp(row) - row[label]`` and the softmax probabilities.
+def _scale(reduction, n):
+    return {"mean": 1.0 / max(n, 1), "sum": 1.0, "none": 0.0}[reduction]
 
-    ``bad_label`` is a 1-element int32 device array set to 1 when a label is outside [0, C).
+
+def softmax_cross_entropy_fwd(logits, labels, bad_label, ticket, reduction="none"):
+    """Per-row loss ``logsumexp(row) - row[label]`` (its mean or sum, a 0-d array, with that
+    ``reduction``) and the softmax probabilities, in one launch.
+
+    ``bad_label`` is a 1-element int32 device array set to 1 when a label is outside [0, C);
+    ``ticket`` a 1-element int32 array holding 0 that the reduction uses and leaves at 0.
 
     Example:
-        >>> loss, probs = softmax_cross_entropy_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]), flag)  # doctest: +SKIP
+        >>> loss, probs = softmax_cross_entropy_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]), flag, ticket)  # doctest: +SKIP
         >>> loss                                                                  # doctest: +SKIP
         array([1.38629436, 1.38629436])
     """
@@ -98,14 +123,23 @@ def softmax_cross_entropy_fwd(logits, labels, bad_label):
     n, c = logits.shape
     loss = _launch.xp.empty((n,), dtype=logits.dtype)
     probs = _launch.xp.empty_like(logits)
+    scale = _scale(reduction, n)
+    total = _launch.xp.empty((1,), dtype=logits.dtype)  # (never a view of loss: the simulator
+    # copies every array argument back after a launch, an alias would undo the kernel's writes)
+    if n == 0:
+        if scale:
+            total[...] = 0 if reduction == "sum" else float("nan")  # PyTorch: the mean of none is NaN
+        return (total.reshape(()) if scale else loss), probs
     grid = max(1, min(n, _launch.MAX_BLOCKS))
-    _launch.launch(kernels(logits.dtype)[0], grid, _launch.reduce_threads(c),
-                   logits, labels, loss, probs, bad_label)
-    return loss, probs
+    _launch.launch(kernels(logits.dtype)[0], grid, _launch.reduce_threads(max(c, n if scale else 1)),
+                   logits, labels, loss, probs, bad_label, total, ticket,
+                   _launch.scalar(scale, logits.dtype))
+    return (total.reshape(()) if scale else loss), probs
 
 
-def softmax_cross_entropy_bwd(probs, labels, gloss):
-    """``(probs - onehot(labels)) * gloss[:, None]``; ``gloss`` is per row (or a scalar).
+def softmax_cross_entropy_bwd(probs, labels, gloss, reduction="none"):
+    """``(probs - onehot(labels)) * g``: g = ``gloss[row]`` for reduction "none", else the
+    upstream gradient of the mean (divided by N) or sum, a 0-d or 1-element array.
 
     Example:
         >>> g = softmax_cross_entropy_bwd(probs, labels, xp.full(2, 0.5))   # doctest: +SKIP
@@ -113,9 +147,15 @@ def softmax_cross_entropy_bwd(probs, labels, gloss):
     probs = _launch.contiguous(probs)
     n = probs.shape[0]
     labels = _launch.contiguous(labels)
-    gloss = _launch.contiguous(_launch.xp.broadcast_to(
-        _launch.xp.asarray(gloss, dtype=probs.dtype), (n,)))
+    gloss = _launch.xp.asarray(gloss)
+    if gloss.dtype != probs.dtype:
+        gloss = gloss.astype(probs.dtype)
+    gloss = _launch.contiguous(gloss.reshape(-1))
+    if reduction == "none" and gloss.size != n:
+        raise ValueError(f"softmax_cross_entropy_bwd: gloss has {gloss.size} values, needs {n}")
     gx = _launch.xp.empty_like(probs)
-    _launch.launch(kernels(probs.dtype)[1], _launch.blocks_for(probs.size), _launch.TPB,
-                   probs, labels, gloss, gx)
+    if probs.size:
+        _launch.launch(kernels(probs.dtype)[1], _launch.blocks_for(probs.size), _launch.TPB,
+                       probs, labels, gloss, 1 if gloss.size == n and reduction == "none" else 0,
+                       _launch.scalar(_scale(reduction, n) or 1.0, probs.dtype), gx)
     return gx

@@ -58,7 +58,7 @@ def _same_shape(fn, input, target):
 
 
 # --- layers -------------------------------------------------------------------
-def linear(x, weight, bias=None):
+def linear(x, weight, bias=None, *, _relu=False):
     """x @ weight.T + bias, weight of shape (out_features, in_features).
 
     Example:
@@ -71,10 +71,20 @@ def linear(x, weight, bias=None):
                          f"but weight (out, in) = {weight.shape} expects {weight.shape[1]}")
     if bias is not None and _tensor("bias", bias, 1).shape[0] != weight.shape[0]:
         raise ValueError(f"linear: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
-    return C.Linear.apply(x, weight, *([bias] if bias is not None else []))
+    return C.Linear.apply(x, weight, *([bias] if bias is not None else []), relu=_relu)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def linear_relu(x, weight, bias=None):
+    """``relu(linear(x, weight, bias))`` with the bias and ReLU fused into one pass after the
+    GEMM (and one pass back): the same values, fewer memory passes and kernel launches.
+
+    Example:
+        >>> y = F.linear_relu(x, w, b)  # == F.relu(F.linear(x, w, b))
+    """
+    return linear(x, weight, bias, _relu=True)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _relu=False):
     """2-D cross-correlation: x (N,C,H,W), weight (K,C/groups,kH,kW), bias (K,) -> (N,K,Ho,Wo).
 
     ``dilation`` spaces the kernel taps; ``groups`` splits the channels into independent
@@ -108,7 +118,17 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"conv2d: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
     extra = [bias] if bias is not None else []
     return C.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation,
-                          groups=groups)
+                          groups=groups, relu=_relu)
+
+
+def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``relu(conv2d(...))`` with the bias and ReLU fused into the conv's output pass (and the
+    ReLU's backward into the bias-gradient pass): the same values, fewer passes and launches.
+
+    Example:
+        >>> y = F.conv2d_relu(x, w, b, padding=2)  # == F.relu(F.conv2d(x, w, b, padding=2))
+    """
+    return conv2d(x, weight, bias, stride, padding, dilation, groups, _relu=True)
 
 
 def _pool_args(x, kernel_size, stride, padding):

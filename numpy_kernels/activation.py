@@ -1,4 +1,5 @@
-"""Elementwise activations on NumPy: relu forward / backward, in chunks over threads.
+"""Activations on NumPy: relu forward / backward in chunks over threads, and the bias + ReLU
+epilogue of a linear layer (``bias_relu_fwd`` / ``bias_relu_bwd``, as on cuda).
 
 Example:
     >>> relu_fwd(np.array([-1.0, 2.0]))
@@ -45,3 +46,24 @@ def relu_bwd(gy, y):
 
     parallel_for(gf.size, _per_thread(gf.size), chunk)
     return gx
+
+
+def bias_relu_fwd(y, bias, relu):
+    """``y`` (M, F): add ``bias`` (or None) and apply a ReLU when ``relu``, in place; returns y.
+
+    Example:
+        >>> bias_relu_fwd(np.array([[-2.0, 1.0]]), np.array([1.0, 1.0]), True)
+        array([[0., 2.]])
+    """
+    if bias is not None:
+        y += bias
+    if relu:
+        np.maximum(y, y.dtype.type(0), out=y)
+    return y
+
+
+def bias_relu_bwd(gy, y, relu, need_bias):
+    """``(g, gb)``: ``gy`` masked where ``y`` <= 0 (``gy`` itself unless ``relu``) and its
+    column sums (None unless ``need_bias``)."""
+    g = relu_bwd(gy, y) if relu else gy
+    return g, (g.sum(axis=0) if need_bias else None)

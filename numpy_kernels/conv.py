@@ -22,6 +22,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from gpunet.backends.geometry import int_geometry, out_hw
 
+from . import activation
 from ._parallel import chunk_for, parallel_for, scratch
 
 # The forward keeps a batch's columns for the weight gradient up to this size (else rebuilds).
@@ -94,8 +95,9 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
     return gxp[:, :, ph:ph + h, pw:pw + w]
 
 
-def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None):
-    """y[...] = conv(x, W) + b for NCHW ``x`` and ``wmat`` (K, C*kh*kw), chunked over the batch.
+def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False):
+    """y[...] = conv(x, W) + b (through a ReLU when ``relu``) for NCHW ``x`` and ``wmat``
+    (K, C*kh*kw), chunked over the batch: the bias and ReLU touch each chunk while it is cached.
 
     The columns go to ``cols`` (N, Q, P) when given (kept for the weight gradient), else to
     per-thread scratch that stays in cache.
@@ -111,19 +113,23 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None):
         np.matmul(wmat, out, out=yc)
         if b is not None:
             yc += b.reshape(k, 1)
+        if relu:
+            np.maximum(yc, 0, out=yc)
 
     parallel_for(n, chunk_for((q + k) * p * itemsize, n, FWD_CHUNK_BYTES), chunk)
     return y
 
 
-def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1):
-    """Cross-correlation of NCHW ``x`` with ``w`` (K, C, kh, kw) plus ``b``; returns ``(y, cols)``.
+def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1, relu=False):
+    """Cross-correlation of NCHW ``x`` with ``w`` (K, C, kh, kw) plus ``b``, then a ReLU when
+    ``relu`` (fused: no extra pass); returns ``(y, cols)``.
 
     ``cols`` (N, C*kh*kw, Ho*Wo) are kept for the weight gradient when ``keep_cols`` and they
     take at most ``KEEP_COLS_MAX_BYTES``; otherwise it is None and the backward rebuilds them.
     """
     if _grouped_or_dilated(dilation, groups):
-        return _general_fwd(x, w, b, stride, padding, keep_cols, dilation, groups)
+        y, cols = _general_fwd(x, w, b, stride, padding, keep_cols, dilation, groups)
+        return (np.maximum(y, 0, out=y) if relu else y), cols
     n, k = x.shape[0], w.shape[0]
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
     dtype = np.result_type(x.dtype, w.dtype)
@@ -133,7 +139,7 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     if keep_cols and n * q * ho * wo * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES:
         cols = np.empty((n, q, ho * wo), x.dtype)
     _conv_into(y, x, w.reshape(k, -1).astype(dtype, copy=False), b, w.shape[2:], stride,
-               padding, cols)
+               padding, cols, relu)
     return y, cols
 
 
@@ -241,6 +247,14 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 
 def conv2d_bwd_bias(gy):
     """Bias gradient: ``gy`` summed over N, H and W."""
     return gy.sum(axis=(0, 2, 3))
+
+
+def conv2d_bwd_bias_relu(gy, y=None, relu=False, need_bias=True, write_g=True):
+    """``(g, gb)``: ``gy`` masked by the ReLU that followed the conv (``y`` its output; ``gy``
+    itself without one) and the bias gradient (None unless ``need_bias``), as the cuda
+    kernel of the same name returns them (there ``g`` has the GEMMs' layout)."""
+    g = activation.relu_bwd(gy, y) if relu else gy
+    return (g if write_g else None), (conv2d_bwd_bias(g) if need_bias else None)
 
 
 # --- grouped or dilated convolutions: whole-batch im2col, one batched GEMM over the groups ---

@@ -136,17 +136,26 @@ class Backend(abc.ABC):
 
     # --- conv2d ---------------------------------------------------------------
     @abc.abstractmethod
-    def conv2d_fwd(self, x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1):
+    def conv2d_fwd(self, x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1,
+                   relu=False):
         """Cross-correlation. x (N,C,H,W), w (K,C/groups,kH,kW), b (K,) or None; taps
-        ``dilation`` apart; channels split into ``groups`` independent convolutions.
+        ``dilation`` apart; channels split into ``groups`` independent convolutions; then
+        max(., 0) when ``relu`` (fused into the pass that adds the bias).
 
         Returns ``(y, saved)``: y (N,K,Ho,Wo) and whatever the backward passes reuse
         (None when ``keep_cols`` is False: no weight gradient will be asked for).
         """
 
     @abc.abstractmethod
+    def conv2d_bwd_bias_relu(self, gy, y=None, relu=False, need_bias=True, write_g=True):
+        """``(g, gb)``: NCHW ``gy`` masked where the fused ReLU's output ``y`` <= 0 (only when
+        ``relu``), in whatever layout this backend's conv2d_bwd_data / _weight read best
+        (None unless ``write_g``), and the bias gradient (None unless ``need_bias``)."""
+
+    @abc.abstractmethod
     def conv2d_bwd_data(self, gy, w, x_shape, stride, padding, saved, dilation=(1, 1), groups=1):
-        """Gradient with respect to the input, shape ``x_shape``."""
+        """Gradient with respect to the input, shape ``x_shape``; ``gy`` is NCHW or the ``g``
+        of conv2d_bwd_bias_relu."""
 
     @abc.abstractmethod
     def conv2d_bwd_weight(self, gy, x, w_shape, stride, padding, saved, dilation=(1, 1), groups=1):
@@ -183,18 +192,30 @@ class Backend(abc.ABC):
     def relu_bwd(self, gy, y):
         """gy where the forward output y > 0, else 0."""
 
+    @abc.abstractmethod
+    def bias_relu_fwd(self, y, bias, relu):
+        """In place on a C-contiguous (M, F) ``y``: add ``bias`` (F,) or None, then max(., 0)
+        when ``relu``; returns ``y`` (a linear layer's epilogue)."""
+
+    @abc.abstractmethod
+    def bias_relu_bwd(self, gy, y, relu, need_bias):
+        """``(g, gb)``: (M, F) ``gy`` masked where ``y`` <= 0 when ``relu`` (else gy) and its
+        column sums (None unless ``need_bias``), in a fixed order."""
+
     # --- fused softmax cross-entropy -----------------------------------------
     @abc.abstractmethod
-    def softmax_cross_entropy_fwd(self, logits, labels):
+    def softmax_cross_entropy_fwd(self, logits, labels, reduction="none"):
         """logits (N,C) float, labels (N,) int in [0, C).
 
         Returns ``(loss, probs)``: per-row loss (N,) = logsumexp(row) - row[label],
-        computed stably, and the softmax probabilities (N,C) for the backward.
+        computed stably (or its "mean" or "sum" as a 0-d array, reduced in the same pass),
+        and the softmax probabilities (N,C) for the backward.
         """
 
     @abc.abstractmethod
-    def softmax_cross_entropy_bwd(self, probs, labels, gloss):
-        """(probs - onehot(labels)) * gloss[:, None], gloss the per-row upstream grad."""
+    def softmax_cross_entropy_bwd(self, probs, labels, gloss, reduction="none"):
+        """(probs - onehot(labels)) * gloss[:, None], gloss the per-row upstream grad; with a
+        "mean" or "sum" ``reduction`` gloss is the reduced loss's upstream grad (0-d)."""
 
     # --- optimiser updates (in place) ----------------------------------------
     @abc.abstractmethod

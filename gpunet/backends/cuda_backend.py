@@ -93,15 +93,16 @@ class CudaBackend(Backend):
         # Errors found on the device: slot i is set to 1 by a kernel, and _flag_messages[i]
         # is raised at the next value read.  Slot 0 belongs to the softmax-CE kernel.
         self._flags = self.xp.zeros(_FLAG_SLOTS, dtype=np.int32)
+        self._ticket = self.xp.zeros(1, dtype=np.int32)  # the loss reduction's block counter
         self._flag_messages = [_BAD_LABEL]
         self._k_checks, self._k_sce, self.random_kernels = checks, softmax_ce, random
         self._launch = _launch
         # The primitive table: each protocol name is the family function of the same name.
         for module, names in ((conv, ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight",
-                                      "conv2d_bwd_bias")),
+                                      "conv2d_bwd_bias", "conv2d_bwd_bias_relu")),
                               (pooling, ("max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd",
                                          "avg_pool2d_bwd")),
-                              (activation, ("relu_fwd", "relu_bwd")),
+                              (activation, ("relu_fwd", "relu_bwd", "bias_relu_fwd", "bias_relu_bwd")),
                               (softmax_ce, ("softmax_cross_entropy_bwd",)),
                               (optim, ("sgd_update", "adam_update")),
                               (embedding, ("embedding_bwd",)),
@@ -160,12 +161,14 @@ class CudaBackend(Backend):
 
         return erf(array)
 
-    def softmax_cross_entropy_fwd(self, logits, labels):
+    def softmax_cross_entropy_fwd(self, logits, labels, reduction="none"):
         """The fused kernel, flagging out-of-range labels in slot 0 (raised at the next read)."""
-        return self._k_sce.softmax_cross_entropy_fwd(logits, labels, self._flags[:1])
+        return self._k_sce.softmax_cross_entropy_fwd(logits, labels, self._flags[:1], self._ticket,
+                                                     reduction)
 
     # The remaining protocol methods are the family functions bound in __init__.
-    conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = None
+    conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = conv2d_bwd_bias_relu = None
+    bias_relu_fwd = bias_relu_bwd = None
     max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
     relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None
     embedding_bwd = layer_norm_fwd = layer_norm_bwd = None

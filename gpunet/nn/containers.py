@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from . import module as _module
 from .module import Module
 
 
 class Sequential(Module):
     """Modules applied one after another; children are named "0", "1", … (or by an OrderedDict).
+
+    A ``Linear`` or ``Conv2d`` directly followed by a ``ReLU`` runs as one fused op
+    (``F.linear_relu`` / ``F.conv2d_relu``): the same values, fewer passes over memory.
 
     Example:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
@@ -31,8 +35,15 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            if i + 1 < len(mods) and _fusable(mods[i], mods[i + 1]):
+                x = mods[i].forward_relu(x)  # the layer's bias and the ReLU in one pass
+                i += 2
+            else:
+                x = mods[i](x)
+                i += 1
         return x
 
     def __len__(self):
@@ -51,6 +62,14 @@ class Sequential(Module):
         """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
+
+
+def _fusable(layer, nxt):
+    """A Linear or Conv2d followed by a ReLU runs fused, unless ``summary()`` is watching each
+    module's output (the values are the same either way)."""
+    from .layers import Conv2d, Linear, ReLU
+
+    return type(nxt) is ReLU and type(layer) in (Linear, Conv2d) and not _module._hooks
 
 
 class ModuleList(Module):

@@ -69,6 +69,10 @@ class Linear(Module):
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
 
+    def forward_relu(self, x):
+        """``relu(self(x))`` in one fused epilogue (what ``nn.Sequential`` calls for Linear, ReLU)."""
+        return F.linear_relu(x, self.weight, self.bias)
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
@@ -107,6 +111,13 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: input must be 4-D (N, C, H, W), got shape {x.shape}{hint}")
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
+
+    def forward_relu(self, x):
+        """``relu(self(x))`` in one fused epilogue (what ``nn.Sequential`` calls for Conv2d, ReLU)."""
+        if isinstance(x, Tensor) and x.ndim != 4:
+            return self.forward(x)  # raises the clear error
+        return F.conv2d_relu(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                             self.groups)
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -1,4 +1,10 @@
-"""Linear and 2-D convolution: GEMM-based, the backend does the heavy lifting."""
+"""Linear and 2-D convolution: GEMM-based, the backend does the heavy lifting.
+
+Both take ``relu=True`` for the layer-then-ReLU pair (``F.linear_relu``, ``F.conv2d_relu``,
+and ``nn.Sequential`` when a ReLU module follows the layer): the bias and ReLU are one
+epilogue pass after the GEMM, and on the way back one pass masks the gradient and sums the
+bias gradient.  The values are those of the layer followed by ``F.relu``, bit for bit.
+"""
 from __future__ import annotations
 
 from ..function import Function, is_grad_enabled
@@ -8,23 +14,25 @@ class Linear(Function):
     """y = x @ W.T + b with W of shape (out, in), as in PyTorch."""
 
     @staticmethod
-    def forward(ctx, x, w, b=None):
-        ctx.save_for_backward(x, w)
-        y = ctx.backend.matmul(x, w.T)
-        if b is not None:
-            y += b
+    def forward(ctx, x, w, b=None, relu=False):
+        be = ctx.backend
+        y = be.matmul(x, w.T)
+        if b is not None or relu:
+            be.bias_relu_fwd(y.reshape(-1, y.shape[-1]), b, relu)
+        ctx.save_for_backward(x, w, y if relu else None)
+        ctx.relu = relu
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, w = ctx.saved
-        mm, need = ctx.backend.matmul, ctx.needs_input_grad
-        gx = mm(gy, w) if need[0] else None
-        gw = None
-        if need[1]:
-            g2, x2 = gy.reshape(-1, gy.shape[-1]), x.reshape(-1, x.shape[-1])
-            gw = mm(g2.T, x2)
-        gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0) if len(need) > 2 and need[2] else None
+        x, w, y = ctx.saved
+        be, need = ctx.backend, ctx.needs_input_grad
+        need_b = len(need) > 2 and need[2]
+        g2, gb = gy.reshape(-1, gy.shape[-1]), None
+        if ctx.relu or need_b:
+            g2, gb = be.bias_relu_bwd(g2, y.reshape(g2.shape) if ctx.relu else None, ctx.relu, need_b)
+        gx = be.matmul(g2, w).reshape(x.shape) if need[0] else None
+        gw = be.matmul(g2.T, x.reshape(-1, x.shape[-1])) if need[1] else None
         return gx, gw, gb
 
 
@@ -32,20 +40,24 @@ class Conv2d(Function):
     """Cross-correlation of x (N,C,H,W) with w (K,C,kH,kW), plus bias b (K,)."""
 
     @staticmethod
-    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                relu=False):
         keep = is_grad_enabled() and ctx.needs_input_grad[1]  # columns feed the weight grad
         ctx.extra = {} if (dilation, groups) == ((1, 1), 1) else {"dilation": dilation, "groups": groups}
-        y, saved = ctx.backend.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep, **ctx.extra)
-        ctx.save_for_backward(x, w, saved)
-        ctx.stride, ctx.padding = stride, padding
+        y, saved = ctx.backend.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep, relu=relu,
+                                          **ctx.extra)
+        ctx.save_for_backward(x, w, saved, y if relu else None)
+        ctx.stride, ctx.padding, ctx.relu = stride, padding, relu
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, w, saved = ctx.saved
+        x, w, saved, y = ctx.saved
         be, need = ctx.backend, ctx.needs_input_grad
+        need_b = len(need) > 2 and need[2]
+        # g: gy masked by the ReLU, in the layout the backend's two GEMMs read; gb: bias grad
+        g, gb = be.conv2d_bwd_bias_relu(gy, y, ctx.relu, need_b, need[0] or need[1])
         args = (ctx.stride, ctx.padding, saved)
-        gx = be.conv2d_bwd_data(gy, w, x.shape, *args, **ctx.extra) if need[0] else None
-        gw = be.conv2d_bwd_weight(gy, x, w.shape, *args, **ctx.extra) if need[1] else None
-        gb = be.conv2d_bwd_bias(gy) if len(need) > 2 and need[2] else None
+        gx = be.conv2d_bwd_data(g, w, x.shape, *args, **ctx.extra) if need[0] else None
+        gw = be.conv2d_bwd_weight(g, x, w.shape, *args, **ctx.extra) if need[1] else None
         return gx, gw, gb

@@ -34,16 +34,16 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, labels, reduction="mean"):
-        loss, probs = ctx.backend.softmax_cross_entropy_fwd(logits, labels)
+        # the reduction happens inside the fused kernel (one launch on cuda)
+        loss, probs = ctx.backend.softmax_cross_entropy_fwd(logits, labels, reduction)
         ctx.save_for_backward(probs, labels)
         ctx.reduction = reduction
-        return apply_reduction(loss, reduction)
+        return loss
 
     @staticmethod
     def backward(ctx, gy):
         probs, labels = ctx.saved
-        g = _reduce_grad(gy, (probs.shape[0],), ctx.reduction, ctx.backend.xp)
-        return ctx.backend.softmax_cross_entropy_bwd(probs, labels, g.astype(probs.dtype)), None
+        return ctx.backend.softmax_cross_entropy_bwd(probs, labels, gy, ctx.reduction), None
 
 
 class BinaryCrossEntropyWithLogits(Function):
