@@ -16,7 +16,7 @@ from numba import cuda
 from . import _launch
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def range_check_kernel(a, lo, hi, flags, slot):
     """flags[slot] = 1 if some a[i] is not in [lo, hi]; every writer stores the same 1."""
     for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):

@@ -1,12 +1,17 @@
-"""Fused in-place optimiser updates: one launch per parameter, no temporary arrays.
+"""Fused in-place optimiser updates, multi-tensor: one launch updates up to ``MAX_TENSORS``
+parameters (their gradients and state), no temporary arrays.
 
-Scalars are cast to the parameter dtype on the host so float32 parameters are updated in
-float32 arithmetic; bias corrections depend only on the host step count, so no value is
+The parameters travel as tuples of 1-D arrays (Numba passes a tuple as its members' fields,
+each array costing one argument's marshalling, and compiles once per tuple length); block row
+``blockIdx.y`` picks the tensor and the x blocks stride over its elements.  A launch's
+argument block is limited (4 KiB before CUDA 12.1, 56 bytes per 1-D array here), hence the
+cap.  Scalars are cast to the parameter dtype on the host so float32 parameters are updated
+in float32 arithmetic; bias corrections depend only on the host step count, so no value is
 read back from the device.
 
 Example:
-    >>> from cuda_kernels import optim                                           # doctest: +SKIP
-    >>> optim.sgd_update(p, g, buf, 0.1, 0.9, 0.0, 0.0, False, first_step=True)   # doctest: +SKIP
+    >>> from cuda_kernels import optim                                                  # doctest: +SKIP
+    >>> optim.sgd_update_many([p], [g], [buf], 0.1, 0.9, 0.0, 0.0, False, first_step=True)  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -16,11 +21,17 @@ from numba import cuda
 
 from . import _launch
 
+MAX_TENSORS = 16  # SGD: 3 arrays a tensor; Adam: 4 (16 * 4 * 56 bytes = 3.5 KiB)
 
-@cuda.jit
-def sgd_update_kernel(param, grad, buf, lr, momentum, one_minus_damp, wd, nesterov, first_step):
+
+@cuda.jit(cache=True)
+def sgd_update_kernel(params, grads, bufs, lr, momentum, one_minus_damp, wd, nesterov, first_step):
     """PyTorch's SGD: L2 weight decay, momentum buffer with dampening, optional Nesterov."""
-    for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
+    param = params[cuda.blockIdx.y]
+    grad = grads[cuda.blockIdx.y]
+    buf = bufs[cuda.blockIdx.y]
+    start = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    for i in range(start, param.size, cuda.gridDim.x * cuda.blockDim.x):
         p = param[i]
         d = grad[i]
         if wd != 0:
@@ -38,11 +49,16 @@ def sgd_update_kernel(param, grad, buf, lr, momentum, one_minus_damp, wd, nester
         param[i] = p - lr * d
 
 
-@cuda.jit
-def adam_update_kernel(param, grad, m, v, lr, beta1, beta2, one_minus_b1, one_minus_b2, eps,
+@cuda.jit(cache=True)
+def adam_update_kernel(params, grads, ms, vs, lr, beta1, beta2, one_minus_b1, one_minus_b2, eps,
                        wd, decoupled, decay, step_size, bc2_sqrt):
     """PyTorch's Adam (L2 in the gradient) or AdamW (decoupled decay p *= 1 - lr*wd)."""
-    for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
+    param = params[cuda.blockIdx.y]
+    grad = grads[cuda.blockIdx.y]
+    m = ms[cuda.blockIdx.y]
+    v = vs[cuda.blockIdx.y]
+    start = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    for i in range(start, param.size, cuda.gridDim.x * cuda.blockDim.x):
         p = param[i]
         g = grad[i]
         if wd != 0:
@@ -59,45 +75,97 @@ def adam_update_kernel(param, grad, m, v, lr, beta1, beta2, one_minus_b1, one_mi
         param[i] = p - step_size * mi / (math.sqrt(vi) / bc2_sqrt + eps)
 
 
+def _flat(arrays, dtype, what):
+    """1-D views (or contiguous copies, to write back) of ``arrays``, cast to ``dtype``."""
+    flats, backs = [], []
+    for a in arrays:
+        if what == "grad":
+            flats.append(_launch.contiguous(a).reshape(-1).astype(dtype, copy=False))
+            backs.append(None)
+        else:
+            flat, back = _launch.in_place(a)  # a non-contiguous array is updated via a copy
+            flats.append(flat)
+            backs.append(back)
+    return flats, backs
+
+
+def _launch_many(kernel, tensors, scalars):
+    """Launch ``kernel`` over ``tensors`` (a list of per-role lists of flat arrays) in chunks
+    of MAX_TENSORS, one block row per tensor."""
+    n = len(tensors[0])
+    for lo in range(0, n, MAX_TENSORS):
+        chunk = [tuple(role[lo:lo + MAX_TENSORS]) for role in tensors]
+        size = max(a.size for a in chunk[0])
+        if size:
+            _launch.launch(kernel, (_launch.blocks_for(size), len(chunk[0])), _launch.TPB,
+                           *chunk, *scalars)
+
+
+def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, nesterov, first_step):
+    """One SGD step on every array of ``params`` (same dtype) in place, with their ``grads``
+    and momentum ``bufs`` (None when momentum == 0): ceil(len / MAX_TENSORS) launches.
+
+    Example:
+        >>> sgd_update_many([p1, p2], [g1, g2], None, 0.1, 0.0, 0.0, 0.0, False, True)   # doctest: +SKIP
+    """
+    dt = params[0].dtype
+    p, p_back = _flat(params, dt, "param")
+    g, _ = _flat(grads, dt, "grad")
+    # Without momentum the kernel never touches buf: pass grad (never param, which the
+    # simulator would copy back over the update).
+    b, b_back = (g, [None] * len(g)) if bufs is None or momentum == 0 else _flat(bufs, dt, "buf")
+    for i, (pi, gi, bi) in enumerate(zip(p, g, b)):
+        if pi.dtype != dt or gi.size != pi.size or bi.size != pi.size:
+            raise ValueError(f"sgd_update: params[{i}] ({pi.dtype}, {pi.size} values), its grad "
+                             f"({gi.size}) and buf ({bi.size}) must match params[0]'s dtype {dt} "
+                             "and each other's size")
+    s = _launch.scalar
+    _launch_many(sgd_update_kernel, [p, g, b],
+                 (s(lr, dt), s(momentum, dt), s(1.0 - dampening, dt), s(weight_decay, dt),
+                  bool(nesterov), bool(first_step)))
+    for flat, original in zip(p + b, p_back + b_back):
+        _launch.write_back(flat, original)
+
+
+def adam_update_many(params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupled):
+    """One Adam / AdamW step (``step`` counts from 1, the same for all) on every array of
+    ``params`` (same dtype), ``ms`` and ``vs`` in place.
+
+    Example:
+        >>> adam_update_many([p], [g], [m], [v], 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, False)   # doctest: +SKIP
+    """
+    dt = params[0].dtype
+    (p, p_back), (mf, m_back), (vf, v_back) = (_flat(a, dt, "state") for a in (params, ms, vs))
+    g, _ = _flat(grads, dt, "grad")
+    for i, (pi, gi, mi, vi) in enumerate(zip(p, g, mf, vf)):
+        if pi.dtype != dt or not (gi.size == mi.size == vi.size == pi.size):
+            raise ValueError(f"adam_update: params[{i}], its grad, m and v must have the same size "
+                             f"and params[0]'s dtype {dt}")
+    bc1 = 1.0 - beta1 ** step
+    bc2 = 1.0 - beta2 ** step
+    s = _launch.scalar
+    _launch_many(adam_update_kernel, [p, g, mf, vf],
+                 (s(lr, dt), s(beta1, dt), s(beta2, dt), s(1.0 - beta1, dt), s(1.0 - beta2, dt),
+                  s(eps, dt), s(weight_decay, dt), bool(decoupled), s(1.0 - lr * weight_decay, dt),
+                  s(lr / bc1, dt), s(math.sqrt(bc2), dt)))
+    for flat, original in zip(p + mf + vf, p_back + m_back + v_back):
+        _launch.write_back(flat, original)
+
+
 def sgd_update(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
-    """One SGD step on ``param`` (and ``buf``, unused and may be None when momentum == 0).
+    """One SGD step on one ``param`` (``buf`` unused, and may be None, when momentum == 0).
 
     Example:
         >>> sgd_update(p, g, None, 0.1, 0.0, 0.0, 0.0, False, True)   # doctest: +SKIP
     """
-    dt = param.dtype
-    p, p_back = _launch.in_place(param)  # a non-contiguous parameter is updated via a copy
-    g = _launch.contiguous(grad).reshape(-1).astype(dt, copy=False)
-    # Without momentum the kernel never touches buf: pass grad (never param, which the
-    # simulator would copy back over the update).
-    b, b_back = (g, None) if buf is None or momentum == 0 else _launch.in_place(buf)
-    if g.size != p.size or b.size != p.size:
-        raise ValueError("sgd_update: param, grad and buf must have the same size")
-    s = _launch.scalar
-    _launch.launch(sgd_update_kernel, _launch.blocks_for(p.size), _launch.TPB,
-                   p, g, b, s(lr, dt), s(momentum, dt), s(1.0 - dampening, dt),
-                   s(weight_decay, dt), bool(nesterov), bool(first_step))
-    _launch.write_back(p, p_back)
-    _launch.write_back(b, b_back)
+    sgd_update_many([param], [grad], None if buf is None else [buf], lr, momentum, dampening,
+                    weight_decay, nesterov, first_step)
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled):
-    """One Adam / AdamW step (``step`` counts from 1) on ``param``, ``m`` and ``v`` in place.
+    """One Adam / AdamW step on one ``param``, ``m`` and ``v`` in place.
 
     Example:
         >>> adam_update(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, False)   # doctest: +SKIP
     """
-    dt = param.dtype
-    (p, p_back), (mf, m_back), (vf, v_back) = (_launch.in_place(a) for a in (param, m, v))
-    g = _launch.contiguous(grad).reshape(-1).astype(dt, copy=False)
-    if not (g.size == mf.size == vf.size == p.size):
-        raise ValueError("adam_update: param, grad, m and v must have the same size")
-    bc1 = 1.0 - beta1 ** step
-    bc2 = 1.0 - beta2 ** step
-    s = _launch.scalar
-    _launch.launch(adam_update_kernel, _launch.blocks_for(p.size), _launch.TPB,
-                   p, g, mf, vf, s(lr, dt), s(beta1, dt), s(beta2, dt), s(1.0 - beta1, dt),
-                   s(1.0 - beta2, dt), s(eps, dt), s(weight_decay, dt), bool(decoupled),
-                   s(1.0 - lr * weight_decay, dt), s(lr / bc1, dt), s(math.sqrt(bc2), dt))
-    for flat, original in ((p, p_back), (mf, m_back), (vf, v_back)):
-        _launch.write_back(flat, original)
+    adam_update_many([param], [grad], [m], [v], lr, beta1, beta2, eps, weight_decay, step, decoupled)

@@ -22,7 +22,7 @@ from . import _launch
 from ._device import covering_windows, unravel_plane
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
     """y = window max; argmax = h * W + w of the first maximum in row-major window order.
 
@@ -53,7 +53,7 @@ def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
         argmax[pl, oh, ow] = idx
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
     """gx[h, w] = sum of gy over the windows covering (h, w) whose argmax is (h, w)."""
     H, W = gx.shape[1], gx.shape[2]
@@ -71,7 +71,7 @@ def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
         gx[pl, h, w] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
     """y = window sum * inv, inv = 1 / (kh * kw): padded zeros count in the divisor."""
     H, W = x.shape[1], x.shape[2]
@@ -91,7 +91,7 @@ def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
         y[pl, oh, ow] = acc * inv
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, inv):
     """gx[h, w] = sum of gy * inv over the windows covering (h, w), inv = 1 / (kh * kw)."""
     H, W = gx.shape[1], gx.shape[2]

@@ -44,10 +44,27 @@ def counter_bits(counter, key_lo, key_hi):
     return lowbias32(lowbias32(lo ^ key_lo) ^ hi ^ key_hi)
 
 
+@cuda.jit(device=True, inline=True)
+def normal_from_uniforms(u1, u2, minus_two, two_pi, pi, tiny, zero):
+    """Box-Muller: sqrt(-2 log u1) * cos(2 pi u2 - pi), never NaN or inf for u1 in [0, 1 + ulps].
+
+    The arguments after u2 are constants of u1's type (so float32 stays float32).
+    """
+    # NOTE: with the GPU's approximate log (fastmath), log(u1) for u1 within a few ulps of 1
+    # can come out slightly positive, so -2 log(u1) < 0 and sqrt gives NaN; u1 = 0 would give
+    # inf.  Clamp both ends: the result is then 0 near u1 = 1 and at most sqrt(-2 log tiny).
+    if not u1 >= tiny:
+        u1 = tiny
+    r2 = minus_two * math.log(u1)
+    if not r2 > zero:
+        r2 = zero
+    return math.sqrt(r2) * math.cos(two_pi * u2 - pi)  # cos(a - pi) = -cos(a): same law
+
+
 def _make_kernels(float_t):
     """Uniform and normal kernels computing in ``float_t`` (no float64 work for float32)."""
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def uniform_fwd_kernel(out, key_lo, key_hi, offset, drop, scale):
         """out[i] = (bits(offset + i) >> drop) * scale: uniform on [0, 1)."""
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
@@ -55,15 +72,15 @@ def _make_kernels(float_t):
 
     # NOTE: fastmath gives the hardware's approximate cos/log, accurate to ~1e-6 on [-pi, pi]
     # (the angle's range here); the exact cosf carries a float64 path for huge arguments.
-    @cuda.jit(fastmath=True)
-    def normal_fwd_kernel(out, key_lo, key_hi, offset, drop, scale):
+    @cuda.jit(fastmath=True, cache=True)
+    def normal_fwd_kernel(out, key_lo, key_hi, offset, drop, scale, tiny):
         """Box-Muller: counters 2i and 2i+1 give two uniforms, out[i] one standard normal."""
         one = float_t(1)
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
             u1 = one - float_t(counter_bits(offset + 2 * i, key_lo, key_hi) >> drop) * scale
             u2 = float_t(counter_bits(offset + 2 * i + 1, key_lo, key_hi) >> drop) * scale
-            angle = float_t(TWO_PI) * u2 - float_t(math.pi)  # cos(a - pi) = -cos(a): same law
-            out[i] = math.sqrt(float_t(-2) * math.log(u1)) * math.cos(angle)
+            out[i] = normal_from_uniforms(u1, u2, float_t(-2), float_t(TWO_PI), float_t(math.pi),
+                                          tiny, float_t(0))
 
     return uniform_fwd_kernel, normal_fwd_kernel
 
@@ -91,8 +108,10 @@ def _draw(which, shape, dtype, seed, offset):
         # float32 keeps 24 of the 32 bits, so that k * 2**-24 is exact and stays below 1.
         bits = 24 if gen == np.float32 else 32
         key_lo, key_hi = _key(seed)
-        _launch.launch(kernels(gen)[which], _launch.blocks_for(flat.size), _launch.TPB,
-                       flat, key_lo, key_hi, int(offset), 32 - bits, _launch.scalar(2.0 ** -bits, gen))
+        args = (flat, key_lo, key_hi, int(offset), 32 - bits, _launch.scalar(2.0 ** -bits, gen))
+        if which == 1:
+            args += (np.finfo(gen).tiny,)
+        _launch.launch(kernels(gen)[which], _launch.blocks_for(flat.size), _launch.TPB, *args)
     return out.astype(dt, copy=False)  # other dtypes are drawn in float64 and cast
 
 

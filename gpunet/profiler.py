@@ -26,7 +26,8 @@ PRIMITIVES = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_
               "conv2d_bwd_bias_relu", "bias_relu_fwd", "bias_relu_bwd",
               "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
               "relu_fwd", "relu_bwd", "softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd",
-              "sgd_update", "adam_update", "matmul", "embedding_bwd", "layer_norm_fwd",
+              "sgd_update", "adam_update", "sgd_update_many", "adam_update_many", "matmul",
+              "embedding_bwd", "layer_norm_fwd",
               "layer_norm_bwd")
 
 _local = threading.local()

@@ -178,7 +178,8 @@ class Tensor:
         if grad is None:
             if self.numel() != 1:
                 raise ValueError(f"backward() without a gradient needs a scalar, got shape {self.shape}")
-            g = xp.ones_like(self.data)
+            g = self.backend.one(self.dtype)  # cached: no fill per step
+            g = g if g.shape == self.data.shape else g.reshape(self.data.shape)
         else:
             g = grad.data if isinstance(grad, Tensor) else self.backend.asarray(np.asarray(grad, self.dtype))
             if g.shape != self.data.shape:
@@ -218,7 +219,10 @@ class Tensor:
 
     def _accumulate(self, g):
         if self.grad is None:
-            self.grad = Tensor._wrap(g.copy() if g is self.data else g, self.backend)
+            # a copy when g is the tensor itself or the cached seed (a user may write into .grad)
+            one = self.backend.one(g.dtype)
+            own = g is self.data or g is one or g.base is one
+            self.grad = Tensor._wrap(g.copy() if own else g, self.backend)
         else:
             self.grad = Tensor._wrap(self.grad.data + g, self.backend)
 

@@ -1,5 +1,8 @@
 """Optimiser updates on NumPy, in place, with PyTorch's formulas (SGD with momentum, Adam, AdamW).
 
+``*_update_many`` take lists of parameters, as the multi-tensor cuda kernels do; here they
+are a loop (a NumPy call costs microseconds, not a kernel launch).
+
 Example:
     >>> p, g = np.ones(3), np.full(3, 0.5)
     >>> sgd_update(p, g, None, lr=0.1, momentum=0, dampening=0, weight_decay=0,
@@ -39,3 +42,16 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, de
     m_hat = m / (1 - beta1 ** step)
     v_hat = v / (1 - beta2 ** step)
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, nesterov, first_step):
+    """:func:`sgd_update` on each parameter of ``params`` (``bufs`` None when momentum is 0)."""
+    for i, (p, g) in enumerate(zip(params, grads)):
+        sgd_update(p, g, None if bufs is None else bufs[i], lr, momentum, dampening, weight_decay,
+                   nesterov, first_step)
+
+
+def adam_update_many(params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupled):
+    """:func:`adam_update` on each parameter of ``params``."""
+    for p, g, m, v in zip(params, grads, ms, vs):
+        adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled)

@@ -1,4 +1,5 @@
-"""Every kernel compiles for a real GPU (sm_80 PTX) with the argument types its launcher passes.
+"""Every kernel compiles for a real GPU (sm_80 PTX) with the argument types its launcher passes
+(the multi-tensor optimiser kernels with LeNet-5's ten parameters as a tuple).
 
 The simulator runs kernels as Python, so it never type-checks them the way Numba's CUDA
 compiler does; this test does, without a GPU, in a fresh interpreter without
@@ -37,7 +38,7 @@ SCRIPT = textwrap.dedent("""
         return nt.Array(numba.from_dtype(np.dtype(dt)), nd, "C")
 
     for dt in (np.float32, np.float64):
-        f, i = numba.from_dtype(np.dtype(dt)), nt.int64
+        f, i, b = numba.from_dtype(np.dtype(dt)), nt.int64, nt.boolean
         fwd, bwd = softmax_ce.kernels(dt)
         uniform, normal = random.kernels(dt)
         ln_fwd, ln_bwd, ln_param = layer_norm.kernels(dt)
@@ -55,15 +56,18 @@ SCRIPT = textwrap.dedent("""
             (ln_bwd, (A(dt, 2), A(dt, 2), A(dt, 1), nt.boolean, A(dt, 1), A(dt, 1), A(dt, 2))),
             (ln_param, (A(dt, 2), A(dt, 2)) + (A(dt, 1),) * 4),
             (conv.im2col_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 7 + (f,)),
-            (conv.bias_add_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), nt.boolean)),
-            (conv.bias_add_bwd_kernel(dt), (A(dt, 3), A(dt, 1), i)),
-            (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2), A(np.int32, 1))),
-            (bwd, (A(dt, 2), A(np.int32, 1), A(dt, 1), A(dt, 2))),
+            (conv.conv2d_epilogue_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), b, b, f)),
+            (conv.conv2d_epilogue_bwd_kernel(dt), (A(dt, 3), A(dt, 3), A(dt, 2), A(dt, 1), b, b, b)),
+            (activation.bias_relu_fwd_kernel, (A(dt, 2), A(dt, 1), b, b, f)),
+            (activation.bias_relu_bwd_kernel(dt), (A(dt, 2),) * 3 + (A(dt, 1), b, b)),
+            (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2), A(np.int32, 1), A(dt, 1),
+                   A(np.int32, 1), f)),
+            (bwd, (A(dt, 2), A(np.int32, 1), A(dt, 1), i, f, A(dt, 2))),
             (uniform, (A(dt, 1),) + (i,) * 4 + (f,)),
-            (normal, (A(dt, 1),) + (i,) * 4 + (f,)),
+            (normal, (A(dt, 1),) + (i,) * 4 + (f, f)),
             (checks.range_check_kernel, (A(dt, 1), f, f, A(np.int32, 1), i)),
-            (optim.sgd_update_kernel, (A(dt, 1),) * 3 + (f,) * 4 + (nt.boolean,) * 2),
-            (optim.adam_update_kernel, (A(dt, 1),) * 4 + (f,) * 7 + (nt.boolean,) + (f,) * 3),
+            (optim.sgd_update_kernel, (nt.UniTuple(A(dt, 1), 10),) * 3 + (f,) * 4 + (b,) * 2),
+            (optim.adam_update_kernel, (nt.UniTuple(A(dt, 1), 10),) * 4 + (f,) * 7 + (b,) + (f,) * 3),
         ]:
             fastmath = bool(k.targetoptions.get("fastmath"))  # compile as the kernel would
             ptx, resty = cuda.compile_ptx(k.py_func, sig, cc=(8, 0), fastmath=fastmath)
@@ -83,4 +87,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 44, proc.stdout
+    assert proc.stdout.count("OK ") == 48, proc.stdout

@@ -228,6 +228,26 @@ class Backend(abc.ABC):
                     step, decoupled):
         """Adam (decoupled=False, L2 added to grad) or AdamW (decoupled weight decay)."""
 
+    @abc.abstractmethod
+    def sgd_update_many(self, params, grads, bufs, lr, momentum, dampening, weight_decay,
+                        nesterov, first_step):
+        """sgd_update on lists of same-dtype arrays (``bufs`` None when momentum=0); the
+        cuda backend updates up to 16 parameters per launch."""
+
+    @abc.abstractmethod
+    def adam_update_many(self, params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay,
+                         step, decoupled):
+        """adam_update on lists of same-dtype arrays sharing one step count."""
+
+    def one(self, dtype):
+        """A cached 0-d array holding 1 of ``dtype`` (the seed of ``loss.backward()``): read-only
+        by convention, so no device op fills a new one every step."""
+        ones = self.__dict__.setdefault("_ones", {})
+        key = np.dtype(dtype)
+        if key not in ones:
+            ones[key] = self.asarray(np.ones((), key))
+        return ones[key]
+
     # --- embedding --------------------------------------------------------------
     @abc.abstractmethod
     def embedding_bwd(self, gy, indices, num_embeddings):

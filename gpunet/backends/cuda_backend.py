@@ -104,7 +104,7 @@ class CudaBackend(Backend):
                                          "avg_pool2d_bwd")),
                               (activation, ("relu_fwd", "relu_bwd", "bias_relu_fwd", "bias_relu_bwd")),
                               (softmax_ce, ("softmax_cross_entropy_bwd",)),
-                              (optim, ("sgd_update", "adam_update")),
+                              (optim, ("sgd_update", "adam_update", "sgd_update_many", "adam_update_many")),
                               (embedding, ("embedding_bwd",)),
                               (layer_norm, ("layer_norm_fwd", "layer_norm_bwd"))):
             for fn_name in names:
@@ -168,7 +168,7 @@ class CudaBackend(Backend):
 
     # The remaining protocol methods are the family functions bound in __init__.
     conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = conv2d_bwd_bias_relu = None
-    bias_relu_fwd = bias_relu_bwd = None
+    bias_relu_fwd = bias_relu_bwd = sgd_update_many = adam_update_many = None
     max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
     relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None
     embedding_bwd = layer_norm_fwd = layer_norm_bwd = None

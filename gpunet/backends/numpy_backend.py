@@ -63,6 +63,8 @@ class NumpyBackend(Backend):
     softmax_cross_entropy_bwd = staticmethod(softmax_ce.softmax_cross_entropy_bwd)
     sgd_update = staticmethod(optim.sgd_update)
     adam_update = staticmethod(optim.adam_update)
+    sgd_update_many = staticmethod(optim.sgd_update_many)
+    adam_update_many = staticmethod(optim.adam_update_many)
     embedding_bwd = staticmethod(embedding.embedding_bwd)
     layer_norm_fwd = staticmethod(layer_norm.layer_norm_fwd)
     layer_norm_bwd = staticmethod(layer_norm.layer_norm_bwd)

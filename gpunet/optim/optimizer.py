@@ -1,7 +1,8 @@
 """Optimisers: the Optimizer base (param_groups, state, state_dict), SGD, Adam and AdamW.
 
-Each ``step()`` makes one in-place call per parameter to the backend's fused update
-(``sgd_update`` / ``adam_update``; on ``cuda`` one kernel launch each), under ``no_grad``.
+SGD and Adam make one in-place call per parameter group and dtype to the backend's fused
+multi-tensor update (``sgd_update_many`` / ``adam_update_many``; on ``cuda`` one kernel launch
+updates up to 16 parameters), under ``no_grad``.
 
 Example:
     >>> opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -97,9 +98,14 @@ class Optimizer:
         """Update every parameter that has a gradient, in place."""
         with no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, group, self.state.setdefault(id(p), {}))
+                params = [p for p in group["params"] if p.grad is not None]
+                if params:
+                    self._update_group(params, group)
+
+    def _update_group(self, params, group):
+        """Update ``params`` of one group; by default one ``_update`` per parameter."""
+        for p in params:
+            self._update(p, group, self.state.setdefault(id(p), {}))
 
     def _update(self, p, group, state):
         raise NotImplementedError
@@ -204,14 +210,22 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
-    def _update(self, p, group, state):
+    def _update_group(self, params, group):
         momentum = group["momentum"]
-        buf = state.get("momentum_buffer")
-        first = buf is None
-        if momentum and first:
-            buf = state["momentum_buffer"] = p.backend.xp.zeros_like(p.data)
-        p.backend.sgd_update(p.data, p.grad.data, buf, group["lr"], momentum, group["dampening"],
-                             group["weight_decay"], group["nesterov"], first)
+        buckets = {}  # one multi-tensor call per (backend, dtype, first step or not)
+        for p in params:
+            state = self.state.setdefault(id(p), {})
+            first = state.get("momentum_buffer") is None
+            if momentum and first:  # the first step writes the buffer without reading it
+                state["momentum_buffer"] = p.backend.xp.empty_like(p.data)
+            buckets.setdefault((id(p.backend), p.dtype, first), []).append(
+                (p, state.get("momentum_buffer")))
+        for (_, _, first), items in buckets.items():
+            ps = [p for p, _ in items]
+            bufs = [b for _, b in items] if momentum else None
+            ps[0].backend.sgd_update_many([p.data for p in ps], [p.grad.data for p in ps], bufs,
+                                          group["lr"], momentum, group["dampening"],
+                                          group["weight_decay"], group["nesterov"], first)
 
 
 class Adam(Optimizer):
@@ -229,16 +243,23 @@ class Adam(Optimizer):
         betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
-    def _update(self, p, group, state):
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = p.backend.xp.zeros_like(p.data)
-            state["exp_avg_sq"] = p.backend.xp.zeros_like(p.data)
-        state["step"] += 1
+    def _update_group(self, params, group):
+        buckets = {}  # one multi-tensor call per (backend, dtype, step count)
+        for p in params:
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = p.backend.xp.zeros_like(p.data)
+                state["exp_avg_sq"] = p.backend.xp.zeros_like(p.data)
+            state["step"] += 1
+            buckets.setdefault((id(p.backend), p.dtype, state["step"]), []).append((p, state))
         beta1, beta2 = group["betas"]
-        p.backend.adam_update(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"], group["lr"],
-                              beta1, beta2, group["eps"], group["weight_decay"], state["step"],
-                              self._decoupled)
+        for (_, _, step), items in buckets.items():
+            ps = [p for p, _ in items]
+            ps[0].backend.adam_update_many(
+                [p.data for p in ps], [p.grad.data for p in ps], [st["exp_avg"] for _, st in items],
+                [st["exp_avg_sq"] for _, st in items], group["lr"], beta1, beta2, group["eps"],
+                group["weight_decay"], step, self._decoupled)
 
 
 class AdamW(Adam):
