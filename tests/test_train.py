@@ -25,15 +25,21 @@ from gpunet.data import DataLoader, TensorDataset
 from gpunet.train import fit
 
 
-def problem(seed=0, n=240, flip_val=False, backend="numpy"):
-    """Two noisy Gaussian blobs in 6-D; a small MLP with dropout, Adam and StepLR."""
+def problem(seed=0, n=240, flip_val=False, backend="numpy", conv=False):
+    """Two noisy Gaussian blobs in 6-D; a small MLP with dropout, Adam and StepLR.  ``conv``:
+    the blobs in 16-D as 1x4x4 images, and a convnet with biases (conv+ReLU fused) instead."""
     gn.set_backend(backend)
     gn.manual_seed(seed)
     rng = np.random.default_rng(123)
     y = rng.integers(0, 3, n)
-    x = (rng.standard_normal((n, 6)) + 3.0 * np.eye(3, 6)[y]).astype(np.float32)
+    d = 16 if conv else 6
+    x = (rng.standard_normal((n, d)) + 3.0 * np.eye(3, d)[y]).astype(np.float32)
     yv = (y[:60] + 1) % 3 if flip_val else y[:60]
     model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
+    if conv:
+        x = x.reshape(n, 1, 4, 4)
+        model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Dropout(0.2), nn.Flatten(), nn.Linear(12, 3))
     opt = optim.Adam(model.parameters(), lr=0.05)
     sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     train = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
@@ -45,8 +51,8 @@ def weights(model):
     return {k: (v.numpy() if hasattr(v, "numpy") else np.asarray(v)).copy() for k, v in model.state_dict().items()}
 
 
-def run(epochs, ckpt=None, resume=None, loss_fn=None, backend="numpy"):
-    model, lf, opt, sched, train, val = problem(backend=backend)
+def run(epochs, ckpt=None, resume=None, loss_fn=None, backend="numpy", conv=False, n=240):
+    model, lf, opt, sched, train, val = problem(backend=backend, conv=conv, n=n)
     h = fit(model, loss_fn or lf, opt, train, epochs, val_loader=val, checkpoint=ckpt, resume=resume,
             scheduler=sched, progress=False)
     return model, h
@@ -143,16 +149,20 @@ def test_fit_argument_errors(helper):
         gn.train.fit(model, lf, opt, train, 2, resume="/nonexistent/ckpt.npz")
 
 
-@pytest.mark.parametrize("backend_name", ["numpy", "cuda"])
-def test_checkpoint_resume_is_bitwise_identical(helper, tmp_path, backend_name):
+@pytest.mark.parametrize("backend_name, conv", [("numpy", False), ("cuda", False), ("cuda", True)],
+                         ids=["numpy-mlp", "cuda-mlp", "cuda-conv-with-bias"])
+def test_checkpoint_resume_is_bitwise_identical(helper, tmp_path, backend_name, conv):
     # Dropout draws fresh masks every step, so this also proves the generator's state is
     # saved and restored: on cuda that is the counter-based kernel generator's (seed, offset).
+    # The conv model has biases: their gradients are ordered reductions (no float atomics),
+    # so on a GPU, too, an interrupted run continues with the same bits.
     epochs, stop = (5, 2) if backend_name == "numpy" else (2, 1)  # the simulator is slow
-    full, h_full = helper.run(epochs, backend=backend_name)
+    kw = dict(backend=backend_name, conv=conv, n=96 if conv else 240)
+    full, h_full = helper.run(epochs, **kw)
     ckpt = str(tmp_path / "ckpt.npz")
-    helper.run(stop, ckpt=ckpt, backend=backend_name)
+    helper.run(stop, ckpt=ckpt, **kw)
     assert load(ckpt)["epoch"] == stop
-    resumed, h_res = helper.run(epochs, resume=ckpt, backend=backend_name)
+    resumed, h_res = helper.run(epochs, resume=ckpt, **kw)
     _same(helper.weights(full), helper.weights(resumed))
     assert h_res.train_loss == h_full.train_loss and h_res.val_loss == h_full.val_loss
 

@@ -1,0 +1,208 @@
+"""The GPU step of issue 12, proven in Numba's simulator: no array op outside our kernels and
+GEMMs, fused epilogues equal to the unfused ops bit for bit, multi-tensor optimiser updates,
+deterministic gradients (no float atomics), a normal generator that cannot return NaN or inf."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba import cuda  # after conftest: the simulator without a GPU
+
+import gpunet as gn
+from gpunet import functional as F
+from gpunet import models, nn, optim
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Watched(np.ndarray):
+    """An array that logs every NumPy op run on it while ``log`` is a list and no kernel or
+    GEMM is running (in the simulator ``xp`` is NumPy: each such op would be a CuPy op on a GPU)."""
+
+    log = None
+    paused = 0
+
+    @classmethod
+    def note(cls, what):
+        if cls.log is not None and not cls.paused:
+            cls.log.append(what)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        Watched.note(f"{ufunc.__name__}.{method}")
+        plain = tuple(np.asarray(a) if isinstance(a, Watched) else a for a in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(np.asarray(a) for a in kwargs["out"])
+        out = getattr(ufunc, method)(*plain, **kwargs)
+        return out.view(Watched) if isinstance(out, np.ndarray) else out
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func.__name__ not in ("empty_like", "shares_memory", "result_type"):  # no device work
+            Watched.note(func.__name__)
+        return super().__array_function__(func, types, args, kwargs)
+
+    def copy(self, *a, **k):
+        Watched.note("copy")
+        return super().copy(*a, **k)
+
+    def astype(self, dtype, *a, copy=True, **k):
+        if copy or np.dtype(dtype) != self.dtype:
+            Watched.note("astype")
+        return super().astype(dtype, *a, copy=copy, **k)
+
+    def __setitem__(self, key, value):
+        Watched.note("setitem")
+        super().__setitem__(key, value)
+
+
+class WatchedXp:
+    """``numpy`` as the cuda launchers see it: allocations give Watched arrays, other calls log."""
+
+    FREE = {"empty", "empty_like", "asarray", "dtype", "ndarray", "float32", "float64", "int32", "int64"}
+
+    def __getattr__(self, name):
+        fn = getattr(np, name)
+        if name in ("empty", "empty_like"):
+            return lambda *a, **k: fn(*a, **k).view(Watched)
+        if name == "ascontiguousarray":  # a copy only when the array was not contiguous
+            def contiguous(a, *rest, **k):
+                out = fn(a, *rest, **k)
+                if not np.shares_memory(out, a) and out.size:
+                    Watched.note("ascontiguousarray copy")
+                return out.view(Watched)
+            return contiguous
+        if name in self.FREE or not callable(fn):
+            return fn
+        return lambda *a, **k: (Watched.note(f"xp.{name}"), fn(*a, **k))[1]
+
+
+@pytest.fixture
+def watched(monkeypatch):
+    """Route the cuda backend's ``xp`` through WatchedXp; yields the log."""
+    from cuda_kernels import _launch
+
+    be = gn.backends.backend("cuda")
+    monkeypatch.setattr(_launch, "xp", WatchedXp())
+    monkeypatch.setattr(be, "xp", WatchedXp())
+    real_launch, real_gemm = _launch.launch, _launch.gemm
+
+    def paused(fn):
+        def run(*a, **k):
+            Watched.paused += 1
+            try:
+                return fn(*a, **k)
+            finally:
+                Watched.paused -= 1
+        return run
+
+    monkeypatch.setattr(_launch, "launch", paused(real_launch))
+    monkeypatch.setattr(_launch, "gemm", paused(real_gemm))
+    Watched.log = []
+    yield Watched.log
+    Watched.log = None
+
+
+def _watch_params(model):
+    for p in model.parameters():
+        p.data = p.data.view(Watched)
+
+
+def test_a_lenet_sgd_step_runs_no_array_op_outside_kernels_and_gemms(rng, watched):
+    with gn.use_backend("cuda"):
+        gn.manual_seed(0)
+        model = models.lenet5()
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x = gn.tensor(rng.standard_normal((2, 1, 28, 28)).astype(np.float32))
+        y = gn.tensor(rng.integers(0, 10, 2))
+        _watch_params(model)
+        x.data, y.data = x.data.view(Watched), y.data.view(Watched)
+        for _ in range(2):  # the first step creates the momentum buffers; the second is steady
+            del watched[:]
+            loss = F.softmax_cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            assert watched == [], f"array ops outside our kernels and GEMMs: {watched}"
+        # the watcher does see ops: sigmoid is composed of array ops (not a kernel of ours)
+        F.sigmoid(model(x))
+        assert any("tanh" in w for w in watched), watched
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["linear", "conv"])
+def test_fused_layer_relu_equals_layer_then_relu_bit_for_bit(backend, rng, conv):
+    gn.manual_seed(1)
+    if conv:
+        layer, shape = nn.Conv2d(2, 3, 3, padding=1), (2, 2, 5, 4)
+    else:
+        layer, shape = nn.Linear(5, 4), (3, 5)
+    x_host = rng.standard_normal(shape).astype(np.float32)
+    grads = []
+    for fused in (True, False):
+        x = gn.tensor(x_host, requires_grad=True)
+        layer.zero_grad()
+        out = nn.Sequential(layer, nn.ReLU())(x) if fused else F.relu(layer(x))
+        (out * out).sum().backward()
+        grads.append([out.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    assert (grads[0][0] > 0).any() and (grads[0][0] == 0).any()  # the ReLU cuts somewhere
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_multi_tensor_updates_match_numpy_over_chunks_and_odd_parameters(rng):
+    """18 parameters (two launches of up to 16), one empty and one non-contiguous."""
+    shapes = [(3, 4), (0,), (7,), (1,)] + [(2, 3)] * 14
+    host = [rng.standard_normal(s) for s in shapes]
+    grads = [rng.standard_normal(s) for s in shapes]
+    results = {}
+    for name in ("numpy", "cuda"):
+        be = gn.backends.backend(name)
+        for which in ("sgd", "adam"):
+            ps = [be.asarray(h.copy()) for h in host]
+            ps[0] = be.asarray(np.asfortranarray(host[0]))  # non-contiguous (F order)
+            gs = [be.asarray(g) for g in grads]
+            st = [[be.asarray(np.zeros(s)) for s in shapes] for _ in range(2)]
+            for step in (1, 2):
+                if which == "sgd":
+                    be.sgd_update_many(ps, gs, st[0], 0.1, 0.9, 0.1, 0.01, False, step == 1)
+                else:
+                    be.adam_update_many(ps, gs, st[0], st[1], 0.01, 0.9, 0.999, 1e-8, 0.01, step, True)
+            results[name, which] = [be.to_host(p) for p in ps]
+    for which in ("sgd", "adam"):
+        for a, b in zip(results["numpy", which], results["cuda", which]):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)  # float64: rounding only
+
+
+def test_no_float_atomics_in_any_kernel():
+    """Gradients are ordered reductions or gathers, so two runs give the same bits on a GPU.
+    The only atomic is the integer ticket of the loss reduction."""
+    found = []
+    for path in sorted((ROOT / "cuda_kernels").glob("*.py")):
+        for line in path.read_text().splitlines():
+            if re.search(r"cuda\.atomic\.", line):
+                found.append((path.name, line.strip()))
+    assert found == [("softmax_ce.py",
+                      "last[0] = cuda.atomic.add(ticket, 0, 1) == cuda.gridDim.x - 1")], found
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_from_uniforms_is_finite_at_both_ends(dtype):
+    """u1 = 1 - k ulp and 1 + k ulp (what an approximate log near 1 amounts to), tiny and 0."""
+    from cuda_kernels import random
+
+    ulp = np.finfo(dtype).eps / 2  # the spacing just below 1
+    k = np.arange(9, dtype=dtype)
+    u1 = np.concatenate([1 - k * ulp, 1 + k * 2 * ulp, [np.finfo(dtype).tiny, 0.0]]).astype(dtype)
+    u2 = np.linspace(0, 1, u1.size, dtype=dtype)
+    out = np.full_like(u1, np.nan)
+    c = np.dtype(dtype).type
+
+    @cuda.jit
+    def kernel(u1, u2, out, tiny):
+        i = cuda.grid(1)
+        if i < out.size:
+            out[i] = random.normal_from_uniforms(u1[i], u2[i], c(-2), c(2 * np.pi), c(np.pi),
+                                                 tiny, c(0))
+
+    kernel[1, 32](u1, u2, out, np.finfo(dtype).tiny)
+    assert np.isfinite(out).all(), out
+    assert np.abs(out[:18]).max() < 1e-3  # u1 ~ 1: radius ~ 0
+    assert np.abs(out[-2:]).max() <= np.sqrt(-2 * np.log(np.finfo(dtype).tiny)) + 1e-6
