@@ -1,10 +1,21 @@
 """Launch plumbing shared by every kernel family: array module, grid sizes, streams.
 
-On a real GPU each launch goes to CuPy's *current* stream, wrapped once per stream with
-``numba.cuda.external_stream``; CuPy arrays are handed over with
-``numba.cuda.as_cuda_array(a, sync=False)`` so Numba does not synchronise the array's stream
-on every call (the CUDA Array Interface v3 default).  The simulator has no external streams
-and takes NumPy arrays as they are, so there kernels are launched plainly.
+On a real GPU each launch goes to CuPy's *current* stream.  Two routes (``fast_launch``):
+
+* fast (the default): the compiled kernel is looked up once per argument-type signature and
+  its arguments are marshalled here -- a CuPy array is Numba's seven fields (meminfo, parent,
+  size, itemsize, pointer, shape, strides) read straight off the array -- then handed to
+  ``cuda.core.launch``, as Numba's own ``_Kernel.launch`` does after its slower per-argument
+  work (numba-cuda issues 477, 539, 578; PR 694).  No wrapper object per argument, no stream
+  synchronise, no launch-configuration object per call.
+* plain: ``kernel[grid, block, stream](*args)`` with each CuPy array wrapped by
+  ``numba.cuda.as_cuda_array(a, sync=False)``; configurations are cached, and Numba's
+  low-occupancy warning is silenced for our launches only.
+
+The first launch on a GPU checks the fast route against the plain one with a tiny kernel; if
+it fails, every launch takes the plain route and one line is logged.  ``GPUNET_FAST_LAUNCH=0``
+chooses the plain route.  The simulator has no streams and takes NumPy arrays as they are,
+so there kernels are launched plainly.
 
 Example:
     >>> from cuda_kernels import _launch                       # doctest: +SKIP
@@ -12,8 +23,15 @@ Example:
 """
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
+import warnings
+
 import numpy as np
 from numba import cuda
+
+log = logging.getLogger("gpunet")
 
 
 def _simulator_enabled() -> bool:
@@ -63,16 +81,21 @@ def reduce_threads(n: int) -> int:
 
 
 def _current_stream():
+    """Numba's and cuda.core's handles of CuPy's current stream (made once per stream)."""
     ptr = cupy.cuda.get_current_stream().ptr
     key = (cupy.cuda.runtime.getDevice(), ptr)
     stream = _streams.get(key)
     if stream is None:
-        stream = _streams[key] = cuda.external_stream(ptr)
+        numba_stream = cuda.external_stream(ptr)
+        from numba.cuda.cudadrv import driver
+
+        stream = _streams[key] = (numba_stream, driver._to_core_stream(numba_stream))
     return stream
 
 
 def launch(kernel, grid, block, *args) -> None:
-    """``kernel[grid, block, <CuPy's current stream>](*args)`` without a per-call synchronise.
+    """``kernel[grid, block, <CuPy's current stream>](*args)`` without a per-call synchronise,
+    by the fast route when it works here (see the module docstring).
 
     In the simulator this is simply ``kernel[grid, block](*args)``.
     """
@@ -83,11 +106,147 @@ def launch(kernel, grid, block, *args) -> None:
                      for a in args)
         kernel[grid, block](*args)
         return
-    args = tuple(
-        cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
-        for a in args
-    )
-    kernel[grid, block, _current_stream()](*args)
+    if _fast.enabled is None:
+        _fast.check()
+    if _fast.enabled:
+        _fast.launch(kernel, grid, block, args)
+    else:
+        plain_launch(kernel, grid, block, args)
+
+
+_configs: dict = {}
+
+
+def plain_launch(kernel, grid, block, args) -> None:
+    """Numba's own launch path, with cached configurations and CuPy arrays wrapped without sync."""
+    numba_stream = _current_stream()[0]
+    key = (kernel, grid, block, numba_stream)
+    configured = _configs.get(key)
+    if configured is None:
+        from numba.core.errors import NumbaPerformanceWarning
+
+        with warnings.catch_warnings():  # "Grid size N will likely result in ... low occupancy"
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            configured = _configs[key] = kernel[grid, block, numba_stream]
+    configured(*(_wrap(a) for a in args))
+
+
+def _wrap(a):
+    if isinstance(a, tuple):
+        return tuple(_wrap(x) for x in a)
+    return cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
+
+
+class _FastRoute:
+    """Kernel lookup by argument signature and argument marshalling without Numba's wrappers."""
+
+    def __init__(self):
+        self.enabled = None if os.environ.get("GPUNET_FAST_LAUNCH", "1") != "0" else False
+        self._kernels = {}  # (dispatcher, signature key) -> (cuda.core kernel, marshal plan)
+        self._configs = {}  # (grid, block) -> cuda.core LaunchConfig
+
+    @staticmethod
+    def signature_key(args):
+        key = []
+        for a in args:
+            if isinstance(a, tuple):
+                key.append(tuple((x.dtype.char, x.ndim, x.flags.c_contiguous) for x in a))
+            elif hasattr(a, "__cuda_array_interface__"):
+                key.append((a.dtype.char, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous))
+            else:
+                key.append(type(a))
+        return tuple(key)
+
+    def lookup(self, kernel, args):
+        key = (kernel, self.signature_key(args))
+        found = self._kernels.get(key)
+        if found is None:
+            argtypes = tuple(kernel.typeof_pyval(a) for a in args)
+            compiled = kernel.compile(argtypes)  # from memory, the disk cache, or compiled now
+            handle = compiled._codelibrary.get_cufunc().kernel
+            found = self._kernels[key] = (handle, tuple(plan_for(t) for t in argtypes))
+        return found
+
+    def launch(self, kernel, grid, block, args):
+        from cuda.core import launch as core_launch
+
+        handle, plan = self.lookup(kernel, args)
+        config = self._configs.get((grid, block))
+        if config is None:
+            from cuda.core import LaunchConfig
+
+            config = self._configs[(grid, block)] = LaunchConfig(grid=grid, block=block, shmem_size=0)
+        core_launch(_current_stream()[1], config, handle, *marshal(plan, args))
+
+    def check(self):
+        """Run a probe kernel both ways once; keep the fast route only if it agrees."""
+        try:
+            x = cupy.arange(300, dtype=np.float32)
+            outs = []
+            for route in (plain_launch, self.launch):
+                y = cupy.zeros((2, 300), np.float32)
+                route(_probe_kernel, (2, 2), 64, (x, (y[0], y[1]), np.float32(0.5), 7, True))
+                outs.append(cupy.asnumpy(y))
+            want = np.stack([np.arange(300) * 0.5 + 7, np.arange(300) * 0.5 + 8]).astype(np.float32)
+            if not (np.array_equal(outs[0], want) and np.array_equal(outs[1], want)):
+                raise RuntimeError("the probe kernel's results differ between the routes")
+            self.enabled = True
+        except Exception as exc:  # any failure: the plain route is always there
+            self.enabled = False
+            log.warning("gpunet: fast kernel launches unavailable (%s: %s); using Numba's launch "
+                        "path", type(exc).__name__, exc)
+
+
+_ARRAY, _TUPLE, _BOOL = "array", "tuple", "bool"
+
+
+def plan_for(numba_type):
+    """How one argument of ``numba_type`` is marshalled (Numba's _Kernel._prepare_args rules)."""
+    from numba.cuda import types
+
+    if isinstance(numba_type, types.Array):
+        return _ARRAY
+    if isinstance(numba_type, types.BaseTuple) and all(isinstance(t, types.Array) for t in numba_type):
+        return _TUPLE
+    if numba_type == types.boolean:
+        return _BOOL
+    if isinstance(numba_type, types.Integer):
+        return getattr(ctypes, f"c_{numba_type}")
+    if numba_type == types.float32:
+        return ctypes.c_float
+    if numba_type == types.float64:
+        return ctypes.c_double
+    raise TypeError(f"fast launch: no marshalling for an argument of type {numba_type}")
+
+
+def marshal(plan, args):
+    """The flat argument list ``cuda.core.launch`` takes: per array (meminfo 0, parent 0, size,
+    itemsize, device pointer, *shape, *strides in bytes), as Numba's array data model lays it out."""
+    out = []
+    for kind, a in zip(plan, args):
+        if kind is _ARRAY:
+            out += (0, 0, a.size, a.itemsize, a.data.ptr, *a.shape, *a.strides)
+        elif kind is _TUPLE:
+            for x in a:
+                out += (0, 0, x.size, x.itemsize, x.data.ptr, *x.shape, *x.strides)
+        elif kind is _BOOL:
+            out.append(bool(a))
+        else:
+            out.append(kind(a))
+    return out
+
+
+@cuda.jit(cache=True)
+def _probe_kernel(x, ys, scale, offset, flag):
+    """ys[j][i] = x[i] * scale + offset + j (when flag): every kind of argument the kernels use."""
+    y = ys[cuda.blockIdx.y]
+    for i in range(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, x.size,
+                   cuda.gridDim.x * cuda.blockDim.x):
+        if flag:
+            y[i] = x[i] * scale + offset + cuda.blockIdx.y
+
+
+_fast = _FastRoute()
 
 
 def gemm(a, b):
