@@ -154,7 +154,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile", action="store_true", help="the profiler table of one gpunet step")
     p.add_argument("--batch", type=int, default=64, help="batch size of --profile / --worker")
     p.add_argument("--dry-run", action="store_true", help="simulator + torch on CPU; no speed")
-    p.add_argument("--out", type=Path, help="also write the report here (and JSON beside it)")
+    p.add_argument("--out", type=Path, help="also write the report here")
+    p.add_argument("--json", type=Path, help="write every worker's record here")
     p.add_argument("--worker-timeout", type=float, default=300, help="seconds per worker process")
     p.add_argument("--worker", choices=("gpunet", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -184,8 +185,9 @@ def main(argv=None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")
-        if doc is not None:
-            args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    if args.json and doc is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
     return 0
 
 

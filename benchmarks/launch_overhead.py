@@ -146,7 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="processes per framework, alternating")
     p.add_argument("--n", type=int, default=1024, help="float32 elements per array")
     p.add_argument("--dry-run", action="store_true", help="simulator, torch on CPU, no CuPy")
-    p.add_argument("--out", type=Path, help="also write the report here (and JSON beside it)")
+    p.add_argument("--out", type=Path, help="also write the report here")
+    p.add_argument("--json", type=Path, help="write every worker's record here")
     p.add_argument("--worker-timeout", type=float, default=120)
     p.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -180,7 +181,9 @@ def main(argv=None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")
-        args.out.with_suffix(".json").write_text(json.dumps(per_round, indent=1) + "\n")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(per_round, indent=1) + "\n")
     return 0
 
 
