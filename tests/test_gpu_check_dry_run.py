@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = {"env": "1-env.txt", "tests": "2-tests.txt", "kernels": "3-kernels.txt",
-         "lenet-step": "4-lenet-step.txt", "launch": "5-launch.txt", "profile": "6-profile.txt"}
+PARTS = {"env": "1-env.txt", "kernels": "2-kernels.txt", "lenet-step": "3-lenet-step.txt",
+         "launch": "4-launch.txt", "profile": "5-profile.txt", "tests": "6-tests.txt"}
 
 
 def _gpu_check(*args, timeout=300):
@@ -46,9 +46,9 @@ def test_dry_run_runs_every_part_and_writes_its_file(tmp_path):
     assert "CuPy skipped" in text["launch"]
     assert re.search(r"^total +\d+ +\d+ +\d+", text["profile"], re.M), text["profile"]
     assert re.search(r"# \d+ kernel launches, \d+ GEMMs", text["profile"]), text["profile"]
-    step = json.loads((tmp_path / "4-lenet-step.json").read_text())
+    step = json.loads((tmp_path / "3-lenet-step.json").read_text())
     assert step["2"]["runs"]["gpunet"][0]["device"] == "simulator"
-    launch = json.loads((tmp_path / "5-launch.json").read_text())
+    launch = json.loads((tmp_path / "4-launch.json").read_text())
     assert set(launch) == {"gpunet", "torch"}
 
 
@@ -57,7 +57,7 @@ def test_a_spent_budget_fails_every_part_and_the_exit_status(tmp_path):
     assert run.returncode == 1, run.stdout + run.stderr
     summary = (tmp_path / "summary.txt").read_text()
     assert summary.count("NOT RUN (budget spent)") == len(PARTS), summary
-    assert "FAILED: env tests kernels lenet-step launch profile" in summary
+    assert "FAILED: env kernels lenet-step launch profile tests" in summary
 
 
 def test_bad_arguments_are_named():
