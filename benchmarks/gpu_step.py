@@ -159,6 +159,9 @@ def main(argv=None) -> int:
     p.add_argument("--worker-timeout", type=float, default=300, help="seconds per worker process")
     p.add_argument("--worker", choices=("gpunet", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    for name, values in (("batches", args.batches), ("batch", [args.batch]), ("reps", [args.reps])):
+        if min(values) < 1:
+            p.error(f"--{name} must be at least 1, got {min(values)}")
     if args.dry_run:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before numba is imported
     if args.worker:
