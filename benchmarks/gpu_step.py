@@ -1,4 +1,4 @@
-"""LeNet-5 training step on one GPU: gpunet's ``cuda`` backend against PyTorch eager, or its profile.
+"""LeNet-5 training step on one GPU: gpunet's ``cuda`` backend vs PyTorch eager, or its profile.
 
 Race (default): for each batch size, every (framework, round) is a fresh ``--worker`` process;
 within a round the two frameworks run one after the other and the order flips each round.  Each
@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 def child_env(dry_run: bool) -> dict:
     """The environment of a worker: the simulator on for a dry run, off (a real GPU) otherwise."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
     if dry_run:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     else:
@@ -52,8 +53,9 @@ def build_model(framework: str, dry_run: bool):
     if framework == "gpunet":
         model = GpunetLeNet(weights, "cuda")
         if model.be.simulated != dry_run:
+            flag = os.environ.get("NUMBA_ENABLE_CUDASIM")
             raise SystemExit(f"gpunet's cuda backend simulated={model.be.simulated}, expected "
-                             f"{dry_run} (NUMBA_ENABLE_CUDASIM={os.environ.get('NUMBA_ENABLE_CUDASIM')})")
+                             f"{dry_run} (NUMBA_ENABLE_CUDASIM={flag})")
         return model, "simulator" if dry_run else _cupy_device_name()
     import torch
 
@@ -99,7 +101,8 @@ def run_worker(framework, batch_size, args) -> dict:
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env(args.dry_run),
                          timeout=args.worker_timeout)
     if res.returncode != 0:
-        raise RuntimeError(f"{framework} worker (batch {batch_size}) failed:\n{res.stdout}{res.stderr}")
+        raise RuntimeError(f"{framework} worker (batch {batch_size}) failed:\n"
+                           f"{res.stdout}{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -119,8 +122,9 @@ def race(args, say) -> dict:
         ratio = [t / g for g, t in zip(med["gpunet"], med["torch"])]
         results[n] = {"runs": per, "ratio_per_round": ratio}
         for fw in ("gpunet", "torch"):
-            say(f"batch {n:<5} {fw:<7} on {per[fw][0]['device']}: step ms "
-                f"{spread([s * 1e3 for s in med[fw]])}  images/s {spread([n / s for s in med[fw]])}")
+            ms, per_s = [s * 1e3 for s in med[fw]], [n / s for s in med[fw]]
+            say(f"batch {n:<5} {fw:<7} on {per[fw][0]['device']}: step ms {spread(ms)}  "
+                f"images/s {spread(per_s)}")
         say(f"batch {n:<5} ratio gpunet/PyTorch images/s {spread(ratio)}  (> 1: gpunet faster)")
     return results
 

@@ -57,9 +57,11 @@ def cupy_driver_mismatch(runtime: int, driver: int) -> str | None:
     if driver <= 0:
         return None
     if runtime // 1000 > driver // 1000:
+        major = runtime // 1000
+        newer = OLDEST_DRIVER.get(major, f"one for CUDA {major}")
         return (f"CuPy is built for CUDA {version_text(runtime)} but the NVIDIA driver supports "
                 f"only CUDA {version_text(driver)}: {install_hint(driver)} (or upgrade the driver "
-                f"to >= {OLDEST_DRIVER.get(runtime // 1000, 'one for CUDA ' + str(runtime // 1000))})")
+                f"to >= {newer})")
     return None
 
 
@@ -97,7 +99,8 @@ def cupy_import_error_reason(exc: BaseException) -> str | None:
     extra = EXTRAS.get(major)
     fix = (f'pip install "gpunet[{extra}]" (it brings the CUDA {major} libraries), or the '
            f"extra that matches `nvidia-smi`'s \"CUDA Version\"" if extra else
-           'install the CuPy wheel for your driver: pip install "gpunet[cuda12]" or "gpunet[cuda13]"')
+           'install the CuPy wheel for your driver: pip install "gpunet[cuda12]" or '
+           '"gpunet[cuda13]"')
     return (f"CuPy could not load lib{lib}.so.{major} (CUDA {major}): the CuPy wheel expects "
             f"the CUDA {major} libraries, which are missing or do not match the driver; {fix}")
 
