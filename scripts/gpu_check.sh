@@ -7,7 +7,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: bash scripts/gpu_check.sh [--dry-run] [--out DIR] [--budget SECONDS]
+usage: bash scripts/gpu_check.sh [--dry-run] [--out DIR] [--budget SECONDS] [--only PART,...]
 
 On a machine with an NVIDIA GPU, runs and records, each part under a time limit:
   env          GPU, driver, CUDA and package versions (benchmarks/gpu_env.py)
@@ -26,6 +26,7 @@ It installs nothing when python3 (or .venv/bin/python, or $PYTHON) already impor
 cupy, numba.cuda and pytest; otherwise it makes .venv (--system-site-packages) and installs
 gpunet[cuda12] or gpunet[cuda13] (from nvidia-smi's "CUDA Version") with the bench extra.
 
+--only      run only these parts (comma-separated names from the list above)
 --dry-run   no GPU needed: the same Python entry points in Numba's CUDA simulator
             (NUMBA_ENABLE_CUDASIM=1) on tiny sizes, PyTorch on the CPU, CuPy rows skipped, and a
             small subset of the tests; results go to a temporary folder unless --out is given.
@@ -35,19 +36,26 @@ EOF
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-dry_run=0 out="" budget=570
+PARTS="env kernels lenet-step launch profile tests"
+dry_run=0 out="" budget=570 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=1 ;;
     --out) [ $# -ge 2 ] || { echo "gpu_check.sh: --out needs a folder" >&2; exit 2; }; out=$2; shift ;;
     --out=*) out=${1#--out=} ;;
     --budget) [ $# -ge 2 ] || { echo "gpu_check.sh: --budget needs seconds" >&2; exit 2; }; budget=$2; shift ;;
+    --only) [ $# -ge 2 ] || { echo "gpu_check.sh: --only needs part names" >&2; exit 2; }; only=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
 case "$budget" in ''|*[!0-9]*) echo "gpu_check.sh: --budget must be whole seconds, got '$budget'" >&2; exit 2 ;; esac
+for part in ${only//,/ }; do
+  case " $PARTS " in *" $part "*) ;; *)
+    echo "gpu_check.sh: --only got '$part'; the parts are: $PARTS" >&2; exit 2 ;;
+  esac
+done
 
 cuda_extra() {  # cuda13 when nvidia-smi reports CUDA >= 13, else cuda12
   local major
@@ -103,9 +111,16 @@ failed=()
 } > "$summary"
 cat "$summary"
 
-run_part() {  # run_part NAME LIMIT_S FILE COMMAND...: stdout+stderr to $out/FILE, a line in summary
-  local name=$1 limit=$2 file=$3 rc=0 t0=$SECONDS status
-  shift 3
+# run_part NAME LIMIT_S FILE EXPECT COMMAND...: stdout+stderr to $out/FILE, a line in summary.
+# A part passes when COMMAND exits 0 within its limit and its output matches the regex EXPECT
+# (so a benchmark that says "no GPU" and exits 0 still fails here).
+run_part() {
+  local name=$1 limit=$2 file=$3 expect=$4 rc=0 t0=$SECONDS status
+  shift 4
+  if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then
+    printf '%-11s %-28s\n' "$name" "skipped (--only)" | tee -a "$summary"
+    return 0
+  fi
   local left=$((deadline - SECONDS))
   [ "$limit" -le "$left" ] || limit=$left
   if [ "$limit" -le 0 ]; then
@@ -114,41 +129,51 @@ run_part() {  # run_part NAME LIMIT_S FILE COMMAND...: stdout+stderr to $out/FIL
     echo "== $name (limit ${limit}s) -> $out/$file"
     timeout --kill-after=10 "$limit" "$@" > "$out/$file" 2>&1 || rc=$?
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then status="TIMED OUT after ${limit}s"
-    elif [ "$rc" != 0 ]; then status="FAILED (exit $rc)"; else status="ok"; fi
+    elif [ "$rc" != 0 ]; then status="FAILED (exit $rc)"
+    elif ! grep -qE -- "$expect" "$out/$file"; then status="FAILED (output lacks /$expect/)"; rc=1
+    else status="ok"; fi
   fi
   if [ "$rc" != 0 ]; then
     failed+=("$name")
     tail -n 15 "$out/$file" | sed 's/^/   | /'
   fi
-  printf '%-11s %-26s %5ss  %s\n' "$name" "$status" "$((SECONDS - t0))" "$file" | tee -a "$summary"
+  printf '%-11s %-28s %5ss  %s\n' "$name" "$status" "$((SECONDS - t0))" "$file" | tee -a "$summary"
 }
 
 # The tests run last and get what is left of the budget (at least 240 s of the 570).
 if [ "$dry_run" = 1 ]; then
-  echo "dry run: the tests part runs a small subset; the whole suite runs on a GPU" | tee -a "$summary"
-  run_part env 60 1-env.txt "$PY" benchmarks/gpu_env.py
-  run_part kernels 120 2-kernels.txt "$PY" benchmarks/bench_cuda_kernels.py --smoke --reps 1 --no-torch
-  run_part lenet-step 120 3-lenet-step.txt "$PY" benchmarks/gpu_step.py --dry-run --batches 2 \
-    --rounds 1 --reps 1 --json "$out/3-lenet-step.json"
-  run_part launch 60 4-launch.txt "$PY" benchmarks/launch_overhead.py --dry-run --launches 3 \
-    --reps 1 --rounds 2 --n 64 --json "$out/4-launch.json"
-  run_part profile 60 5-profile.txt "$PY" benchmarks/gpu_step.py --dry-run --profile --batch 2
-  run_part tests 120 6-tests.txt "$PY" -m pytest -q -p no:cacheprovider -p no:xdist \
-    tests/test_cuda_versions.py tests/test_cuda_kernels.py::test_relu \
-    tests/test_cuda_kernels.py::test_backend_identity
+  echo "dry run: the tests part runs a small subset; the whole suite runs on a GPU" \
+    | tee -a "$summary"
+  run_part env 60 1-env.txt "cuda backend: runs here" "$PY" benchmarks/gpu_env.py
+  run_part kernels 120 2-kernels.txt "^# every result matches" \
+    "$PY" benchmarks/bench_cuda_kernels.py --smoke --reps 1 --no-torch
+  run_part lenet-step 120 3-lenet-step.txt "ratio gpunet/PyTorch" \
+    "$PY" benchmarks/gpu_step.py --dry-run --batches 2 --rounds 1 --reps 1 \
+    --json "$out/3-lenet-step.json"
+  run_part launch 60 4-launch.txt "^gpunet _launch.launch" \
+    "$PY" benchmarks/launch_overhead.py --dry-run --launches 3 --reps 1 --rounds 2 --n 64 \
+    --json "$out/4-launch.json"
+  run_part profile 60 5-profile.txt "^total " \
+    "$PY" benchmarks/gpu_step.py --dry-run --profile --batch 2
+  run_part tests 120 6-tests.txt "[0-9]+ passed" \
+    "$PY" -m pytest -q -p no:cacheprovider -p no:xdist tests/test_cuda_versions.py \
+    tests/test_cuda_kernels.py::test_relu tests/test_cuda_kernels.py::test_backend_identity
 else
   workers=$(( $(nproc) > 8 ? 8 : $(nproc) ))
   xdist=()
   if "$PY" -c "import xdist" >/dev/null 2>&1; then xdist=(-n "$workers"); fi
-  run_part env 30 1-env.txt "$PY" benchmarks/gpu_env.py --require-gpu
-  run_part kernels 60 2-kernels.txt "$PY" benchmarks/bench_cuda_kernels.py
-  run_part lenet-step 150 3-lenet-step.txt "$PY" benchmarks/gpu_step.py --batches 64 256 \
-    --rounds 3 --json "$out/3-lenet-step.json"
-  run_part launch 45 4-launch.txt "$PY" benchmarks/launch_overhead.py --rounds 3 \
-    --json "$out/4-launch.json"
-  run_part profile 45 5-profile.txt "$PY" benchmarks/gpu_step.py --profile --batch 64
-  run_part tests "$budget" 6-tests.txt "$PY" -m pytest -q -p no:cacheprovider \
-    ${xdist[@]+"${xdist[@]}"} tests
+  run_part env 30 1-env.txt "cuda backend: runs here" \
+    "$PY" benchmarks/gpu_env.py --require-gpu
+  run_part kernels 60 2-kernels.txt "^# every result matches" \
+    "$PY" benchmarks/bench_cuda_kernels.py
+  run_part lenet-step 150 3-lenet-step.txt "ratio gpunet/PyTorch" \
+    "$PY" benchmarks/gpu_step.py --batches 64 256 --rounds 3 --json "$out/3-lenet-step.json"
+  run_part launch 45 4-launch.txt "^cupy ElementwiseKernel" \
+    "$PY" benchmarks/launch_overhead.py --rounds 3 --json "$out/4-launch.json"
+  run_part profile 45 5-profile.txt "^total " \
+    "$PY" benchmarks/gpu_step.py --profile --batch 64
+  run_part tests "$budget" 6-tests.txt "[0-9]+ passed" \
+    "$PY" -m pytest -q -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} tests
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

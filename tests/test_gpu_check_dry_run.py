@@ -19,8 +19,10 @@ PARTS = {"env": "1-env.txt", "kernels": "2-kernels.txt", "lenet-step": "3-lenet-
          "launch": "4-launch.txt", "profile": "5-profile.txt", "tests": "6-tests.txt"}
 
 
-def _gpu_check(*args, timeout=300):
+def _gpu_check(*args, timeout=300, path_prefix=None):
     env = dict(os.environ, PYTHON=sys.executable)
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
     return subprocess.run(["bash", "scripts/gpu_check.sh", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -60,11 +62,43 @@ def test_a_spent_budget_fails_every_part_and_the_exit_status(tmp_path):
     assert "FAILED: env kernels lenet-step launch profile tests" in summary
 
 
+def _real_gpu() -> bool:
+    try:
+        import cupy
+
+        return bool(cupy.is_available())
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(_real_gpu(), reason="a real GPU is usable here: the kernels part would pass")
+def test_a_part_that_exits_0_without_its_results_fails(tmp_path):
+    """bench_cuda_kernels.py says "no GPU" and exits 0 where CuPy sees no GPU: still a failure.
+
+    A fake ``nvidia-smi`` makes the script take its real-GPU path; ``--only`` runs one part.
+    """
+    pytest.importorskip("cupy")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text('#!/bin/sh\ncase "$*" in *driver_version*) echo "Fake GPU, 1.0";;'
+                                     ' *) echo "Fake GPU";; esac\n')
+    (fake / "nvidia-smi").chmod(0o755)
+    run = _gpu_check("--only", "kernels", "--out", str(tmp_path / "out"), timeout=120,
+                     path_prefix=fake)
+    assert run.returncode == 1, run.stdout + run.stderr
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "kernels     FAILED (output lacks /^# every result matches/)" in summary, summary
+    assert "env         skipped (--only)" in summary and "# gpu Fake GPU, 1.0" in summary
+    assert "no GPU" in (tmp_path / "out" / "2-kernels.txt").read_text()
+
+
 def test_bad_arguments_are_named():
     run = _gpu_check("--budget", "ten", timeout=60)
     assert run.returncode == 2 and "--budget must be whole seconds, got 'ten'" in run.stderr
     run = _gpu_check("--frobnicate", timeout=60)
     assert run.returncode == 2 and "unknown argument '--frobnicate'" in run.stderr
+    run = _gpu_check("--only", "kernels,speed", timeout=60)
+    assert run.returncode == 2 and "--only got 'speed'; the parts are: env kernels" in run.stderr
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="nvidia-smi is installed here")
