@@ -43,6 +43,9 @@ def unavailable_reason() -> str | None:
 
 
 def _unavailable_reason() -> str | None:
+    from . import cuda_versions as cv
+
+    either = 'pip install "gpunet[cuda12]" or "gpunet[cuda13]"'
     if _simulator_requested():
         try:
             from numba import cuda  # noqa: F401  (the simulator needs no GPU and no CuPy)
@@ -52,11 +55,21 @@ def _unavailable_reason() -> str | None:
         return None
     try:
         import cupy
-    except ImportError:
-        return f"CuPy is not installed; {_INSTALL} (CUDA 12) on a machine with an NVIDIA GPU"
+    except ImportError as exc:
+        mismatch = cv.cupy_import_error_reason(exc)
+        if mismatch:
+            return mismatch
+        return (f"CuPy is not installed; {either}, the one matching `nvidia-smi`'s \"CUDA "
+                f"Version\" ({_INSTALL} is CUDA 12), on a machine with an NVIDIA GPU")
     except Exception as exc:
+        mismatch = cv.cupy_import_error_reason(exc)
+        if mismatch:
+            return mismatch
         return f"CuPy failed to import ({type(exc).__name__}: {exc}); reinstall with {_INSTALL}"
     if not cupy.is_available():
+        mismatch = cv.cupy_unusable_reason(cupy)
+        if mismatch:
+            return mismatch
         return ("CuPy is installed but sees no usable NVIDIA GPU (no device, or no/too old NVIDIA "
                 "driver: check `nvidia-smi`)")
     try:
@@ -64,8 +77,15 @@ def _unavailable_reason() -> str | None:
     except ImportError as exc:
         return f"numba-cuda is not installed or broken ({exc}); {_INSTALL}"
     if not cuda.is_available():
-        return ("Numba cannot use the GPU that CuPy sees (check the driver and that numba-cuda "
-                f"matches CUDA 12: {_INSTALL})")
+        try:
+            driver = int(cupy.cuda.runtime.driverGetVersion())
+        except Exception:
+            driver = 0
+        mismatch = cv.numba_bindings_mismatch(cv.installed_version("cuda-bindings"), driver)
+        if mismatch:
+            return mismatch
+        return ("Numba cannot use the GPU that CuPy sees (check the driver and that numba-cuda's "
+                f"CUDA major matches the driver's: {either})")
     return None
 
 

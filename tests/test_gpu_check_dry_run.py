@@ -1,0 +1,108 @@
+"""``bash scripts/gpu_check.sh --dry-run``: every part of the GPU check runs in the simulator.
+
+The GPU check itself needs an NVIDIA GPU; its dry run runs the same Python entry points in
+Numba's CUDA simulator on tiny sizes (about a minute on a busy 2-core machine), so CI proves
+that each part runs and writes its file.  The figures it writes mean nothing for speed.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = {"env": "1-env.txt", "kernels": "2-kernels.txt", "lenet-step": "3-lenet-step.txt",
+         "launch": "4-launch.txt", "profile": "5-profile.txt", "tests": "6-tests.txt"}
+
+
+def _gpu_check(*args, timeout=300, path_prefix=None):
+    env = dict(os.environ, PYTHON=sys.executable)
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
+    return subprocess.run(["bash", "scripts/gpu_check.sh", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_dry_run_runs_every_part_and_writes_its_file(tmp_path):
+    run = _gpu_check("--dry-run", "--out", str(tmp_path))
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    summary = (tmp_path / "summary.txt").read_text()
+    assert "DRY RUN" in summary and "all parts passed" in summary, summary
+    for part, file in PARTS.items():
+        assert re.search(rf"^{re.escape(part)} +ok +\d+s +{re.escape(file)}$", summary, re.M), \
+            f"no ok line for {part!r} in:\n{summary}"
+        assert (tmp_path / file).stat().st_size > 0, file
+    text = {part: (tmp_path / file).read_text() for part, file in PARTS.items()}
+    assert "gpunet cuda backend: runs here" in text["env"], text["env"]
+    assert re.search(r"\d+ passed", text["tests"]) and "failed" not in text["tests"], text["tests"]
+    assert "every result matches" in text["kernels"], text["kernels"]
+    assert re.search(r"^batch 2 +ratio gpunet/PyTorch images/s \S+ \[", text["lenet-step"], re.M)
+    for row in ("gpunet _launch.launch, 1 array", "gpunet _launch.launch, 4 arrays",
+                "torch torch.add(a, b, out=c) on cpu"):
+        assert re.search(rf"^{re.escape(row)} +\d+\.\d\d \[", text["launch"], re.M), text["launch"]
+    assert "CuPy skipped" in text["launch"]
+    assert re.search(r"^total +\d+ +\d+ +\d+", text["profile"], re.M), text["profile"]
+    assert re.search(r"# \d+ kernel launches, \d+ GEMMs", text["profile"]), text["profile"]
+    step = json.loads((tmp_path / "3-lenet-step.json").read_text())
+    assert step["2"]["runs"]["gpunet"][0]["device"] == "simulator"
+    launch = json.loads((tmp_path / "4-launch.json").read_text())
+    assert set(launch) == {"gpunet", "torch"}
+
+
+def test_a_spent_budget_fails_every_part_and_the_exit_status(tmp_path):
+    run = _gpu_check("--dry-run", "--out", str(tmp_path), "--budget", "0", timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    summary = (tmp_path / "summary.txt").read_text()
+    assert summary.count("NOT RUN (budget spent)") == len(PARTS), summary
+    assert "FAILED: env kernels lenet-step launch profile tests" in summary
+
+
+def _real_gpu() -> bool:
+    try:
+        import cupy
+
+        return bool(cupy.is_available())
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(_real_gpu(), reason="a real GPU is usable here: the kernels part would pass")
+def test_a_part_that_exits_0_without_its_results_fails(tmp_path):
+    """bench_cuda_kernels.py says "no GPU" and exits 0 where CuPy sees no GPU: still a failure.
+
+    A fake ``nvidia-smi`` makes the script take its real-GPU path; ``--only`` runs one part.
+    """
+    pytest.importorskip("cupy")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text('#!/bin/sh\ncase "$*" in *driver_version*) echo "Fake GPU, 1.0";;'
+                                     ' *) echo "Fake GPU";; esac\n')
+    (fake / "nvidia-smi").chmod(0o755)
+    run = _gpu_check("--only", "kernels", "--out", str(tmp_path / "out"), timeout=120,
+                     path_prefix=fake)
+    assert run.returncode == 1, run.stdout + run.stderr
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "kernels     FAILED (output lacks /^# every result matches/)" in summary, summary
+    assert "env         skipped (--only)" in summary and "# gpu Fake GPU, 1.0" in summary
+    assert "no GPU" in (tmp_path / "out" / "2-kernels.txt").read_text()
+
+
+def test_bad_arguments_are_named():
+    run = _gpu_check("--budget", "ten", timeout=60)
+    assert run.returncode == 2 and "--budget must be whole seconds, got 'ten'" in run.stderr
+    run = _gpu_check("--frobnicate", timeout=60)
+    assert run.returncode == 2 and "unknown argument '--frobnicate'" in run.stderr
+    run = _gpu_check("--only", "kernels,speed", timeout=60)
+    assert run.returncode == 2 and "--only got 'speed'; the parts are: env kernels" in run.stderr
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="nvidia-smi is installed here")
+def test_without_a_gpu_the_real_check_says_so_and_points_to_the_dry_run():
+    run = _gpu_check(timeout=60)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "no NVIDIA GPU here" in run.stderr and "--dry-run" in run.stderr
