@@ -89,6 +89,9 @@ def gpunet_rows(n, launches, reps):
         lambda: _launch.launch(add_one_kernel, grid, tpb, x), sync, launches, reps)
     yield "gpunet _launch.launch, 4 arrays", time_launches(
         lambda: _launch.launch(add3_kernel, grid, tpb, x, a, b, c), sync, launches, reps)
+    if not _launch.SIMULATOR:  # the fallback route, taken when the fast route fails its check
+        yield "gpunet plain route (as_cuda_array), 4 arrays", time_launches(
+            lambda: _launch.plain_launch(add3_kernel, grid, tpb, (x, a, b, c)), sync, launches, reps)
     yield "numba kernel[grid, block], 4 arrays, no stream", time_launches(
         lambda: add3_kernel[grid, tpb](x, a, b, c), sync, launches, reps)
 
