@@ -49,7 +49,11 @@ def _join_job(be):
     from . import distributed
 
     comm = distributed.init(be)
-    print(f"distributed: {comm.size} ranks (MPI); rank 0 reports and writes the outputs")
+    threads = ""
+    if be.name == "numpy" and not os.environ.get("GPUNET_NUM_THREADS"):  # share the cores, no oversubscription
+        backends.set_num_threads(max(1, (os.cpu_count() or 1) // launch.local_size()))
+        threads = f", {backends.get_num_threads()} thread(s) each"
+    print(f"distributed: {comm.size} ranks (MPI){threads}; rank 0 reports and writes the outputs")
     return comm if comm.size > 1 else None
 
 

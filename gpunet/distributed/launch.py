@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["launched_by_mpi", "env_world_size", "env_rank", "local_rank"]
+__all__ = ["launched_by_mpi", "env_world_size", "env_rank", "local_rank", "local_size"]
 
 # (size, rank, local rank) variables, one row per launcher family.
 _LAUNCHERS = (
@@ -62,3 +62,12 @@ def local_rank() -> int:
         return 0
     value = _int_env(found[2])
     return value if value is not None else 0
+
+
+def local_size() -> int:
+    """How many processes of the job share this machine (1 if the launcher does not say)."""
+    for name in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE", "MV2_COMM_WORLD_LOCAL_SIZE"):
+        value = _int_env(name)
+        if value:
+            return value
+    return 1
