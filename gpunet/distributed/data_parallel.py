@@ -127,7 +127,7 @@ class DataParallel(Module):
     def _check_last_backward(self):
         # NOTE: a bucket left half-filled means some parameter got no gradient while others did;
         # their gradients were not averaged, so the ranks' weights would drift apart silently.
-        missing = [name for b in self.buckets if b.ready for name, p in b.params if id(p) not in b.ready]
+        missing = [name for b in self.buckets if b.ready for name, p in b.params if id(p) not in b.ready][::-1]
         for b in self.buckets:
             b.ready.clear()
         if missing:
