@@ -44,10 +44,10 @@ def _median_time(fn, comm, min_time=0.2, max_calls=200):
     return float(np.median(times))
 
 
-def allreduce_sweep(comm):
+def allreduce_sweep(comm, max_bytes):
     be = gn.backends.backend("numpy")
     rows = []
-    for nbytes in SIZES:
+    for nbytes in (n for n in SIZES if n <= max_bytes):
         buf = np.ones(nbytes // 4, np.float32)
         seconds = _median_time(lambda: comm.allreduce_array(buf, be, "sum"), comm)
         rows.append({"bytes": nbytes, "seconds": seconds, "algbw_GBps": nbytes / seconds / 1e9})
@@ -114,15 +114,16 @@ def step_split(comm, name, model, batch, steps):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the figures here (rank 0)")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10, help="timed steps of LeNet-5 (the larger convnet: half)")
+    p.add_argument("--max-bytes", type=int, default=SIZES[-1], help="largest all-reduce message (default 64 MiB)")
     args = p.parse_args()
     gn.set_backend("numpy")
     comm = gn.distributed.init()
     load_before = os.getloadavg()
-    sweep = allreduce_sweep(comm)
+    sweep = allreduce_sweep(comm, args.max_bytes)
     alpha, beta = fit_alpha_beta(sweep)
     splits = [step_split(comm, "LeNet-5", gn.models.lenet5(), 32, args.steps),
-              step_split(comm, "convnet 32-64-128 + fc256", larger_convnet(), 32, max(3, args.steps // 2))]
+              step_split(comm, "convnet 32-64-128 + fc256", larger_convnet(), 32, max(1, args.steps // 2))]
     if comm.rank != 0:
         return
     print(f"{comm.size} ranks on {platform.node()} ({os.cpu_count()} cores), gpunet threads per rank "

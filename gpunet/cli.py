@@ -40,19 +40,14 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
 
 
-class _NotRankZero(Exception):
-    """Control flow: this rank of a distributed job writes nothing."""
-
-
 def _join_job(be):
     """The communicator of this ``mpiexec`` job (imports mpi4py); None for a job of one."""
     from . import distributed
 
     comm = distributed.init(be)
-    threads = ""
     if be.name == "numpy" and not os.environ.get("GPUNET_NUM_THREADS"):  # share the cores, no oversubscription
         backends.set_num_threads(max(1, (os.cpu_count() or 1) // launch.local_size()))
-        threads = f", {backends.get_num_threads()} thread(s) each"
+    threads = f", {backends.get_num_threads()} thread(s) each" if be.name == "numpy" else ""
     print(f"distributed: {comm.size} ranks (MPI){threads}; rank 0 reports and writes the outputs")
     return comm if comm.size > 1 else None
 
@@ -164,6 +159,7 @@ def _build_model(name, be, batch_norm):
 def cmd_train(args):
     from . import nn, optim
     from .data import DataLoader, TensorDataset, random_split
+    from .distributed import DataParallel, DistributedSampler
     from .train import NonFiniteLossError, evaluate, fit
 
     started = time.perf_counter()
@@ -187,7 +183,6 @@ def cmd_train(args):
     model = _build_model(args.model, be, args.batch_norm)
     print(model)
     if comm is not None:  # rank 0's initial weights everywhere; gradients averaged in buckets
-        from .distributed import DataParallel
         model = DataParallel(model, comm)
     if args.optimizer == "adam":
         opt = optim.Adam(model.parameters(), lr=lr)
@@ -195,29 +190,18 @@ def cmd_train(args):
         opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     loss_fn = nn.CrossEntropyLoss()
-    if comm is not None:  # each rank reads its own shard of every epoch's permutation
-        from .distributed import DistributedSampler
-        sampler = DistributedSampler(train_set, comm.size, comm.rank, shuffle=True, seed=args.seed)
-        train_loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, backend=be)
-    else:
-        train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, backend=be)
+    # Under mpiexec each rank reads its own shard of every epoch's permutation.
+    sampler = DistributedSampler(train_set, comm.size, comm.rank, seed=args.seed) if comm else None
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                              backend=be)
     val_loader = DataLoader(val_set, batch_size=500, backend=be)
     test_loader = DataLoader(TensorDataset(xte, yte), batch_size=500, backend=be)
     momentum = " momentum 0.9" if args.optimizer == "sgd" else ""
     batch = f"{batch_size} per rank x {world} ranks = {batch_size * world} global" if comm else batch_size
     print(f"training: {args.optimizer}{momentum} lr={lr:g} batch={batch} epochs<={epochs} "
           f"(cosine decay, early-stopping patience {patience}), seed {args.seed}")
-    try:
-        if comm is not None and comm.rank != 0:
-            raise _NotRankZero  # only rank 0 writes outputs
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, f".gpunet-write-test-{os.getpid()}")
-        open(probe, "w").close()
-        os.unlink(probe)
-    except _NotRankZero:
-        pass
-    except OSError as e:
-        raise CliError(f"--out: cannot write to {out!r} ({e.strerror or e})") from None
+    if comm is None or comm.rank == 0:  # only rank 0 writes outputs
+        _check_writable(out)
     ckpt = os.path.join(out, "checkpoint.npz")
     try:
         history = fit(model, loss_fn, opt, train_loader, epochs, val_loader=val_loader,
@@ -255,6 +239,16 @@ def cmd_train(args):
     print(f"total time {elapsed:.1f} s; wrote {out}/model.npz, checkpoint.npz, history.json, "
           f"{os.path.basename(png) if png else '(no PNG: matplotlib missing)'}")
     return 0
+
+
+def _check_writable(out):
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".gpunet-write-test-{os.getpid()}")
+        open(probe, "w").close()
+        os.unlink(probe)
+    except OSError as e:
+        raise CliError(f"--out: cannot write to {out!r} ({e.strerror or e})") from None
 
 
 def _check_resume(path, meta):

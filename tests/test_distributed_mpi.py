@@ -150,3 +150,15 @@ def test_sigkill_of_one_rank_mid_epoch_ends_the_job_and_the_checkpoint_loads(tmp
     assert "per rank x 2 ranks = 64 global" in again.stdout
     record = json.loads((out / "history.json").read_text())
     assert record["config"]["world_size"] == 2 and len(record["train_loss"]) == epochs
+
+
+def test_distributed_benchmark_runs_and_reports_what_it_measured(tmp_path):
+    out = tmp_path / "dist.json"
+    _ok(_run([ROOT / "benchmarks" / "distributed.py", "--max-bytes", "4096", "--steps", "1", "--json", out],
+             ranks=2, timeout=180))
+    record = json.loads(out.read_text())
+    assert record["ranks"] == 2 and [r["bytes"] for r in record["allreduce"]] == [4, 16, 64, 256, 1024, 4096]
+    assert all(r["seconds"] > 0 for r in record["allreduce"]) and np.isfinite(record["fit"]["beta_s_per_byte"])
+    for step in record["steps"]:
+        assert step["step_s"] > 0 and step["compute_s"] > 0 and step["comm_s"] > 0
+    assert record["steps"][0]["params"] == 61706 and len(record["loadavg_before"]) == 3
