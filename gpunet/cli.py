@@ -24,8 +24,7 @@ import time
 
 import numpy as np
 
-from . import backends, datasets, models, serialization
-from .distributed import launch
+from . import backends, datasets, distributed, models, serialization
 from . import random as _random
 
 DATASETS = ("digits", "fashion-mnist")
@@ -40,16 +39,18 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
 
 
-def _join_job(be):
-    """The communicator of this ``mpiexec`` job (imports mpi4py); None for a job of one."""
-    from . import distributed
-
+def _start(backend_name, world):
+    """The backend and, in an mpiexec job of several ranks, its communicator (mpi4py imported here)."""
+    if world == 1:
+        return _select_backend(backend_name), None
+    distributed.comm.pin_local_gpu(backend_name)  # before the cuda backend allocates: this rank's GPU
+    be = _select_backend(backend_name)
     comm = distributed.init(be)
     if be.name == "numpy" and not os.environ.get("GPUNET_NUM_THREADS"):  # share the cores, no oversubscription
-        backends.set_num_threads(max(1, (os.cpu_count() or 1) // launch.local_size()))
+        backends.set_num_threads(max(1, (os.cpu_count() or 1) // distributed.launch.local_size()))
     threads = f", {backends.get_num_threads()} thread(s) each" if be.name == "numpy" else ""
     print(f"distributed: {comm.size} ranks (MPI){threads}; rank 0 reports and writes the outputs")
-    return comm if comm.size > 1 else None
+    return be, comm
 
 
 # --- argument parsing ------------------------------------------------------------------------
@@ -167,13 +168,12 @@ def cmd_train(args):
     epochs, batch_size = args.epochs or d["epochs"], args.batch_size or d["batch_size"]
     patience, lr = args.patience or d["patience"], args.lr or d["lr"][args.optimizer]
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
-    world = launch.env_world_size() if launch.launched_by_mpi() else 1
+    world = distributed.launch.env_world_size()  # 1 outside mpiexec
     meta = {"data": args.data, "model": args.model, "optimizer": args.optimizer, "lr": lr,
             "batch_size": batch_size, "batch_norm": bool(args.batch_norm), "world_size": world}
     if args.resume:  # before MPI starts: every rank refuses alike, and the job ends cleanly
         _check_resume(args.resume, meta)
-    be = _select_backend(args.backend)
-    comm = _join_job(be) if world > 1 else None
+    be, comm = _start(args.backend, world)
     _random.manual_seed(args.seed)
     (xtr, ytr), (xte, yte), classes = _load_data(args.data, args.limit)
     train_set, val_set = random_split(TensorDataset(xtr, ytr), [1 - args.val_fraction, args.val_fraction],
@@ -381,14 +381,12 @@ def cmd_evaluate(args):
 def main(argv=None):
     """Entry point of the ``gpunet`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    rank = launch.env_rank()
+    rank = distributed.launch.env_rank()
     quiet = contextlib.redirect_stdout(open(os.devnull, "w")) if rank else contextlib.nullcontext()
     try:
         with quiet:  # in an mpiexec job only rank 0 prints its progress
             return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
     except CliError as e:
-        from . import distributed
-
         if distributed.is_initialized() and distributed.get_world_size() > 1:
             # NOTE: after MPI started, the other ranks may be waiting in a collective: abort them.
             print(f"gpunet {args.command}: error on rank {rank}: {e}", file=sys.stderr)

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 
@@ -158,15 +159,11 @@ def _in_place():
 def _install_abort_hook(comm):
     """An exception left uncaught on any rank prints its rank and aborts the whole job, as
     ChainerMN's ``add_hook_to_excepthook`` does: without it the other ranks wait forever."""
-    previous = sys.excepthook
-
     def hook(kind, value, tb):
         text = "".join(traceback.format_exception(kind, value, tb))
         sys.stderr.write(f"gpunet.distributed: rank {comm.rank} of {comm.size} failed; aborting the "
                          f"job:\n{text}")
-        if comm.size > 1:
-            comm.abort(1)
-        previous(kind, value, tb)
+        comm.abort(1)
 
     sys.excepthook = hook
 
@@ -175,8 +172,9 @@ def init(backend=None):
     """Join the job (mpi4py's ``COMM_WORLD`` under ``mpiexec``) and return its Communicator.
 
     Outside an MPI launch this is a one-process communicator and mpi4py is not imported.
-    On the ``cuda`` backend (the current default, or ``backend=``), each process uses the GPU
-    of its local rank. Calling ``init()`` again returns the same communicator.
+    Unless the backend (``backend=``, else the default) is numpy, each process makes the GPU of
+    its local rank current: call ``init()`` before creating cuda tensors. Calling ``init()``
+    again returns the same communicator.
 
     Example:
         >>> comm = gn.distributed.init()       # under: mpiexec -n 2 python train.py
@@ -195,13 +193,28 @@ def init(backend=None):
         raise ImportError(f"gn.distributed.init(): this process was started by mpiexec but mpi4py "
                           f"cannot be imported ({exc}); pip install 'gpunet[distributed]'") from None
     comm = Communicator(MPI.COMM_WORLD, launch.local_rank())
-    _install_abort_hook(comm)
-    be = backends.resolve(backend)
-    if be.name == "cuda" and not getattr(be, "simulated", False):  # a real GPU
-        from . import nccl
-        nccl.use_device(comm.local_rank)
+    if comm.size > 1:
+        _install_abort_hook(comm)
+    if backend is None and backends._current is None:
+        backend = os.environ.get("GPUNET_BACKEND", "auto")
+    name = backend if isinstance(backend, str) else (backend or backends._current).name
+    pin_local_gpu(name)
     _default = comm
     return comm
+
+
+def pin_local_gpu(backend_name):
+    """Make GPU ``local_rank % GPUs`` current, before the cuda backend allocates anything.
+
+    Does nothing for the numpy backend, in the simulator, or where CuPy sees no GPU (the
+    backend's own selection then says why). Example:
+        >>> pin_local_gpu("cuda")         # under mpiexec, before gn.set_backend("cuda")
+    """
+    if backend_name in ("numpy", "cpu") or os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        return
+    from . import nccl
+
+    nccl.use_device(launch.local_rank())
 
 
 def get_communicator():

@@ -36,11 +36,15 @@ def why_not_nccl(be):
 
 
 def use_device(local_rank):
-    """Make GPU ``local_rank % device count`` current for this process (one GPU per local rank)."""
-    import cupy
-
-    count = cupy.cuda.runtime.getDeviceCount()
-    cupy.cuda.Device(local_rank % count).use()
+    """Make GPU ``local_rank % device count`` current for this process (one GPU per local rank);
+    nothing where CuPy is missing or sees no GPU."""
+    try:
+        import cupy
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # noqa: BLE001 - no CuPy, no driver, no device: nothing to pin
+        return
+    if count:
+        cupy.cuda.Device(local_rank % count).use()
 
 
 def create(comm, be=None):
