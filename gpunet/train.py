@@ -327,11 +327,8 @@ def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
         raise ValueError("fit: train_loader yielded no batches (drop_last with too few samples?)")
     bar.update(pending, None)
     comm = _dist.active()
-    if comm is not None:  # metrics of the whole job: every rank's sums added up
-        loss_sum = _host_float(total_loss, be)
-        correct = math.nan if total_correct is None else _host_float(total_correct, be)
-        loss_sum, correct, n = _dist.sum_over_ranks(comm, [loss_sum, correct, n])
-        return _metrics(loss_sum, None if math.isnan(correct) else correct, n, elapsed), elapsed
+    if comm is not None:  # the whole job's metrics: every rank's sums added up (host floats)
+        (total_loss, total_correct, n), be = _dist.sum_totals(comm, total_loss, total_correct, n, be), None
     return _metrics(total_loss, total_correct, n, elapsed, be), elapsed
 
 
@@ -352,6 +349,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
       history, loader and RNG state); ``resume``: such a path to continue from exactly.
     * ``scheduler``: stepped once per epoch (``StepLR``, ``CosineAnnealingLR``...).
     * ``progress``: a tqdm bar per epoch (a printed line per epoch without tqdm); False = silent.
+    * In a ``gn.distributed`` job of several ranks: metrics are averaged over ranks, rank 0 alone
+      shows progress and writes the checkpoint, and its early-stopping decision is broadcast.
 
     Example:
         >>> h = fit(model, nn.CrossEntropyLoss(), opt, train_loader, epochs=20,

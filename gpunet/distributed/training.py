@@ -8,12 +8,14 @@ Example:
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backends
 from . import comm as _comm
 
-__all__ = ["active", "sum_over_ranks", "share_decision"]
+__all__ = ["active", "sum_over_ranks", "sum_totals", "share_decision"]
 
 
 def active():
@@ -33,6 +35,15 @@ def sum_over_ranks(comm, values):
     host = np.array([float(v) for v in values], dtype=np.float64)
     comm.allreduce_array(host, backends.backend("numpy"), "sum")
     return [float(v) for v in host]
+
+
+def sum_totals(comm, loss_sum, correct, n, be):
+    """An epoch's (loss sum, correct count or None, sample count), each a backend scalar or
+    number, summed over all ranks as host floats."""
+    host = [float(be.to_host(v)) if be is not None and be.is_array(v) else float(v)
+            for v in (loss_sum, math.nan if correct is None else correct, n)]
+    loss_sum, correct, n = sum_over_ranks(comm, host)
+    return loss_sum, None if math.isnan(correct) else correct, n
 
 
 def share_decision(comm, flag):
