@@ -1,5 +1,7 @@
 """DataParallel's bucketed gradient averaging and nn.SyncBatchNorm in one process, over a
 loopback stand-in for two ranks with identical data (so averaged = local) on both backends."""
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -107,3 +109,77 @@ def test_sync_batchnorm_over_identical_ranks_is_batchnorm(backend):
 def test_convert_sync_batchnorm_refuses_process_groups():
     with pytest.raises(NotImplementedError, match="process_group=None"):
         nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm1d(3), process_group=object())
+
+
+class _FakeNccl:
+    """cupy.cuda.nccl's surface as its documentation gives it, acting for two ranks with equal data."""
+
+    NCCL_FLOAT32, NCCL_FLOAT64, NCCL_INT64, NCCL_SUM = 7, 8, 4, 0
+    available = True
+
+    def __init__(self, arrays):
+        self.arrays, self.calls = arrays, []
+
+    def get_unique_id(self):
+        return (1, 2, 3)
+
+    def NcclCommunicator(self, ndev, uid, rank):  # noqa: N802 - CuPy's name
+        self.calls.append(("init", ndev, uid, rank))
+        return self
+
+    def allReduce(self, send, recv, count, dtype, op, stream):  # noqa: N802
+        self.calls.append(("allReduce", send == recv, count, dtype, op, stream))
+        self.arrays[recv].host[...] *= 2
+
+    def broadcast(self, send, recv, count, dtype, root, stream):
+        self.calls.append(("broadcast", send == recv, count, dtype, root, stream))
+
+    def allGather(self, send, recv, count, dtype, stream):  # noqa: N802
+        self.calls.append(("allGather", count, dtype, stream))
+        self.arrays[recv].host[...] = self.arrays[send].host
+
+
+class _DeviceArray:
+    """What the NCCL transport reads of a CuPy array: .data.ptr, .flags, .size, .shape, .dtype."""
+
+    def __init__(self, host, registry):
+        self.host, self.size, self.shape, self.dtype = host, host.size, host.shape, host.dtype
+        self.flags, self.strides = host.flags, host.strides
+        self.data = type("Memory", (), {"ptr": host.ctypes.data})()
+        registry[self.data.ptr] = self
+
+
+def test_nccl_transport_passes_device_pointers_counts_dtypes_and_the_current_stream(monkeypatch):
+    import types
+
+    from gpunet.distributed import nccl as transport
+
+    registry = {}
+    fake = _FakeNccl(registry)
+    stream = types.SimpleNamespace(ptr=0xABC)
+    cupy = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(nccl=fake, get_current_stream=lambda: stream),
+        empty=lambda shape, dtype: _DeviceArray(np.zeros(shape, dtype), registry))
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", fake)
+
+    class TwoRanks(LoopbackMPI):
+        def bcast(self, obj, root=0):
+            return obj
+
+    comm = Communicator(TwoRanks())
+    gpu = types.SimpleNamespace(name="cuda", simulated=False)
+    made, reason = transport.create(comm, gpu)
+    assert reason is None and fake.calls == [("init", 2, (1, 2, 3), 0)]
+    grads = _DeviceArray(np.array([1.0, 2.0, 3.0], np.float32), registry)
+    made.allreduce(grads)
+    made.broadcast(grads, 1)
+    gathered = made.allgather(_DeviceArray(np.array([5, 6], np.int64), registry))
+    assert fake.calls[1:] == [("allReduce", True, 3, fake.NCCL_FLOAT32, fake.NCCL_SUM, 0xABC),
+                              ("broadcast", True, 3, fake.NCCL_FLOAT32, 1, 0xABC),
+                              ("allGather", 2, fake.NCCL_INT64, 0xABC)]
+    assert grads.host.tolist() == [2.0, 4.0, 6.0] and gathered.host.tolist() == [[5, 6], [5, 6]]
+    strided = _DeviceArray(np.zeros((3, 2), np.float32).T, registry)
+    with pytest.raises(ValueError, match="NCCL needs a contiguous array"):
+        made.allreduce(strided)
