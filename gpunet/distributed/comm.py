@@ -81,8 +81,9 @@ class Communicator:
             transport, reason = nccl.create(self, be)  # agreed by all ranks: none waits alone
             if transport is None:
                 self.fallback_reason = reason or "NCCL cannot start on another rank"
-                log.warning("gpunet.distributed: NCCL unavailable (%s); cuda tensors are reduced "
-                            "by MPI through host memory", self.fallback_reason)
+                if self.rank == 0:  # one line for the whole job
+                    log.warning("gpunet.distributed: NCCL unavailable (%s); cuda tensors are reduced "
+                                "by MPI through host memory", self.fallback_reason)
                 transport = "mpi"
             self._device_transport = transport
         return "mpi" if self._device_transport == "mpi" else "nccl"
