@@ -147,7 +147,7 @@ class Communicator:
         if be.name == "numpy" and array.flags.c_contiguous:
             call(array)
             return
-        host = np.ascontiguousarray(be.to_host(array)).copy()
+        host = np.array(be.to_host(array), order="C", copy=True)
         call(host)
         array[...] = be.asarray(host)
 

@@ -12,6 +12,8 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import Function
 from ..ops.normalization import _channel_shape
 from .normalization import _BatchNorm
@@ -115,10 +117,10 @@ class SyncBatchNorm(_BatchNorm):
                                       "statistics always span every rank (pass process_group=None)")
         if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
             out = cls.__new__(cls)
+            ref = next(iter(list(module.parameters()) + list(module.buffers())), None)
             _BatchNorm.__init__(out, module.num_features, module.eps, module.momentum, module.affine,
-                                module.track_running_stats, dtype=module.running_mean.dtype
-                                if module.running_mean is not None else module.weight.dtype,
-                                backend=_backend_of(module))
+                                module.track_running_stats, dtype=np.float32 if ref is None else ref.dtype,
+                                backend=None if ref is None else ref.backend)
             for name in ("weight", "bias"):
                 if getattr(module, name) is not None:
                     setattr(out, name, getattr(module, name))
@@ -131,8 +133,3 @@ class SyncBatchNorm(_BatchNorm):
             module._modules[name] = cls.convert_sync_batchnorm(child)
         return module
 
-
-def _backend_of(module):
-    for t in list(module.parameters()) + list(module.buffers()):
-        return t.backend
-    return None
