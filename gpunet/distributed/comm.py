@@ -96,7 +96,7 @@ class Communicator:
             raise TypeError(f"all_reduce: op='mean' needs a floating-point tensor, got {array.dtype}")
         how = self.transport_for(be)
         if how == "nccl":
-            self._device_transport.allreduce(array)
+            _contiguous(array, self._device_transport.allreduce)
         elif how == "mpi":
             self._through_host(array, be, lambda host: self.mpi.Allreduce(_in_place(), host))
         if op == "mean" and self.size > 1:
@@ -108,7 +108,7 @@ class Communicator:
         self._check_root(root)
         how = self.transport_for(be)
         if how == "nccl":
-            self._device_transport.broadcast(array, root)
+            _contiguous(array, lambda a: self._device_transport.broadcast(a, root))
         elif how == "mpi":
             self._through_host(array, be, lambda host: self.mpi.Bcast(host, root=root))
         return array
@@ -150,6 +150,16 @@ class Communicator:
         host = np.array(be.to_host(array), order="C", copy=True)
         call(host)
         array[...] = be.asarray(host)
+
+
+def _contiguous(array, call):
+    """``call(array)`` on a contiguous array: ``array`` itself, or a copy written back."""
+    if array.flags.c_contiguous:
+        call(array)
+        return
+    dense = array.copy(order="C")
+    call(dense)
+    array[...] = dense
 
 
 def _in_place():
