@@ -16,14 +16,14 @@ from .serialization import load, save
 from .tensor import Tensor, from_dlpack, from_numpy, tensor
 from .creation import arange, full, ones, ones_like, rand, randn, where, zeros, zeros_like
 from .functional import cat, stack
-from . import autograd, data, datasets, functional, models, nn, optim, profiler, train
+from . import autograd, data, datasets, distributed, functional, models, nn, optim, profiler, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "arange", "autograd", "cat", "full", "ones", "ones_like", "rand", "randn", "stack", "where", "zeros",
     "zeros_like",
-    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets",
+    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets", "distributed",
     "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
     "nn", "no_grad", "optim", "profiler", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ import time
 
 import numpy as np
 
-from . import backends, datasets, models, serialization
+from . import backends, datasets, distributed, models, serialization
 from . import random as _random
 
 DATASETS = ("digits", "fashion-mnist")
@@ -36,6 +37,20 @@ DEFAULTS = {
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
+
+
+def _start(backend_name, world):
+    """The backend and, in an mpiexec job of several ranks, its communicator (mpi4py imported here)."""
+    if world == 1:
+        return _select_backend(backend_name), None
+    distributed.comm.pin_local_gpu(backend_name)  # before the cuda backend allocates: this rank's GPU
+    be = _select_backend(backend_name)
+    comm = distributed.init(be)
+    if be.name == "numpy" and not os.environ.get("GPUNET_NUM_THREADS"):  # share the cores, no oversubscription
+        backends.set_num_threads(max(1, (os.cpu_count() or 1) // distributed.launch.local_size()))
+    threads = f", {backends.get_num_threads()} thread(s) each" if be.name == "numpy" else ""
+    print(f"distributed: {comm.size} ranks (MPI){threads}; rank 0 reports and writes the outputs")
+    return be, comm
 
 
 # --- argument parsing ------------------------------------------------------------------------
@@ -145,6 +160,7 @@ def _build_model(name, be, batch_norm):
 def cmd_train(args):
     from . import nn, optim
     from .data import DataLoader, TensorDataset, random_split
+    from .distributed import DataParallel, DistributedSampler
     from .train import NonFiniteLossError, evaluate, fit
 
     started = time.perf_counter()
@@ -152,7 +168,12 @@ def cmd_train(args):
     epochs, batch_size = args.epochs or d["epochs"], args.batch_size or d["batch_size"]
     patience, lr = args.patience or d["patience"], args.lr or d["lr"][args.optimizer]
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
-    be = _select_backend(args.backend)
+    world = distributed.launch.env_world_size()  # 1 outside mpiexec
+    meta = {"data": args.data, "model": args.model, "optimizer": args.optimizer, "lr": lr,
+            "batch_size": batch_size, "batch_norm": bool(args.batch_norm), "world_size": world}
+    if args.resume:  # before MPI starts: every rank refuses alike, and the job ends cleanly
+        _check_resume(args.resume, meta)
+    be, comm = _start(args.backend, world)
     _random.manual_seed(args.seed)
     (xtr, ytr), (xte, yte), classes = _load_data(args.data, args.limit)
     train_set, val_set = random_split(TensorDataset(xtr, ytr), [1 - args.val_fraction, args.val_fraction],
@@ -161,30 +182,27 @@ def cmd_train(args):
           f"for early stopping), {len(xte)} test")
     model = _build_model(args.model, be, args.batch_norm)
     print(model)
+    if comm is not None:  # rank 0's initial weights everywhere; gradients averaged in buckets
+        model = DataParallel(model, comm)
     if args.optimizer == "adam":
         opt = optim.Adam(model.parameters(), lr=lr)
     else:
         opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     loss_fn = nn.CrossEntropyLoss()
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, backend=be)
+    # Under mpiexec each rank reads its own shard of every epoch's permutation.
+    sampler = DistributedSampler(train_set, comm.size, comm.rank, seed=args.seed) if comm else None
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                              backend=be)
     val_loader = DataLoader(val_set, batch_size=500, backend=be)
     test_loader = DataLoader(TensorDataset(xte, yte), batch_size=500, backend=be)
     momentum = " momentum 0.9" if args.optimizer == "sgd" else ""
-    print(f"training: {args.optimizer}{momentum} lr={lr:g} batch={batch_size} epochs<={epochs} "
+    batch = f"{batch_size} per rank x {world} ranks = {batch_size * world} global" if comm else batch_size
+    print(f"training: {args.optimizer}{momentum} lr={lr:g} batch={batch} epochs<={epochs} "
           f"(cosine decay, early-stopping patience {patience}), seed {args.seed}")
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, f".gpunet-write-test-{os.getpid()}")
-        open(probe, "w").close()
-        os.unlink(probe)
-    except OSError as e:
-        raise CliError(f"--out: cannot write to {out!r} ({e.strerror or e})") from None
+    if comm is None or comm.rank == 0:  # only rank 0 writes outputs
+        _check_writable(out)
     ckpt = os.path.join(out, "checkpoint.npz")
-    meta = {"data": args.data, "model": args.model, "optimizer": args.optimizer, "lr": lr,
-            "batch_size": batch_size, "batch_norm": bool(args.batch_norm)}  # --epochs may grow
-    if args.resume:
-        _check_resume(args.resume, meta)
     try:
         history = fit(model, loss_fn, opt, train_loader, epochs, val_loader=val_loader,
                       early_stopping=patience, checkpoint=ckpt, resume=args.resume, scheduler=scheduler,
@@ -198,6 +216,9 @@ def cmd_train(args):
         if not args.resume:
             raise
         raise CliError(f"--resume {args.resume}: does not fit this run ({e})".replace("\n", " ")) from None
+    if comm is not None and comm.rank != 0:
+        return 0
+    model = getattr(model, "module", model)  # the weights without DataParallel's "module." prefix
     test_loss, test_acc = evaluate(model, loss_fn, test_loader)
     elapsed = time.perf_counter() - started
     serialization.save(model.state_dict(), os.path.join(out, "model.npz"))
@@ -205,10 +226,12 @@ def cmd_train(args):
     record.update(test_loss=test_loss, test_acc=test_acc, wall_time_s=elapsed,
                   config={"data": args.data, "model": args.model, "epochs": epochs, "batch_size": batch_size,
                           "lr": lr, "optimizer": args.optimizer, "seed": args.seed, "backend": be.name,
-                          "batch_norm": args.batch_norm,
+                          "batch_norm": args.batch_norm, "world_size": world,
                           "val_fraction": args.val_fraction, "patience": patience, "limit": args.limit})
-    with open(os.path.join(out, "history.json"), "w") as f:
+    history_path = os.path.join(out, "history.json")
+    with open(history_path + ".tmp", "w") as f:
         json.dump(record, f, indent=1)
+    os.replace(history_path + ".tmp", history_path)
     png = plot_history(record, os.path.join(out, "curves.png"), title=f"{args.model} on {args.data}")
     kept = f" (weights of epoch {history.best_epoch})" if history.best_epoch else ""
     print(f"test accuracy: {100 * test_acc:.2f}% ({round(test_acc * len(yte))}/{len(yte)}){kept}, "
@@ -216,6 +239,16 @@ def cmd_train(args):
     print(f"total time {elapsed:.1f} s; wrote {out}/model.npz, checkpoint.npz, history.json, "
           f"{os.path.basename(png) if png else '(no PNG: matplotlib missing)'}")
     return 0
+
+
+def _check_writable(out):
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".gpunet-write-test-{os.getpid()}")
+        open(probe, "w").close()
+        os.unlink(probe)
+    except OSError as e:
+        raise CliError(f"--out: cannot write to {out!r} ({e.strerror or e})") from None
 
 
 def _check_resume(path, meta):
@@ -233,6 +266,10 @@ def _check_resume(path, meta):
         raise CliError(f"--resume: {path} holds a model's weights, not a training checkpoint; pass "
                        "the checkpoint.npz that gpunet train writes beside model.npz")
     saved = ck.get("meta") or {}
+    ranks = int(saved.get("world_size", 1)) if saved else meta["world_size"]
+    if ranks != meta["world_size"]:
+        raise CliError(f"--resume: {path} was written by a {ranks}-process job and this one has "
+                       f"{meta['world_size']}; resume with mpiexec -n {ranks} (the same number of ranks)")
     diffs = [f"{k} {saved[k]!r} there, {meta[k]!r} here" for k in
              ("data", "model", "optimizer", "lr", "batch_size", "batch_norm")
              if k in saved and saved[k] != meta[k]]
@@ -344,10 +381,18 @@ def cmd_evaluate(args):
 def main(argv=None):
     """Entry point of the ``gpunet`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    rank = distributed.launch.env_rank()
+    quiet = contextlib.redirect_stdout(open(os.devnull, "w")) if rank else contextlib.nullcontext()
     try:
-        return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
+        with quiet:  # in an mpiexec job only rank 0 prints its progress
+            return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
     except CliError as e:
-        print(f"gpunet {args.command}: error: {e}", file=sys.stderr)
+        if distributed.is_initialized() and distributed.get_world_size() > 1:
+            # NOTE: after MPI started, the other ranks may be waiting in a collective: abort them.
+            print(f"gpunet {args.command}: error on rank {rank}: {e}", file=sys.stderr)
+            distributed.get_communicator().abort(1)
+        if rank == 0:  # before MPI started every rank met the same error: say it once
+            print(f"gpunet {args.command}: error: {e}", file=sys.stderr)
         return 1
 
 

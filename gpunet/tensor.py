@@ -225,6 +225,33 @@ class Tensor:
             self.grad = Tensor._wrap(g.copy() if own else g, self.backend)
         else:
             self.grad = Tensor._wrap(self.grad.data + g, self.backend)
+        for hook in list(self.__dict__.get("_post_accumulate_grad_hooks", {}).values()):
+            hook(self)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` each time backward() has accumulated into this leaf's ``.grad``
+        (PyTorch's name; gradient averaging in ``gn.distributed.DataParallel`` rides on it).
+
+        Example:
+            >>> handle = w.register_post_accumulate_grad_hook(lambda p: print(p.grad.shape))
+            >>> handle.remove()
+        """
+        if self._node is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors have .grad to hook")
+        hooks = self.__dict__.setdefault("_post_accumulate_grad_hooks", {})
+        key = object()
+        hooks[key] = hook
+        return _HookHandle(hooks, key)
+
+
+class _HookHandle:
+    """What register_*_hook returns: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
 
 
 def _topological_order(root):

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import random as _random
 from . import serialization
+from .distributed import training as _dist
 from .function import no_grad
 
 __all__ = ["History", "NonFiniteLossError", "fit", "evaluate", "predict"]
@@ -325,6 +326,9 @@ def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
     if n == 0:
         raise ValueError("fit: train_loader yielded no batches (drop_last with too few samples?)")
     bar.update(pending, None)
+    comm = _dist.active()
+    if comm is not None:  # the whole job's metrics: every rank's sums added up (host floats)
+        (total_loss, total_correct, n), be = _dist.sum_totals(comm, total_loss, total_correct, n, be), None
     return _metrics(total_loss, total_correct, n, elapsed, be), elapsed
 
 
@@ -345,6 +349,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
       history, loader and RNG state); ``resume``: such a path to continue from exactly.
     * ``scheduler``: stepped once per epoch (``StepLR``, ``CosineAnnealingLR``...).
     * ``progress``: a tqdm bar per epoch (a printed line per epoch without tqdm); False = silent.
+    * In a ``gn.distributed`` job of several ranks: metrics are averaged over ranks, rank 0 alone
+      shows progress and writes the checkpoint, and its early-stopping decision is broadcast.
 
     Example:
         >>> h = fit(model, nn.CrossEntropyLoss(), opt, train_loader, epochs=20,
@@ -353,6 +359,9 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
     """
     _check_args(epochs, early_stopping, val_loader)
     be = _model_backend(model)
+    comm = _dist.active()
+    if comm is not None and comm.rank != 0:  # rank 0 alone reports and writes
+        progress, checkpoint = False, None
     history = History()
     start, best_loss, bad_epochs, best_state = 0, math.inf, 0, None
     if resume is not None:
@@ -368,10 +377,15 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
             break
         bar = _Progress(progress, epoch + 1, epochs, len(train_loader) if hasattr(train_loader, "__len__") else None)
         lr = _current_lr(optimizer)
+        sampler = getattr(train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # a DistributedSampler: this epoch's permutation
+            sampler.set_epoch(epoch)
         train_m, elapsed = _train_epoch(model, loss_fn, optimizer, train_loader, be, bar, epoch + 1)
         val_loss = val_acc = math.nan
         if val_loader is not None:
             val_loss, val_acc = evaluate(model, loss_fn, val_loader)
+            if comm is not None:  # per-rank BatchNorm statistics can make these differ
+                val_loss, val_acc = (v / comm.size for v in _dist.sum_over_ranks(comm, [val_loss, val_acc]))
         if scheduler is not None:
             scheduler.step()
         for name, value in (("train_loss", train_m["loss"]), ("train_acc", train_m["acc"]),
@@ -380,7 +394,10 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
             getattr(history, name).append(float(value))
         bar.close({**train_m, "val_loss": val_loss, "val_acc": val_acc})
         if early_stopping is not None:
-            if val_loss < best_loss:
+            improved = val_loss < best_loss
+            if comm is not None:  # decided on rank 0, so every rank stops at the same epoch
+                improved = _dist.share_decision(comm, improved)
+            if improved:
                 best_loss, bad_epochs, history.best_epoch = val_loss, 0, epoch + 1
                 best_state = _host_copy(model.state_dict())
             else:

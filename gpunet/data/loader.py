@@ -29,6 +29,8 @@ class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` Tensors on ``backend``.
 
     * ``shuffle``: a new random order every epoch (every ``iter()``).
+    * ``sampler``: an iterable of indices with ``len()`` giving the order instead, e.g. a
+      ``gn.distributed.DistributedSampler`` (as in PyTorch, not together with ``shuffle``).
     * ``drop_last``: skip the final batch when it is smaller than ``batch_size``.
     * ``seed``: seeds the shuffling; None draws one from ``gpunet.random.host_rng()``.
     * ``backend``: ``"numpy"``, ``"cuda"``, a Backend, or None for the current default backend
@@ -46,7 +48,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, backend=None,
-                 *, num_workers=0, prefetch_factor=2):
+                 *, sampler=None, num_workers=0, prefetch_factor=2):
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: dataset must support len() and [index], got {type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
@@ -56,6 +58,13 @@ class DataLoader:
         for name, value, least in (("num_workers", num_workers, 0), ("prefetch_factor", prefetch_factor, 1)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
                 raise ValueError(f"DataLoader: {name} must be an int >= {least}, got {value!r}")
+        if sampler is not None and (not hasattr(sampler, "__iter__") or not hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with len(), got "
+                            f"{type(sampler).__name__}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle=True "
+                             "(the sampler decides the order)")
+        self.sampler = sampler
         if backend is not None:
             backends.resolve(backend)  # fail now, with the backend's own message, on a bad name
         self.num_workers, self.prefetch_factor = int(num_workers), int(prefetch_factor)
@@ -71,12 +80,15 @@ class DataLoader:
         self.epoch = 0  # how many times iteration has started
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        else:
+            order = self._rng.permutation(len(self.dataset)) if self.shuffle else np.arange(len(self.dataset))
+        n = len(order)
         self.epoch += 1
         be = backends.resolve(self.backend)
         stop = n - n % self.batch_size if self.drop_last else n

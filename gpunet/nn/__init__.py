@@ -15,11 +15,12 @@ from .containers import ModuleList, Sequential
 from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .recurrent import LSTM, RNN
+from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
     "AdaptiveAvgPool2d", "ELU", "Embedding", "GELU", "LayerNorm", "LeakyReLU", "NLLLoss", "utils",
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "init",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "init",
 ]

@@ -62,7 +62,7 @@ class _BatchNorm(Module):
             self.running_var.data[...] = 1
             self.num_batches_tracked.data[...] = 0
 
-    def forward(self, x):
+    def _check_input(self, x):
         name = type(self).__name__
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: input must be a gpunet Tensor, got {type(x).__name__}")
@@ -71,6 +71,9 @@ class _BatchNorm(Module):
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {x.shape}) but the layer "
                              f"was built for num_features={self.num_features}")
+
+    def forward(self, x):
+        self._check_input(x)
         use_batch = self.training or not self.track_running_stats
         factor = self.momentum
         if self.training and self.track_running_stats:
