@@ -68,7 +68,7 @@ class Profile:
         as "calls", "launches", "gemms", "host_s", "device_s"); at most ``row_limit`` rows
         (100 by default, as in PyTorch; -1 for all)."""
         device = any(r["device_s"] for r in self.rows.values())
-        head = (f"{'primitive':<28}{'calls':>7}{'launches':>10}{'gemms':>7}{'host ms':>10}"
+        head = (f"{'primitive':<34}{'calls':>7}{'launches':>10}{'gemms':>7}{'host ms':>10}"
                 + (f"{'device ms':>11}{'host us/launch':>16}" if device else ""))
         lines = [head, "-" * len(head)]
         key = sort_by or ("device_s" if device else "host_s")
@@ -77,14 +77,14 @@ class Profile:
                              f"got {sort_by!r}")
         ordered = sorted(self.rows.items(), key=lambda kv: -kv[1][key])
         for name, r in ordered if row_limit < 0 else ordered[:row_limit]:
-            line = (f"{name:<28}{r['calls']:>7}{r['launches']:>10}{r['gemms']:>7}"
+            line = (f"{name:<34}{r['calls']:>7}{r['launches']:>10}{r['gemms']:>7}"
                     f"{r['host_s'] * 1e3:>10.3f}")
             if device:
                 per = r["host_s"] / max(1, r["launches"] + r["gemms"]) * 1e6
                 line += f"{r['device_s'] * 1e3:>11.3f}{per:>16.1f}"
             lines.append(line)
         t = self.totals()
-        lines.append(f"{'total':<28}{t['calls']:>7}{t['launches']:>10}{t['gemms']:>7}"
+        lines.append(f"{'total':<34}{t['calls']:>7}{t['launches']:>10}{t['gemms']:>7}"
                      f"{t['host_s'] * 1e3:>10.3f}" + (f"{t['device_s'] * 1e3:>11.3f}" if device else ""))
         return "\n".join(lines)
 
