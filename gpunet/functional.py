@@ -163,8 +163,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 
 
 def flatten(x, start_dim=1):
-    """Merge the dimensions from start_dim on: (N, C, H, W) -> (N, C*H*W)."""
-    return x.reshape(x.shape[:start_dim] + (-1,))
+    """Merge the dimensions from start_dim on: (N, C, H, W) -> (N, C*H*W) (also for N = 0)."""
+    size = 1
+    for s in x.shape[start_dim:]:
+        size *= s
+    return x.reshape(x.shape[:start_dim] + (size,))
 
 
 def dropout(x, p=0.5, training=True):

@@ -206,3 +206,16 @@ def test_normal_from_uniforms_is_finite_at_both_ends(dtype):
     assert np.isfinite(out).all(), out
     assert np.abs(out[:18]).max() < 1e-3  # u1 ~ 1: radius ~ 0
     assert np.abs(out[-2:]).max() <= np.sqrt(-2 * np.log(np.finfo(dtype).tiny)) + 1e-6
+
+
+def test_an_empty_batch_through_fused_layers_gives_zero_gradients(backend):
+    """As in PyTorch: output (0, 2), every parameter gradient zero, input gradient (0, 1, 4, 4)."""
+    gn.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3), nn.ReLU(),
+                          nn.Linear(3, 2))
+    x = gn.tensor(np.zeros((0, 1, 4, 4), np.float32), requires_grad=True)
+    out = model(x)
+    out.sum().backward()
+    assert out.shape == (0, 2) and x.grad.shape == (0, 1, 4, 4)
+    for name, p in model.named_parameters():
+        assert p.grad.shape == p.shape and not p.grad.numpy().any(), name
