@@ -17,44 +17,9 @@ from .ops import loss as L
 from .ops import math as M
 from .ops import normalization as N
 from .ops import pooling as P
-from .tensor import Tensor, as_tensor_like
+from .tensor import Tensor
 
-REDUCTIONS = ("mean", "sum", "none")
-
-
-# --- argument checks ----------------------------------------------------------
-def _pair(name, value, minimum):
-    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
-    if pair is None or len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return pair
-
-
-def _tensor(name, x, ndim=None, float_=True):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a gpunet Tensor, got {type(x).__name__}")
-    if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
-    if float_ and x.dtype.kind != "f":
-        raise TypeError(f"{name} must be floating point, got dtype {x.dtype}")
-    return x
-
-
-def _reduction(reduction):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
-def _same_shape(fn, input, target):
-    if not isinstance(target, Tensor):
-        target = as_tensor_like(target, input)
-    if input.shape != target.shape:
-        raise ValueError(f"{fn}: input has shape {input.shape} but target has shape {target.shape}; "
-                         "they must match")
-    if target.dtype != input.dtype and not target.requires_grad:
-        target = target.astype(input.dtype)  # integer 0/1 targets are fine
-    return target
+from ._arg_checks import REDUCTIONS, _pair, _reduction, _same_shape, _tensor  # noqa: F401
 
 
 # --- layers -------------------------------------------------------------------
@@ -385,9 +350,6 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """BCE on raw scores: sigmoid and log fused so that large logits stay finite."""
     target = _same_shape("binary_cross_entropy_with_logits", _tensor("input", input), target)
     return L.BinaryCrossEntropyWithLogits.apply(input, target, reduction=_reduction(reduction))
-
-
-cross_entropy = softmax_cross_entropy  # PyTorch's name
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
