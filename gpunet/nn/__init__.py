@@ -14,10 +14,10 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
 from .containers import ModuleList, Sequential
 from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from .recurrent import LSTM, RNN
+from .recurrent import GRU, LSTM, RNN
 
 __all__ = [
-    "AdaptiveAvgPool2d", "ELU", "Embedding", "GELU", "LayerNorm", "LeakyReLU", "NLLLoss", "utils",
+    "AdaptiveAvgPool2d", "ELU", "Embedding", "GELU", "GRU", "LayerNorm", "LeakyReLU", "NLLLoss", "utils",
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",
