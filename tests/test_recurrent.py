@@ -145,3 +145,19 @@ def test_gru_errors():
         nn.GRU(3, 4, batch_first=True)(gn.tensor(np.zeros((2, 5, 2), np.float32)))
     with pytest.raises(ValueError, match=r"GRU: h0 must be a Tensor of shape \(1, 2, 4\), got \(2, 4\)"):
         nn.GRU(3, 4)(gn.tensor(np.zeros((5, 2, 3), np.float32)), gn.tensor(np.zeros((2, 4), np.float32)))
+
+
+@pytest.mark.parametrize("cls, cell", [(nn.LSTM, "lstm_cell"), (nn.GRU, "gru_cell")])
+def test_each_step_is_one_fused_kernel_launch_each_way(rng, cls, cell):
+    with gn.use_backend("cuda"):
+        layer = cls(3, 4)
+        x = gn.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32), requires_grad=True)
+        with gn.profiler.profile() as prof:
+            layer(x)[0].sum().backward()
+    rows = {name.split(".", 1)[1]: r for name, r in prof.rows.items() if name.startswith("cuda.")}
+    for way in ("fwd", "bwd"):
+        r = rows[f"{cell}_{way}"]
+        assert (r["calls"], r["launches"], r["gemms"]) == (5, 5, 0)
+        assert r["kernels"] == {f"{cell}_{way}_kernel": 5}
+    # one GEMM a step each way, plus the input projection, its two gradients and dW_hh
+    assert rows["matmul"]["gemms"] == 5 + 5 + 4
