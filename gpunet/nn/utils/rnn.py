@@ -49,6 +49,12 @@ def _packed_rows(batch_sizes, order):
     return steps, order[ranks]
 
 
+def _on(like, index):
+    """Index arrays moved to ``like``'s backend (the device, on cuda)."""
+    return tuple(like.backend.asarray(i) for i in index) if isinstance(index, tuple) else \
+        like.backend.asarray(index)
+
+
 def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True):
     """Pack a padded batch (T, N, *) (``batch_first``: (N, T, *)) with each sequence's length.
 
@@ -78,7 +84,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
         unsorted_t = Tensor(np.argsort(order), backend="numpy")
     batch_sizes = (lengths[None, :] > np.arange(lengths.max())[:, None]).sum(axis=1)
     rows = _packed_rows(batch_sizes, order)
-    return PackedSequence(x[rows], Tensor(batch_sizes.astype(np.int64), backend="numpy"),
+    return PackedSequence(x[_on(x, rows)], Tensor(batch_sizes.astype(np.int64), backend="numpy"),
                           sorted_t, unsorted_t)
 
 
@@ -107,7 +113,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     where[_packed_rows(batch_sizes, order)] = np.arange(data.shape[0])
     pad = Tensor._wrap(data.backend.xp.full((1,) + data.shape[1:], padding_value, data.dtype),
                        data.backend)
-    padded = F.concat([data, pad], axis=0)[where]
+    padded = F.concat([data, pad], axis=0)[_on(data, where)]
     lengths = (where < data.shape[0]).sum(axis=0)
     return (padded.transpose(0, 1) if batch_first else padded,
             Tensor(lengths.astype(np.int64), backend="numpy"))
@@ -118,7 +124,7 @@ def repack_like(padded, like):
     order = (np.arange(padded.shape[1]) if like.sorted_indices is None
              else _host_ints("sorted_indices", like.sorted_indices))
     rows = _packed_rows(_host_ints("batch_sizes", like.batch_sizes), order)
-    return PackedSequence(padded[rows], like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+    return PackedSequence(padded[_on(padded, rows)], like.batch_sizes, like.sorted_indices, like.unsorted_indices)
 
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0):
