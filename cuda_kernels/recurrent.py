@@ -107,7 +107,10 @@ def kernels(dtype):
 
 
 def _grid(state):
-    return _launch.blocks_for(state.size), _launch.TPB
+    """One thread per hidden unit; a block no bigger than the problem (tiny in tests, where the
+    simulator pays for every thread it starts)."""
+    threads = min(_launch.TPB, max(1, state.size))
+    return _launch.blocks_for(state.size, threads), threads
 
 
 def lstm_cell_fwd(gi, gh, c_prev):
