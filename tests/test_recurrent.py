@@ -101,6 +101,33 @@ def test_packed_variable_lengths_match_torch(backend, rng, kind, enforce_sorted,
         close(p.grad, tp.grad)
 
 
+@pytest.mark.parametrize("kind, bias", [("LSTMCell", True), ("GRUCell", True), ("GRUCell", False)])
+def test_cells_match_torch(backend, rng, kind, bias):
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, kind)(3, 4, bias=bias).double()
+    ours = getattr(nn, kind)(3, 4, bias=bias, dtype=np.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    gx, gh, gc = (gn.tensor(a, requires_grad=True) for a in (x, h, c))
+    tx, th, tc = (torch.tensor(a, requires_grad=True) for a in (x, h, c))
+    lstm = kind == "LSTMCell"
+    g_out = ours(gx, (gh, gc)) if lstm else (ours(gx, gh),)
+    t_out = theirs(tx, (th, tc)) if lstm else (theirs(tx, th),)
+    for a, b in zip(g_out, t_out):
+        close(a, b)
+    sum(((o * o).sum() * (k + 1) for k, o in enumerate(g_out)), gn.tensor(0.0)).backward()
+    sum((o * o).sum() * (k + 1) for k, o in enumerate(t_out)).backward()
+    for a, b in [(gx, tx), (gh, th)] + ([(gc, tc)] if lstm else []):
+        close(a.grad, b.grad)
+    for (_, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
+        close(p.grad, tp.grad)
+    g_zero, t_zero = ours(gx), theirs(tx)  # no state given: zeros, as in torch
+    for a, b in zip(g_zero if lstm else (g_zero,), t_zero if lstm else (t_zero,)):
+        close(a, b)
+    with pytest.raises(ValueError, match=rf"{kind}: input must be a 2-D Tensor \(N, 3\), got \(2, 5\)"):
+        ours(gn.tensor(np.zeros((2, 5))))
+
+
 def test_pad_sequence_and_packing_errors():
     a, b = gn.tensor(np.ones((3, 2))), gn.tensor(np.full((1, 2), 2.0))
     padded = pad_sequence([a, b], batch_first=True, padding_value=-1.0)

@@ -5,7 +5,7 @@ parameters ``weight_ih_l{k}`` (G*H, in), ``weight_hh_l{k}`` (G*H, H), ``bias_ih_
 ``bias_hh_l{k}`` with G = 1 (RNN), 4 (LSTM, gates i, f, g, o) or 3 (GRU, gates r, z, n), all
 drawn from U(-1/sqrt(H), 1/sqrt(H)), so a PyTorch ``state_dict`` loads as it is.  The LSTM and
 GRU run each layer as one op over time on fused cell kernels (``gpunet/ops/recurrent.py``); the
-RNN is composed from plain ops.
+RNN is composed from plain ops.  ``LSTMCell`` and ``GRUCell`` are one step, for loops of your own.
 
 Variable-length batches: pass ``nn.utils.rnn.pack_padded_sequence(x, lengths)`` instead of
 ``x``, as in PyTorch; each sequence's state then stops at its own last step and the output
@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..ops.recurrent import GRUSequence, LSTMSequence
+from ..ops.recurrent import GRUSequence, LSTMSequence, gru_cell, lstm_cell
 from ..tensor import Tensor
 from . import init
 from .layers import _empty, _positive_int
@@ -234,3 +234,74 @@ class GRU(_RNNBase):
         x, states, mask, packed = self._check(x, (h0,), ("h0",))
         out, (h_n,) = self._run(x, states, mask, self._over_time)
         return self._output(out, packed), h_n
+
+
+class _CellBase(Module):
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, backend=None):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = _positive_int(name, "input_size", input_size)
+        self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
+        self.bias = bool(bias)
+        gh, bound = self._gates * self.hidden_size, 1 / math.sqrt(self.hidden_size)
+        shapes = {"weight_ih": (gh, self.input_size), "weight_hh": (gh, self.hidden_size)}
+        if self.bias:
+            shapes.update({"bias_ih": (gh,), "bias_hh": (gh,)})
+        for pname, shape in shapes.items():
+            setattr(self, pname, init.uniform_(_empty(shape, dtype, backend), -bound, bound))
+
+    def _gate_inputs(self, x, h, what):
+        """x W_ih^T + b_ih and h W_hh^T + b_hh, after checking x (N, in) and the state (N, H)."""
+        name = type(self).__name__
+        if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != self.input_size:
+            got = x.shape if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{name}: input must be a 2-D Tensor (N, {self.input_size}), got {got}")
+        want = (x.shape[0], self.hidden_size)
+        for label, s in zip(what, h):
+            if s is not None and (not isinstance(s, Tensor) or s.shape != want):
+                got = s.shape if isinstance(s, Tensor) else type(s).__name__
+                raise ValueError(f"{name}: {label} must be a Tensor of shape {want}, got {got}")
+        zeros = Tensor._wrap(x.backend.xp.zeros(want, x.dtype), x.backend)
+        state = [zeros if s is None else s for s in h]
+        b_ih, b_hh = self._parameters.get("bias_ih"), self._parameters.get("bias_hh")
+        return F.linear(x, self.weight_ih, b_ih), F.linear(state[0], self.weight_hh, b_hh), state
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step, as ``nn.LSTMCell``: ``forward(x, (h, c)=None) -> (h', c')``, x (N, in).
+
+    Example:
+        >>> cell = nn.LSTMCell(4, 8)
+        >>> h, c = cell(gn.zeros(2, 4))
+        >>> h.shape, c.shape
+        ((2, 8), (2, 8))
+    """
+
+    _gates = 4
+
+    def forward(self, x, hx=None):
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError(f"LSTMCell: hx must be a tuple (h, c) or None, got {type(hx).__name__}")
+        gi, gh, (_, c) = self._gate_inputs(x, hx if hx is not None else (None, None), ("h", "c"))
+        return lstm_cell(gi, gh, c)
+
+
+class GRUCell(_CellBase):
+    """One GRU step, as ``nn.GRUCell``: ``forward(x, h=None) -> h'``, x (N, in).
+
+    Example:
+        >>> cell = nn.GRUCell(4, 8)
+        >>> cell(gn.zeros(2, 4)).shape
+        (2, 8)
+    """
+
+    _gates = 3
+
+    def forward(self, x, hx=None):
+        gi, gh, (h,) = self._gate_inputs(x, (hx,), ("hx",))
+        return gru_cell(gi, gh, h)
