@@ -1,7 +1,7 @@
 """The benchmark cases, each buildable in gpunet or in PyTorch from the same weights and data.
 
-A case is a name such as ``lenet-step-b64``, ``lenet-infer-b256``, ``conv-fwd`` or
-``conv-fwdbwd``; ``build(framework, case, backend)`` returns a ``Case``: the call to time, a
+A case is a name such as ``lenet-step-b64``, ``lenet-infer-b256``, ``conv-fwd``, ``conv-fwdbwd``
+or ``lstm-fwdbwd``; ``build(framework, case, backend)`` returns a ``Case``: the call to time, a
 sync that waits for queued device work, the images per call and the FLOPs per call (or None).
 
 Example:
@@ -21,6 +21,7 @@ from benchmarks.models import GpunetLeNet, TorchLeNet, batch, lenet_weights
 
 SCALING_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 CONV_SHAPE = dict(n=32, c=64, k=64, h=32, w=32, ks=3)  # Conv2d(64, 64, 3, padding=1)
+LSTM_SHAPE = dict(t=50, n=64, f=128, h=128)  # nn.LSTM(128, 128) on 50 steps of 64 sequences
 
 
 @dataclass
@@ -100,6 +101,41 @@ def _conv_torch(backend, backward):
     return fwd_bwd if backward else fwd, sync
 
 
+def _lstm(framework, backend):
+    """Forward + backward of one LSTM layer; the loss weighs every output (sequences/s)."""
+    s = LSTM_SHAPE
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((s["t"], s["n"], s["f"])).astype(np.float32)
+    gy = rng.standard_normal((s["t"], s["n"], s["h"])).astype(np.float32)
+    bound = 1 / np.sqrt(s["h"])
+    weights = {f"{k}_l0": rng.uniform(-bound, bound, shape).astype(np.float32)
+               for k, shape in (("weight_ih", (4 * s["h"], s["f"])), ("weight_hh", (4 * s["h"], s["h"])),
+                                ("bias_ih", (4 * s["h"],)), ("bias_hh", (4 * s["h"],)))}
+    if framework == "gpunet":
+        import gpunet as gn
+
+        be = gn.backends.backend(backend)
+        lstm = gn.nn.LSTM(s["f"], s["h"], backend=be)
+        lstm.load_state_dict(weights)
+        xt, gyt = gn.tensor(x, requires_grad=True, backend=be), gn.tensor(gy, backend=be)
+        sync = be.synchronize
+    else:
+        import torch
+
+        dev = _device(backend)
+        lstm = torch.nn.LSTM(s["f"], s["h"]).to(dev)
+        lstm.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        xt, gyt = torch.from_numpy(x).to(dev).requires_grad_(), torch.from_numpy(gy).to(dev)
+        sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+
+    def fwd_bwd():
+        for p in [xt, *lstm.parameters()]:
+            p.grad = None
+        lstm(xt)[0].backward(gyt)
+
+    return Case(fwd_bwd, sync, s["n"])
+
+
 def build(framework, case, backend="numpy") -> Case:
     """The callable for ``case`` in ``framework`` ("gpunet" or "torch") on ``backend``."""
     m = re.fullmatch(r"lenet-(step|infer)-b(\d+)", case)
@@ -110,5 +146,7 @@ def build(framework, case, backend="numpy") -> Case:
         fn, sync = (_conv_gpunet if framework == "gpunet" else _conv_torch)(backend, backward)
         flops = conv_flops(**CONV_SHAPE) * (3 if backward else 1)
         return Case(fn, sync, CONV_SHAPE["n"], flops)
+    if case == "lstm-fwdbwd":
+        return _lstm(framework, backend)
     raise ValueError(f"unknown benchmark case {case!r}; expected lenet-step-bN, lenet-infer-bN, "
-                     "conv-fwd or conv-fwdbwd")
+                     "conv-fwd, conv-fwdbwd or lstm-fwdbwd")

@@ -2,7 +2,8 @@
 
 Suites: ``lenet`` (training step at batch 64 and 256, inference at 256), ``conv`` (Conv2d 64→64
 3×3 on 32×64×32×32, forward and forward+backward, GFLOP/s), ``scaling`` (the LeNet step for
-batch 16…1024) and ``memory`` (peak RSS of a LeNet training epoch).  Every number comes from
+batch 16…1024), ``lstm`` (one LSTM(128, 128) layer, 50 steps, batch 64, forward+backward;
+sequences/s) and ``memory`` (peak RSS of a LeNet training epoch).  Every number comes from
 ``benchmarks/worker.py`` processes: frameworks alternate within a round, the order flips each
 round, both get the same thread count, and the load average is recorded around every process.
 
@@ -31,6 +32,7 @@ SUITES = {
     "lenet": ["lenet-step-b64", "lenet-step-b256", "lenet-infer-b256"],
     "conv": ["conv-fwd", "conv-fwdbwd"],
     "scaling": [f"lenet-step-b{n}" for n in SCALING_BATCHES],
+    "lstm": ["lstm-fwdbwd"],
 }
 
 

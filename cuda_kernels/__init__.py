@@ -4,7 +4,8 @@ Modules: ``conv`` (im2col / col2im, bias add and bias-gradient reduction), ``act
 (relu), ``pooling`` (max and average pooling), ``softmax_ce`` (fused softmax
 cross-entropy), ``optim`` (fused in-place SGD and Adam), ``random`` (counter-based uniform
 and normal numbers), ``checks`` (input range checks flagged on the device), ``embedding``
-(a deterministic scatter-add) and ``layer_norm`` (fused row normalisation).  Each kernel is named
+(a deterministic scatter-add), ``layer_norm`` (fused row normalisation) and ``recurrent`` (the
+pointwise part of one LSTM or GRU step, fused).  Each kernel is named
 ``<op>_fwd_kernel`` / ``<op>_bwd_kernel`` (``<op>_update_kernel`` for optimisers) and has a
 launcher beside it that allocates outputs, computes the grid and launches on CuPy's current
 stream (``_launch.launch``).

@@ -27,8 +27,8 @@ PRIMITIVES = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_
               "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
               "relu_fwd", "relu_bwd", "softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd",
               "sgd_update", "adam_update", "sgd_update_many", "adam_update_many", "matmul",
-              "embedding_bwd", "layer_norm_fwd",
-              "layer_norm_bwd")
+              "embedding_bwd", "layer_norm_fwd", "layer_norm_bwd", "lstm_cell_fwd", "lstm_cell_bwd",
+              "gru_cell_fwd", "gru_cell_bwd")
 
 _local = threading.local()
 

@@ -11,6 +11,7 @@
 | checks       | flag_outside_range                                                     |
 | embedding    | embedding_bwd (a deterministic scatter-add)                            |
 | layer_norm   | layer_norm_fwd, layer_norm_bwd                                         |
+| recurrent    | lstm_cell_fwd / _bwd, gru_cell_fwd / _bwd (one step's pointwise part)  |
 | linalg       | matmul (rows split over threads, BLAS on one thread)                   |
 
 ``_parallel`` holds the thread pool (``set_num_threads``) and the per-thread scratch buffers.

@@ -18,7 +18,10 @@ ROWS_MIN_WORK = 1 << 23  # multiply-adds per chunk below which a thread costs mo
 
 
 def matmul(a, b):
-    """``a @ b`` with NumPy's broadcasting; 2-D by 2-D products are split by rows of ``a``."""
+    """``a @ b`` with NumPy's broadcasting; products with a 2-D ``b`` are split by rows of ``a``
+    (a stack of matrices ``a`` (..., M, K) counts as one (prod(...) * M, K) matrix)."""
+    if a.ndim > 2 and b.ndim == 2:
+        return matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
     if a.ndim != 2 or b.ndim != 2:
         return np.matmul(a, b)
     m, k = a.shape

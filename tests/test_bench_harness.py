@@ -49,3 +49,14 @@ def test_case_names_are_checked():
 
     with pytest.raises(ValueError, match="unknown benchmark case 'lenet-jump-b3'"):
         build("gpunet", "lenet-jump-b3")
+
+
+def test_lstm_case_runs_in_both_frameworks():
+    pytest.importorskip("torch")
+    from benchmarks.cases import build
+
+    for framework in ("gpunet", "torch"):
+        case = build(framework, "lstm-fwdbwd")
+        case.fn()
+        case.sync()
+        assert case.items == 64

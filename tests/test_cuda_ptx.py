@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent("""
         print("NO_NVVM", type(exc).__name__, exc)
         sys.exit(0)
     from cuda_kernels import (_launch, activation, checks, conv, embedding, layer_norm, optim, pooling,
-                              random, softmax_ce)
+                              random, recurrent, softmax_ce)
     assert not _launch.SIMULATOR
 
     def A(dt, nd):
@@ -42,6 +42,7 @@ SCRIPT = textwrap.dedent("""
         fwd, bwd = softmax_ce.kernels(dt)
         uniform, normal = random.kernels(dt)
         ln_fwd, ln_bwd, ln_param = layer_norm.kernels(dt)
+        lstm_fwd, lstm_bwd, gru_fwd, gru_bwd = recurrent.kernels(dt)
         for k, sig in [
             (activation.relu_fwd_kernel, (A(dt, 1), A(dt, 1))),
             (activation.relu_bwd_kernel, (A(dt, 1), A(dt, 1), A(dt, 1), f)),
@@ -55,6 +56,10 @@ SCRIPT = textwrap.dedent("""
             (ln_fwd, (A(dt, 2), A(dt, 1), A(dt, 1), nt.boolean, f, A(dt, 2), A(dt, 1), A(dt, 1))),
             (ln_bwd, (A(dt, 2), A(dt, 2), A(dt, 1), nt.boolean, A(dt, 1), A(dt, 1), A(dt, 2))),
             (ln_param, (A(dt, 2), A(dt, 2)) + (A(dt, 1),) * 4),
+            (lstm_fwd, (A(dt, 2),) * 6),
+            (lstm_bwd, (A(dt, 2),) * 6),
+            (gru_fwd, (A(dt, 2),) * 5),
+            (gru_bwd, (A(dt, 2),) * 7),
             (conv.im2col_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 7 + (f,)),
             (conv.conv2d_epilogue_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), b, b, f)),
             (conv.conv2d_epilogue_bwd_kernel(dt), (A(dt, 3), A(dt, 3), A(dt, 2), A(dt, 1), b, b, b)),
@@ -87,4 +92,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 48, proc.stdout
+    assert proc.stdout.count("OK ") == 56, proc.stdout

@@ -104,3 +104,37 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
     x = gn.tensor(rng.standard_normal(5), requires_grad=True, backend="numpy")
     with pytest.raises(gn.GradcheckError, match="input 0 .* disagrees at index"):
         gn.gradcheck(BadSquare.apply, [x])
+
+
+@pytest.mark.parametrize("n, hs", [(1, 1), (3, 2)])
+def test_lstm_and_gru_cells(backend, rng, n, hs):
+    from gpunet.ops.recurrent import gru_cell, lstm_cell
+
+    gi, gh, state = t(rng, n, 4 * hs), t(rng, n, 4 * hs), t(rng, n, hs)
+    assert gn.gradcheck(lambda a, b, c: F.concat(lstm_cell(a, b, c), dim=1), [gi, gh, state])
+    gi, gh = t(rng, n, 3 * hs), t(rng, n, 3 * hs)
+    assert gn.gradcheck(gru_cell, [gi, gh, state])
+
+
+@pytest.mark.parametrize("bias, masked", [(True, True), (False, False)])
+def test_lstm_and_gru_over_time(backend, rng, bias, masked):
+    from gpunet.ops.recurrent import GRUSequence, LSTMSequence
+
+    steps, n, hs = 3, 2, 2
+    mask = (np.arange(steps)[:, None, None] < np.array([3, 1])[None, :, None]) if masked else None
+    mask = None if mask is None else gn.get_backend().asarray(mask.astype(np.float64))
+    for cls, gates, n_states in ((LSTMSequence, 4, 2), (GRUSequence, 3, 1)):
+        xw, w_hh = t(rng, steps, n, gates * hs), t(rng, gates * hs, hs)
+        h0 = [t(rng, n, hs) for _ in range(n_states)]
+        b = [t(rng, gates * hs)] if bias else []
+        assert gn.gradcheck(lambda *a: cls.apply(*a, mask=mask), [xw, *h0, w_hh, *b])
+
+
+def test_recurrent_cell_argument_errors(rng):
+    from gpunet.ops.recurrent import gru_cell, lstm_cell
+
+    with pytest.raises(ValueError, match=r"lstm_cell: gh must have shape \(N, 4\*H\) = \(2, 8\) "
+                                         r"for c_prev of shape \(2, 2\), got \(2, 6\)"):
+        lstm_cell(t(rng, 2, 8), t(rng, 2, 6), t(rng, 2, 2))
+    with pytest.raises(ValueError, match=r"gru_cell: h_prev must be a 2-D float Tensor, got shape \(2,\)"):
+        gru_cell(t(rng, 2, 6), t(rng, 2, 6), t(rng, 2))

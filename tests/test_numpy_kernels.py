@@ -210,3 +210,14 @@ def test_blas_runs_on_one_thread_inside_kernels_and_is_restored():
     _parallel.parallel_for(4, 1, lambda lo, hi: seen.append(blas()))
     assert seen and all(s == [1] * len(before) for s in seen)
     assert blas() == before
+
+
+def test_matmul_of_a_stack_by_a_matrix_splits_rows_and_keeps_the_shape(rng):
+    from numpy_kernels.linalg import matmul
+
+    b = rng.standard_normal((6, 5))
+    for a in (rng.standard_normal((3, 4, 6)), rng.standard_normal((4, 3, 6)).transpose(1, 0, 2),
+              rng.standard_normal((2, 1, 3, 6))):
+        got = matmul(a, b)
+        assert got.shape == a.shape[:-1] + (5,)
+        np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-12)

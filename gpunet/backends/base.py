@@ -265,5 +265,23 @@ class Backend(abc.ABC):
     def layer_norm_bwd(self, gy, x, weight, saved):
         """``(gx, gweight, gbias)`` for layer_norm_fwd (the last two None without weight)."""
 
+    # --- recurrent cells (the pointwise part of one step) -------------------------------
+    @abc.abstractmethod
+    def lstm_cell_fwd(self, gi, gh, c_prev):
+        """One LSTM step from gate pre-activations gi, gh (N, 4H; gates i, f, g, o) and c_prev
+        (N, H). Returns ``(hc, saved)``, hc (N, 2H) = [h | c]."""
+
+    @abc.abstractmethod
+    def lstm_cell_bwd(self, ghc, saved):
+        """``(g_gates, g_c_prev)`` from ghc (N, 2H) = [dL/dh | dL/dc]; g_gates is gi's and gh's."""
+
+    @abc.abstractmethod
+    def gru_cell_fwd(self, gi, gh, h_prev):
+        """One GRU step (PyTorch's gates r, z, n) from gi, gh (N, 3H), h_prev (N, H): ``(h, saved)``."""
+
+    @abc.abstractmethod
+    def gru_cell_bwd(self, gh_out, saved):
+        """``(g_gi, g_gh, g_h_prev)`` of one GRU step from dL/dh (N, H)."""
+
     def __repr__(self) -> str:
         return f"<gpunet backend {self.name!r}>"

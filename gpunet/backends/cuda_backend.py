@@ -106,7 +106,7 @@ class CudaBackend(Backend):
         if reason is not None:
             raise RuntimeError(f"the 'cuda' backend cannot run here: {reason}")
         from cuda_kernels import (_launch, activation, checks, conv, embedding, layer_norm, optim,
-                                  pooling, random, softmax_ce)
+                                  pooling, random, recurrent, softmax_ce)
 
         self.simulated = _launch.SIMULATOR
         self.xp = _launch.xp
@@ -126,7 +126,9 @@ class CudaBackend(Backend):
                               (softmax_ce, ("softmax_cross_entropy_bwd",)),
                               (optim, ("sgd_update", "adam_update", "sgd_update_many", "adam_update_many")),
                               (embedding, ("embedding_bwd",)),
-                              (layer_norm, ("layer_norm_fwd", "layer_norm_bwd"))):
+                              (layer_norm, ("layer_norm_fwd", "layer_norm_bwd")),
+                              (recurrent, ("lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd",
+                                           "gru_cell_bwd"))):
             for fn_name in names:
                 setattr(self, fn_name, getattr(module, fn_name))
         self.seed(seed)
@@ -192,3 +194,4 @@ class CudaBackend(Backend):
     max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
     relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None
     embedding_bwd = layer_norm_fwd = layer_norm_bwd = None
+    lstm_cell_fwd = lstm_cell_bwd = gru_cell_fwd = gru_cell_bwd = None

@@ -1,8 +1,8 @@
 """The NumPy backend: a thin table over the kernel families in ``numpy_kernels/``.
 
 Each family module mirrors ``cuda_kernels/<family>.py`` function for function (conv, pooling,
-activation, softmax_ce, optim, random, checks), so the two implementations of a primitive can
-be read side by side.  The kernels split their batch over ``gn.set_num_threads`` threads.
+activation, softmax_ce, optim, random, checks, embedding, layer_norm, recurrent), so the two
+implementations of a primitive can be read side by side.  The kernels split their batch over ``gn.set_num_threads`` threads.
 
 Example:
     >>> be = NumpyBackend()
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from numpy_kernels import (activation, checks, conv, embedding, layer_norm, linalg, optim, pooling,
-                           random, softmax_ce)
+                           random, recurrent, softmax_ce)
 from numpy_kernels._parallel import keep_freed_memory
 
 from .base import Backend
@@ -68,3 +68,7 @@ class NumpyBackend(Backend):
     embedding_bwd = staticmethod(embedding.embedding_bwd)
     layer_norm_fwd = staticmethod(layer_norm.layer_norm_fwd)
     layer_norm_bwd = staticmethod(layer_norm.layer_norm_bwd)
+    lstm_cell_fwd = staticmethod(recurrent.lstm_cell_fwd)
+    lstm_cell_bwd = staticmethod(recurrent.lstm_cell_bwd)
+    gru_cell_fwd = staticmethod(recurrent.gru_cell_fwd)
+    gru_cell_bwd = staticmethod(recurrent.gru_cell_bwd)

@@ -14,7 +14,7 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
 from .containers import ModuleList, Sequential
 from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from .recurrent import LSTM, RNN
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell
 from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "init",
+    "GRU", "GRUCell", "LSTMCell",
 ]

@@ -227,8 +227,16 @@ class GetItem(Function):
     def backward(ctx, gy):
         xp = ctx.backend.xp
         g = xp.zeros(ctx.shape, dtype=gy.dtype)
-        xp.add.at(g, ctx.index, gy)  # NOTE: add.at so repeated fancy indices accumulate
+        if _is_basic_index(ctx.index):
+            g[ctx.index] = gy  # slices and ints select each element at most once
+        else:
+            xp.add.at(g, ctx.index, gy)  # NOTE: add.at so repeated fancy indices accumulate
         return (g,)
+
+
+def _is_basic_index(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int)) for p in parts)
 
 
 class MatMul(Function):

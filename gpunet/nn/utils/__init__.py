@@ -1,4 +1,5 @@
-"""``nn.utils``: gradient clipping as PyTorch users call it.
+"""``nn.utils``: gradient clipping, and ``nn.utils.rnn`` (variable-length sequences), as PyTorch
+users call them.
 
 Example:
     >>> loss.backward()
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import math
 
-from ..function import no_grad
-from ..tensor import Tensor
+from ...function import no_grad
+from ...tensor import Tensor
+from . import rnn  # noqa: F401  (nn.utils.rnn.pack_padded_sequence, as in PyTorch)
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):

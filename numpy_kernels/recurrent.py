@@ -1,0 +1,98 @@
+"""Recurrent cells on NumPy: the pointwise part of one LSTM or GRU step, forward and backward.
+
+The matrix products (x W_ih^T + b_ih, h W_hh^T + b_hh) happen outside; these take the two gate
+pre-activation arrays ``gi`` and ``gh`` and do everything else of a step in one vectorised pass,
+mirroring ``cuda_kernels/recurrent.py`` (one thread per hidden unit there) name for name.
+
+LSTM (gates i, f, g, o along the columns, each H wide), ``a = gi + gh``::
+
+    c = sigmoid(a_f) * c_prev + sigmoid(a_i) * tanh(a_g),   h = sigmoid(a_o) * tanh(c)
+
+GRU (gates r, z, n, as in PyTorch)::
+
+    r = sigmoid(gi_r + gh_r),  z = sigmoid(gi_z + gh_z),  n = tanh(gi_n + r * gh_n)
+    h = (1 - z) * n + z * h_prev
+
+Example:
+    >>> gi, gh, c0 = np.zeros((1, 8)), np.zeros((1, 8)), np.ones((1, 2))
+    >>> hc, saved = lstm_cell_fwd(gi, gh, c0)          # hc = [h | c], shape (1, 4)
+    >>> hc.tolist()                                     # c = 0.5 * 1 + 0.5 * 0, h = 0.5 * tanh(c)
+    [[0.23105857863000487, 0.23105857863000487, 0.5, 0.5]]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sigmoid(x):
+    # NOTE: 0.5 * (1 + tanh(x / 2)) is sigmoid without overflow in exp(-x) (as ops.Sigmoid).
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def lstm_cell_fwd(gi, gh, c_prev):
+    """One LSTM step from gate pre-activations ``gi``, ``gh`` (N, 4H) and ``c_prev`` (N, H).
+
+    Returns ``(hc, saved)``: hc (N, 2H) holds [h | c]; ``saved`` feeds :func:`lstm_cell_bwd`.
+    """
+    hs = c_prev.shape[1]
+    a = gi + gh
+    acts = np.empty_like(a)
+    acts[:, :2 * hs] = _sigmoid(a[:, :2 * hs])
+    acts[:, 2 * hs:3 * hs] = np.tanh(a[:, 2 * hs:3 * hs])
+    acts[:, 3 * hs:] = _sigmoid(a[:, 3 * hs:])
+    i, f, g, o = (acts[:, k * hs:(k + 1) * hs] for k in range(4))
+    hc = np.empty((a.shape[0], 2 * hs), a.dtype)
+    c = hc[:, hs:]
+    np.multiply(f, c_prev, out=c)
+    c += i * g
+    tanh_c = np.tanh(c)
+    np.multiply(o, tanh_c, out=hc[:, :hs])
+    return hc, (acts, c_prev, tanh_c)
+
+
+def lstm_cell_bwd(ghc, saved):
+    """Gradients ``(g_gates, g_c_prev)`` from ``ghc`` (N, 2H) = [dL/dh | dL/dc].
+
+    g_gates (N, 4H) is the gradient of both ``gi`` and ``gh`` (they enter as a sum).
+    """
+    acts, c_prev, tanh_c = saved
+    hs = c_prev.shape[1]
+    gh_, gc = ghc[:, :hs], ghc[:, hs:]
+    i, f, g, o = (acts[:, k * hs:(k + 1) * hs] for k in range(4))
+    dc = gc + gh_ * o * (1 - tanh_c * tanh_c)
+    g_gates = np.empty_like(acts)
+    g_gates[:, :hs] = dc * g * i * (1 - i)
+    g_gates[:, hs:2 * hs] = dc * c_prev * f * (1 - f)
+    g_gates[:, 2 * hs:3 * hs] = dc * i * (1 - g * g)
+    g_gates[:, 3 * hs:] = gh_ * tanh_c * o * (1 - o)
+    return g_gates, dc * f
+
+
+def gru_cell_fwd(gi, gh, h_prev):
+    """One GRU step from ``gi`` = x W_ih^T + b_ih, ``gh`` = h W_hh^T + b_hh (N, 3H), ``h_prev`` (N, H).
+
+    Returns ``(h, saved)``; ``saved`` feeds :func:`gru_cell_bwd`.
+    """
+    hs = h_prev.shape[1]
+    acts = np.empty_like(gi)
+    acts[:, :2 * hs] = _sigmoid(gi[:, :2 * hs] + gh[:, :2 * hs])
+    r, z = acts[:, :hs], acts[:, hs:2 * hs]
+    n = acts[:, 2 * hs:]
+    np.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:], out=n)
+    h = n + z * (h_prev - n)
+    return h, (acts, gh, h_prev)
+
+
+def gru_cell_bwd(gh_out, saved):
+    """Gradients ``(g_gi, g_gh, g_h_prev)`` of one GRU step from ``gh_out`` = dL/dh (N, H)."""
+    acts, gh, h_prev = saved
+    hs = h_prev.shape[1]
+    r, z, n = acts[:, :hs], acts[:, hs:2 * hs], acts[:, 2 * hs:]
+    dn = gh_out * (1 - z) * (1 - n * n)  # through tanh: the n pre-activation's gradient
+    g_gi = np.empty_like(acts)
+    g_gi[:, :hs] = dn * gh[:, 2 * hs:] * r * (1 - r)
+    g_gi[:, hs:2 * hs] = gh_out * (h_prev - n) * z * (1 - z)
+    g_gi[:, 2 * hs:] = dn
+    g_gh = g_gi.copy()
+    g_gh[:, 2 * hs:] *= r
+    return g_gi, g_gh, gh_out * z
