@@ -104,3 +104,10 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
     x = gn.tensor(rng.standard_normal(5), requires_grad=True, backend="numpy")
     with pytest.raises(gn.GradcheckError, match="input 0 .* disagrees at index"):
         gn.gradcheck(BadSquare.apply, [x])
+
+
+@pytest.mark.parametrize("index", [(slice(1, 3), slice(None, None, 2)), (slice(None), 1),
+                                   (Ellipsis, None, 0), 2, ([0, 0, 2],), (slice(None), [3, 1, 3])])
+def test_getitem_basic_and_repeated_fancy_indices(backend, rng, index):
+    x = t(rng, 4, 5)
+    assert gn.gradcheck(lambda x: x[index] * 1.5, [x])
