@@ -133,11 +133,12 @@ def main(argv=None, seed=0):
     ax.plot(np.arange(10, steps + 1), np.convolve(train_bits, kernel, "valid"), color="C0",
             label="training batches (10-step mean)")
     ax.plot(*zip(*val_curve), "o-", color="C3", label="validation (never trained on)")
-    ax.axhline(unigram, color="gray", ls="--", label=f"unigram counts ({unigram:.2f})")
-    ax.axhline(bigram, color="gray", ls=":", label=f"bigram counts ({bigram:.2f})")
+    for level, name, style in ((unigram, "unigram counts", "--"), (bigram, "bigram counts", ":")):
+        ax.axhline(level, color="gray", ls=style)
+        ax.text(steps / 2, level + 0.05, f"{name} ({level:.2f})", color="gray", ha="center", va="bottom")
     ax.set(xlabel="training step", ylabel="bits per character",
            title="Character-level LSTM on Shakespeare", ylim=(min(1.0, final - 0.3), math.log2(len(chars)) + 0.3))
-    ax.legend()
+    ax.legend(loc="upper right")
     save(fig, args.out, "char_lm_loss.png")
     return {"unigram_bits": unigram, "bigram_bits": bigram, "train_bits": train_bits,
             "val_bits": [b for _, b in val_curve], "samples": samples}
