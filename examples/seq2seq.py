@@ -136,6 +136,12 @@ def exact_match(model, pairs, src):
     return float(np.mean([g == iso for g, (_, iso) in zip(guesses, pairs)])), guesses
 
 
+def wrong_per_position(guesses, pairs):
+    """For each of the ten characters of YYYY-MM-DD, the fraction of answers that get it wrong."""
+    return [float(np.mean([g[k:k + 1] != iso[k] for g, (_, iso) in zip(guesses, pairs)]))
+            for k in range(10)]
+
+
 def main(argv=None, seed=0):
     args = parse_args(__doc__, argv)
     steps, eval_every = (300, 50) if args.fast else (600, 50)
@@ -155,7 +161,7 @@ def main(argv=None, seed=0):
     model = Seq2Seq(len(src_index), len(TARGET_VOCAB))
     params = list(model.parameters())
     optimizer = optim.Adam(params, lr=5e-3)
-    losses, curve = [], []
+    losses, curve, position_errors = [], [], []
     start = time.perf_counter()
     for step in range(1, steps + 1):
         idx = rng.integers(0, len(src), size=batch)
@@ -169,6 +175,7 @@ def main(argv=None, seed=0):
         if step % eval_every == 0 or step == steps:
             accuracy, guesses = exact_match(model, test_pairs, test_src)
             curve.append((step, accuracy))
+            position_errors.append(wrong_per_position(guesses, test_pairs))
             print(f"step {step:5d}  loss {np.mean(losses[-eval_every:]):.3f}  held-out exact match "
                   f"{accuracy:6.1%}  ({time.perf_counter() - start:.0f} s)")
 
@@ -191,17 +198,18 @@ def main(argv=None, seed=0):
     ax1.legend()
     ax2.plot(*zip(*curve), "o-", color="C3")
     ax2.axhline(0.95, color="gray", ls="--", lw=1)
+    ax2.text(curve[0][0], 0.96, "95%", color="gray", va="bottom")
     ax2.set(xlabel="training step", ylabel="exact match", ylim=(0, 1.02),
             title=f"Greedy decoding, {len(test_pairs)} unseen dates (final {accuracy:.1%})")
-    wrong_chars = np.sum([[g[k:k + 1] != iso[k] for k in range(10)] for g, (_, iso) in
-                          zip(guesses, test_pairs)], axis=0)
-    ax3.bar(np.arange(10), wrong_chars, color="C1")
+    im = ax3.imshow(np.array(position_errors), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    fig.colorbar(im, ax=ax3, label="fraction wrong")
     ax3.set_xticks(np.arange(10), list("YYYY-MM-DD"))
-    ax3.set(xlabel="position in the answer", ylabel="wrong characters",
-            title=f"Where the {len(wrong)} wrong answers go wrong")
+    ax3.set_yticks(np.arange(len(curve)), [str(step) for step, _ in curve], fontsize=7)
+    ax3.set(xlabel="character of the answer", ylabel="training step",
+            title="Which characters it gets right first")
     fig.tight_layout()
     save(fig, args.out, "seq2seq_training.png")
-    return {"accuracy": accuracy, "curve": curve, "losses": losses,
+    return {"accuracy": accuracy, "curve": curve, "losses": losses, "position_errors": position_errors,
             "examples": [(s, g) for (s, _), g in zip(test_pairs[:6], guesses)]}
 
 

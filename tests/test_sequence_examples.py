@@ -64,6 +64,8 @@ def test_seq2seq_translates_unseen_dates(tmp_path):
     assert r["accuracy"] >= 0.95
     assert r["losses"][-1] < 0.1 * r["losses"][0]                 # 2.56 -> 0.008-0.019
     assert len(r["examples"]) == 6
+    first = r["position_errors"][0]                     # the heat map: "19"/"20" come first,
+    assert first[9] > first[0]                          # the last digit of the day comes late
     assert pngs(tmp_path) == ["seq2seq_training.png"]
 
 
