@@ -109,7 +109,8 @@ def main(argv=None, seed=0):
         starts = rng.integers(0, len(train) - seq_len - 1, size=batch)   # random windows
         window = train[starts[:, None] + np.arange(seq_len + 1)]
         logits, _ = model(gn.tensor(window[:, :-1]))
-        loss = F.cross_entropy(logits.reshape(batch * seq_len, -1), gn.tensor(window[:, 1:].reshape(-1)))
+        targets = gn.tensor(window[:, 1:].reshape(-1))                  # each next character
+        loss = F.cross_entropy(logits.reshape(batch * seq_len, -1), targets)
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(params, max_norm=1.0)   # tame the occasional exploding gradient
@@ -135,9 +136,10 @@ def main(argv=None, seed=0):
     ax.plot(*zip(*val_curve), "o-", color="C3", label="validation (never trained on)")
     for level, name, style in ((unigram, "unigram counts", "--"), (bigram, "bigram counts", ":")):
         ax.axhline(level, color="gray", ls=style)
-        ax.text(steps / 2, level + 0.05, f"{name} ({level:.2f})", color="gray", ha="center", va="bottom")
-    ax.set(xlabel="training step", ylabel="bits per character",
-           title="Character-level LSTM on Shakespeare", ylim=(min(1.0, final - 0.3), math.log2(len(chars)) + 0.3))
+        ax.text(steps / 2, level + 0.05, f"{name} ({level:.2f})", color="gray", ha="center",
+                va="bottom")
+    ax.set(xlabel="training step", ylabel="bits per character", title="Character-level LSTM on "
+           "Shakespeare", ylim=(min(1.0, final - 0.3), math.log2(len(chars)) + 0.3))
     ax.legend(loc="upper right")
     save(fig, args.out, "char_lm_loss.png")
     return {"unigram_bits": unigram, "bigram_bits": bigram, "train_bits": train_bits,

@@ -101,6 +101,20 @@ def q_values(net, states, n_states):
     return net(gn.tensor(np.eye(n_states, dtype=np.float32)[states]))
 
 
+def learn(net, target, optimizer, moves, n_states):
+    """One gradient step of Q(s, a) towards r + gamma * max_a' Q_target(s', a') on replayed moves."""
+    s, a, r, s2, done = moves
+    with gn.no_grad():
+        best_next = q_values(target, s2, n_states).numpy().max(1)
+    goal = (r + GAMMA * (1 - done) * best_next).astype(np.float32)     # the Bellman target
+    taken = gn.tensor(np.eye(4, dtype=np.float32)[a])                   # one-hot of the move a
+    chosen = (q_values(net, s, n_states) * taken).sum(1)                # Q(s, a)
+    loss = F.mse_loss(chosen, gn.tensor(goal))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def main(argv=None, seed=0):
     args = parse_args(__doc__, argv)
     episodes = 150 if args.fast else 400
@@ -130,15 +144,7 @@ def main(argv=None, seed=0):
             buffer.push(state, action, reward, nxt, done)
             state, total, moves = nxt, total + reward, moves + 1
             if buffer.size >= warmup:
-                s, a, r, s2, d = buffer.sample(batch)
-                with gn.no_grad():
-                    best_next = q_values(target, s2, env.n_states).numpy().max(1)
-                goal = (r + GAMMA * (1 - d) * best_next).astype(np.float32)   # Bellman target
-                chosen = (q_values(net, s, env.n_states) * gn.tensor(np.eye(4, dtype=np.float32)[a])).sum(1)
-                loss = F.mse_loss(chosen, gn.tensor(goal))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                learn(net, target, optimizer, buffer.sample(batch), env.n_states)
             if moves % sync_every == 0:
                 target.load_state_dict(net.state_dict())               # refresh the target network
             if done:
@@ -162,8 +168,9 @@ def main(argv=None, seed=0):
           f"it reaches G from {successes[-1]:.0%} of the {len(env.free)} open cells")
     print("the learned policy (best move per cell):")
     for r in range(env.rows):
-        print("  " + " ".join(env.grid[r, c] if env.grid[r, c] in "#XG" else ARROWS[policy[r * env.cols + c]]
-                              for c in range(env.cols)))
+        cells = (env.grid[r, c] if env.grid[r, c] in "#XG" else ARROWS[policy[r * env.cols + c]]
+                 for c in range(env.cols))
+        print("  " + " ".join(cells))
     draw(env, rewards, successes, q, path, args.out)
     return {"rewards": rewards, "success_rate": successes[-1], "reached_goal": reached,
             "path_length": len(path) - 1, "policy": policy, "q": q}

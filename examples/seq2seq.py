@@ -56,7 +56,9 @@ def year_words(y):
     """1900..2099 as people say them: 'nineteen oh five', 'two thousand and nine', 'twenty twelve'."""
     low = y % 100
     if y < 2000:
-        return "nineteen " + ("hundred" if low == 0 else "oh " + ONES[low] if low < 10 else number_words(low))
+        if low == 0:
+            return "nineteen hundred"
+        return "nineteen " + ("oh " + ONES[low] if low < 10 else number_words(low))
     if low < 10:
         return "two thousand" + ("" if low == 0 else " and " + ONES[low])
     return "twenty " + number_words(low)
@@ -166,7 +168,8 @@ def main(argv=None, seed=0):
     for step in range(1, steps + 1):
         idx = rng.integers(0, len(src), size=batch)
         logits = model(gn.tensor(src[idx]), gn.tensor(tgt_in[idx]))
-        loss = F.cross_entropy(logits.reshape(-1, len(TARGET_VOCAB)), gn.tensor(tgt_out[idx].reshape(-1)))
+        loss = F.cross_entropy(logits.reshape(-1, len(TARGET_VOCAB)),
+                               gn.tensor(tgt_out[idx].reshape(-1)))
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(params, max_norm=1.0)
