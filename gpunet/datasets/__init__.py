@@ -16,10 +16,9 @@ Example:
     ((4000, 1, 28, 28), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 """
 
-from .embedded import DIGIT_CLASSES, digits
+from .embedded import DIGIT_CLASSES, digits, shakespeare
 from .idx import IdxFormatError, read_idx, write_idx
 from .idx_datasets import DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, fashion_mnist, mnist
-from .text import shakespeare
 
 __all__ = [
     "digits",
