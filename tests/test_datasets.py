@@ -200,3 +200,13 @@ def test_fashion_mnist_real_files(monkeypatch):
     assert np.bincount(y_train).tolist() == [6000] * 10
     assert np.bincount(y_test).tolist() == [1000] * 10
     assert 0.0 == x_test.min() and x_test.max() == 1.0
+
+
+def test_shakespeare_is_the_documented_cut():
+    import hashlib
+
+    text = datasets.shakespeare()
+    # the checksum and length are the ones data/LICENSE-shakespeare.txt names
+    assert hashlib.sha256(text.encode("ascii")).hexdigest() == (
+        "d48b8b09f2897bd9046088795c8ba6060e7a4394a2f1e58a562a4cea0a0a74dc")
+    assert len(text) == 199994 and text.startswith("First Citizen:\n") and text.endswith("\n")

@@ -138,3 +138,10 @@ def test_recurrent_cell_argument_errors(rng):
         lstm_cell(t(rng, 2, 8), t(rng, 2, 6), t(rng, 2, 2))
     with pytest.raises(ValueError, match=r"gru_cell: h_prev must be a 2-D float Tensor, got shape \(2,\)"):
         gru_cell(t(rng, 2, 6), t(rng, 2, 6), t(rng, 2))
+
+
+@pytest.mark.parametrize("index", [(slice(1, 3), slice(None, None, 2)), (slice(None), 1),
+                                   (Ellipsis, None, 0), 2, ([0, 0, 2],), (slice(None), [3, 1, 3])])
+def test_getitem_basic_and_repeated_fancy_indices(backend, rng, index):
+    x = t(rng, 4, 5)
+    assert gn.gradcheck(lambda x: x[index] * 1.5, [x])

@@ -32,7 +32,7 @@ CHECK = textwrap.dedent("""
         w = gn.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
         gn.gradcheck(lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=1), (x, w))
     (x_train, _), (x_test, _) = gn.datasets.digits()  # package data travelled with the wheel
-    print("WHEEL_OK", len(x_train), len(x_test))
+    print("WHEEL_OK", len(x_train), len(x_test), len(gn.datasets.shakespeare()))
 """)
 
 
@@ -59,4 +59,4 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     run = subprocess.run([sys.executable, "-c", CHECK, str(target)], capture_output=True,
                          text=True, timeout=300, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "WHEEL_OK 4000 1000" in run.stdout, run.stdout
+    assert "WHEEL_OK 4000 1000 199994" in run.stdout, run.stdout

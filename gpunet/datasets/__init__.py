@@ -4,6 +4,7 @@
 - ``fashion_mnist(path=None)``: Fashion-MNIST 60k/10k from idx files on disk
   (``sudo apt-get install dataset-fashion-mnist``, or ``$GPUNET_DATA``).
 - ``mnist(path)``: full MNIST from idx files you already have.
+- ``shakespeare()``: 200 KB of Shakespeare's plays (public domain) as one string, for character models.
 - ``read_idx`` / ``write_idx``: the idx file format itself.
 
 Nothing is ever downloaded. This package depends on NumPy and the standard library only.
@@ -15,7 +16,7 @@ Example:
     ((4000, 1, 28, 28), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 """
 
-from .embedded import DIGIT_CLASSES, digits
+from .embedded import DIGIT_CLASSES, digits, shakespeare
 from .idx import IdxFormatError, read_idx, write_idx
 from .idx_datasets import DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, fashion_mnist, mnist
 
@@ -23,6 +24,7 @@ __all__ = [
     "digits",
     "fashion_mnist",
     "mnist",
+    "shakespeare",
     "read_idx",
     "write_idx",
     "IdxFormatError",

