@@ -55,6 +55,8 @@ def bias_relu_fwd(y, bias, relu):
         >>> bias_relu_fwd(np.array([[-2.0, 1.0]]), np.array([1.0, 1.0]), True)
         array([[0., 2.]])
     """
+    if y.ndim != 2 or not y.flags.c_contiguous:
+        raise ValueError(f"bias_relu_fwd: y must be a C-contiguous (M, F) array, got shape {y.shape}")
     if bias is not None:
         y += bias
     if relu:
