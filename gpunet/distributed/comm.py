@@ -17,12 +17,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
 
 from .. import backends
 from . import launch
+
+ABORT_GRACE_S = 0.5  # before MPI_Abort, for the launcher to forward this rank's last output
 
 __all__ = ["Communicator", "ReduceOp", "init", "get_communicator", "is_initialized"]
 
@@ -135,6 +138,10 @@ class Communicator:
         sys.stdout.flush()
         sys.stderr.flush()
         if self.mpi is not None and self.size > 1:
+            # NOTE: MPI_Abort makes the launcher kill every rank at once; output still in its
+            # forwarding pipes can be dropped (seen once in CI: the failing rank's message was
+            # lost). A moment's grace lets the launcher relay the message first.
+            time.sleep(ABORT_GRACE_S)
             self.mpi.Abort(code)
         raise SystemExit(code)
 
