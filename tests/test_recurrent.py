@@ -48,11 +48,15 @@ def run(layer, x, st, lstm):
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-@pytest.mark.parametrize("layers, batch_first, bias", [(1, False, True), (2, True, True), (2, False, False)])
-def test_matches_torch_values_and_gradients(backend, rng, kind, layers, batch_first, bias):
-    ours, theirs = pair(kind, 3, 4, num_layers=layers, batch_first=batch_first, bias=bias)
+@pytest.mark.parametrize("layers, batch_first, bias, bidirectional",
+                         [(1, False, True, False), (2, True, True, False), (2, False, False, False),
+                          (2, True, True, True)])
+def test_matches_torch_values_and_gradients(backend, rng, kind, layers, batch_first, bias,
+                                            bidirectional):
+    ours, theirs = pair(kind, 3, 4, num_layers=layers, batch_first=batch_first, bias=bias,
+                        bidirectional=bidirectional)
     x = rng.standard_normal((2, 5, 3) if batch_first else (5, 2, 3))
-    st = states(kind, rng, layers, 2, 4)
+    st = states(kind, rng, layers * (2 if bidirectional else 1), 2, 4)
     gx, tx = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     gst = [gn.tensor(s, requires_grad=True) for s in st]
     tst = [torch.tensor(s, requires_grad=True) for s in st]
@@ -73,9 +77,13 @@ def test_matches_torch_values_and_gradients(backend, rng, kind, layers, batch_fi
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-@pytest.mark.parametrize("enforce_sorted, lengths", [(True, [6, 4, 4, 1]), (False, [2, 6, 1, 4])])
-def test_packed_variable_lengths_match_torch(backend, rng, kind, enforce_sorted, lengths):
-    ours, theirs = pair(kind, 3, 5, num_layers=2, batch_first=True)
+@pytest.mark.parametrize("enforce_sorted, lengths, bidirectional",
+                         [(True, [6, 4, 4, 1], False), (False, [2, 6, 1, 4], False),
+                          (False, [2, 6, 1, 4], True)])
+def test_packed_variable_lengths_match_torch(backend, rng, kind, enforce_sorted, lengths,
+                                             bidirectional):
+    """Bidirectional: the reverse direction starts at each sequence's own last step."""
+    ours, theirs = pair(kind, 3, 5, num_layers=2, batch_first=True, bidirectional=bidirectional)
     x = rng.standard_normal((4, 6, 3))
     gx, tx = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     g_packed = pack_padded_sequence(gx, lengths, batch_first=True, enforce_sorted=enforce_sorted)

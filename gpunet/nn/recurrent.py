@@ -7,6 +7,11 @@ drawn from U(-1/sqrt(H), 1/sqrt(H)), so a PyTorch ``state_dict`` loads as it is.
 GRU run each layer as one op over time on fused cell kernels (``gpunet/ops/recurrent.py``); the
 RNN is composed from plain ops.  ``LSTMCell`` and ``GRUCell`` are one step, for loops of your own.
 
+``bidirectional=True`` adds a second set of parameters per layer (``..._l{k}_reverse``) that
+reads each sequence backwards; the output is then (T, N, 2H), forward features first, and
+``h_n`` is (2 * num_layers, N, H) ordered layer 0 forward, layer 0 backward, layer 1, ... as
+in PyTorch.  (PyTorch's ``proj_size`` is not implemented.)
+
 Variable-length batches: pass ``nn.utils.rnn.pack_padded_sequence(x, lengths)`` instead of
 ``x``, as in PyTorch; each sequence's state then stops at its own last step and the output
 is a ``PackedSequence`` (``nn.utils.rnn.pad_packed_sequence`` pads it again).
@@ -34,7 +39,7 @@ class _RNNBase(Module):
     _gates = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, dtype=np.float32, backend=None):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, backend=None):
         super().__init__()
         name = type(self).__name__
         self.input_size = _positive_int(name, "input_size", input_size)
@@ -43,17 +48,22 @@ class _RNNBase(Module):
         if not 0 <= dropout < 1:
             raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self._dirs = 2 if self.bidirectional else 1
         gh, bound = self._gates * self.hidden_size, 1 / math.sqrt(self.hidden_size)
-        for k in range(self.num_layers):
-            fan_in = self.input_size if k == 0 else self.hidden_size
-            shapes = {f"weight_ih_l{k}": (gh, fan_in), f"weight_hh_l{k}": (gh, self.hidden_size)}
-            if self.bias:
-                shapes.update({f"bias_ih_l{k}": (gh,), f"bias_hh_l{k}": (gh,)})
-            for pname, shape in shapes.items():
-                setattr(self, pname, init.uniform_(_empty(shape, dtype, backend), -bound, bound))
+        for k in range(self.num_layers):  # PyTorch's order: l0, l0_reverse, l1, ...
+            fan_in = self.input_size if k == 0 else self.hidden_size * self._dirs
+            for sfx in ("", "_reverse")[:self._dirs]:
+                shapes = {f"weight_ih_l{k}{sfx}": (gh, fan_in),
+                          f"weight_hh_l{k}{sfx}": (gh, self.hidden_size)}
+                if self.bias:
+                    shapes.update({f"bias_ih_l{k}{sfx}": (gh,), f"bias_hh_l{k}{sfx}": (gh,)})
+                for pname, shape in shapes.items():
+                    setattr(self, pname, init.uniform_(_empty(shape, dtype, backend), -bound, bound))
 
-    def _layer(self, k):
-        get = lambda n: self._parameters.get(f"{n}_l{k}")  # noqa: E731
+    def _layer(self, k, d=0):
+        sfx = "_reverse" if d else ""
+        get = lambda n: self._parameters.get(f"{n}_l{k}{sfx}")  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     def _check(self, x, state, what):
@@ -75,7 +85,7 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: input must be 3-D {layout} with input_size={self.input_size}, "
                              f"got shape {x.shape}")
         n = x.shape[0] if self.batch_first else x.shape[1]
-        want = (self.num_layers, n, self.hidden_size)
+        want = (self.num_layers * self._dirs, n, self.hidden_size)
         for label, s in zip(what, state):
             if s is not None and (not isinstance(s, Tensor) or s.shape != want):
                 got = s.shape if isinstance(s, Tensor) else type(s).__name__
@@ -85,15 +95,25 @@ class _RNNBase(Module):
         return (x.transpose(0, 1) if self.batch_first else x), states, mask, packed
 
     def _run(self, x, states, mask, layer_over_time):
-        """Every layer in turn; ``layer_over_time(k, xw, state, mask) -> (outputs, final state)``."""
+        """Every layer in turn, each direction of it; ``layer_over_time(k, d, xw, state, mask)
+        -> (outputs, final state)``.  The reverse direction reads each sequence backwards from
+        its own last step (its length, for a packed input) and its outputs are put back in
+        time order, then concatenated after the forward direction's, as in PyTorch."""
         seq, finals = x, []
+        backwards = _reversal(x, mask) if self._dirs == 2 else None
         for k in range(self.num_layers):
-            w_ih, _, b_ih, _ = self._layer(k)
-            xw = F.linear(seq, w_ih, b_ih)  # input projection of every time step at once
-            seq, final = layer_over_time(k, xw, tuple(s[k] for s in states), mask)
+            outs = []
+            for d in range(self._dirs):
+                w_ih, _, b_ih, _ = self._layer(k, d)
+                inp = seq if d == 0 else backwards(seq)
+                xw = F.linear(inp, w_ih, b_ih)  # input projection of every time step at once
+                out, final = layer_over_time(k, d, xw, tuple(s[k * self._dirs + d] for s in states),
+                                             mask)
+                outs.append(out if d == 0 else backwards(out))
+                finals.append(final)
+            seq = outs[0] if self._dirs == 1 else F.concat(outs, dim=2)
             if self.dropout and self.training and k < self.num_layers - 1:
                 seq = F.dropout(seq, self.dropout)
-            finals.append(final)
         return seq, [F.stack([f[i] for f in finals], axis=0) for i in range(len(states))]
 
     def _output(self, seq, packed):
@@ -112,7 +132,24 @@ class _RNNBase(Module):
             s += ", batch_first=True"
         if self.dropout:
             s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
         return s
+
+
+def _reversal(x, mask):
+    """A function that reverses time-major (T, N, ...) tensors sequence by sequence: all T steps
+    without a mask, else each sequence's first ``length`` steps (the padding stays in place)."""
+    if mask is None:
+        return lambda t: t[::-1]
+    steps = x.shape[0]
+    lengths = mask.sum(axis=0).reshape(-1).astype(np.int64)  # (N,) from the (T, N, 1) mask
+    lengths = np.asarray(x.backend.to_host(lengths))
+    t = np.arange(steps)[:, None]
+    index = np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # an involution
+    cols = np.broadcast_to(np.arange(x.shape[1])[None, :], index.shape)
+    index, cols = x.backend.asarray(index), x.backend.asarray(np.ascontiguousarray(cols))
+    return lambda seq: seq[index, cols]
 
 
 class RNN(_RNNBase):
@@ -130,14 +167,15 @@ class RNN(_RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, dtype=np.float32, backend=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32, backend=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype, backend)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, backend)
         self.nonlinearity = nonlinearity
 
-    def _over_time(self, k, xw, state, mask):
-        _, w_hh, _, b_hh = self._layer(k)
+    def _over_time(self, k, d, xw, state, mask):
+        _, w_hh, _, b_hh = self._layer(k, d)
         act = F.tanh if self.nonlinearity == "tanh" else F.relu
         (h,), outs = state, []
         for t in range(xw.shape[0]):
@@ -175,8 +213,9 @@ class LSTM(_RNNBase):
     _gates = 4
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, dtype=np.float32, backend=None, forget_bias=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype, backend)
+                 dropout=0.0, bidirectional=False, dtype=np.float32, backend=None, forget_bias=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, backend)
         if forget_bias is not None:
             if not self.bias:
                 raise ValueError("LSTM: forget_bias needs bias=True (it is set in the biases)")
@@ -184,13 +223,14 @@ class LSTM(_RNNBase):
                 raise ValueError(f"LSTM: forget_bias must be a finite number or None, got {forget_bias!r}")
             hs = self.hidden_size
             for k in range(self.num_layers):
-                _, _, b_ih, b_hh = self._layer(k)
-                b_ih.data[hs:2 * hs] = forget_bias
-                b_hh.data[hs:2 * hs] = 0
+                for d in range(self._dirs):
+                    _, _, b_ih, b_hh = self._layer(k, d)
+                    b_ih.data[hs:2 * hs] = forget_bias
+                    b_hh.data[hs:2 * hs] = 0
         self.forget_bias = forget_bias
 
-    def _over_time(self, k, xw, state, mask):
-        _, w_hh, _, b_hh = self._layer(k)
+    def _over_time(self, k, d, xw, state, mask):
+        _, w_hh, _, b_hh = self._layer(k, d)
         hc = LSTMSequence.apply(xw, *state, w_hh, *([b_hh] if b_hh is not None else []), mask=mask)
         hs = self.hidden_size
         return hc[:, :, :hs], (hc[-1, :, :hs], hc[-1, :, hs:])
@@ -225,8 +265,8 @@ class GRU(_RNNBase):
 
     _gates = 3
 
-    def _over_time(self, k, xw, state, mask):
-        _, w_hh, _, b_hh = self._layer(k)
+    def _over_time(self, k, d, xw, state, mask):
+        _, w_hh, _, b_hh = self._layer(k, d)
         out = GRUSequence.apply(xw, *state, w_hh, *([b_hh] if b_hh is not None else []), mask=mask)
         return out, (out[-1],)
 
