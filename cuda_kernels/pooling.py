@@ -176,3 +176,37 @@ def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
                    _launch.scalar(0, gy.dtype),
                    _launch.scalar(1.0 / (kernel[0] * kernel[1]), gy.dtype))
     return gx
+
+
+# --- conv -> ReLU -> max pool, as one primitive (on the GPU: the kernels above, composed) ---
+def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, keep_argmax=True):
+    """``max_pool2d(relu(conv2d(x, w, b)), pool)`` (pool windows ``pool`` square, stride
+    ``pool``); returns ``(pooled, cols, saved)``: the pooled output, the conv's columns for
+    the weight gradient (or None) and what :func:`conv2d_relu_max_pool_bwd` needs.
+
+    On the GPU this is the conv (its epilogue adds the bias and applies the ReLU) and the pool
+    kernel: the NumPy twin fuses the pool into the conv's chunks, to save memory passes.
+
+    Example:
+        >>> p, cols, saved = conv2d_relu_max_pool_fwd(x, w, b, (1, 1), (2, 2), 2)  # doctest: +SKIP
+    """
+    from .conv import conv2d_fwd
+
+    y, cols = conv2d_fwd(x, w, b, stride, padding, keep_cols=keep_cols, relu=True)
+    pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax=keep_argmax)
+    return pooled, cols, (y, argmax, pool)
+
+
+def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
+    """``(g, gb)`` from the pooled output's gradient: g is the conv output's gradient (the pool
+    routed back, masked by the ReLU) in the layout the conv's backward GEMMs read, gb the bias
+    gradient (None unless ``need_bias``); see ``conv.conv2d_bwd_bias_relu``.
+
+    Example:
+        >>> g, gb = conv2d_relu_max_pool_bwd(gp, saved)   # doctest: +SKIP
+    """
+    from .conv import conv2d_bwd_bias_relu
+
+    y, argmax, pool = saved
+    gy = max_pool2d_bwd(gp, argmax, y.shape, (pool, pool), (pool, pool), (0, 0))
+    return conv2d_bwd_bias_relu(gy, y, True, need_bias, write_g)

@@ -19,6 +19,7 @@ from .ops import normalization as N
 from .ops import pooling as P
 from .tensor import Tensor
 
+from .backends.geometry import out_hw
 from ._arg_checks import REDUCTIONS, _pair, _reduction, _same_shape, _tensor  # noqa: F401
 
 
@@ -49,7 +50,8 @@ def linear_relu(x, weight, bias=None):
     return linear(x, weight, bias, _relu=True)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _relu=False):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _relu=False,
+           _check_only=False):
     """2-D cross-correlation: x (N,C,H,W), weight (K,C/groups,kH,kW), bias (K,) -> (N,K,Ho,Wo).
 
     ``dilation`` spaces the kernel taps; ``groups`` splits the channels into independent
@@ -81,6 +83,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _
                              f"{padded} (input {x.shape}, padding {padding})")
     if bias is not None and _tensor("bias", bias, 1).shape != (weight.shape[0],):
         raise ValueError(f"conv2d: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
+    if _check_only:
+        return None
     extra = [bias] if bias is not None else []
     return C.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation,
                           groups=groups, relu=_relu)
@@ -94,6 +98,27 @@ def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)
         >>> y = F.conv2d_relu(x, w, b, padding=2)  # == F.relu(F.conv2d(x, w, b, padding=2))
     """
     return conv2d(x, weight, bias, stride, padding, dilation, groups, _relu=True)
+
+
+def conv2d_relu_max_pool2d(x, weight, bias=None, stride=1, padding=0, pool=2):
+    """``max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool)`` as one op (a plain
+    conv; pool windows ``pool`` square with stride ``pool``): the same values, and on the NumPy
+    backend the pooling runs on each chunk of the conv's output while it is in cache.
+
+    Example:
+        >>> y = F.conv2d_relu_max_pool2d(x, w, b, padding=2)  # LeNet's first block
+    """
+    _tensor("x", x, 4)
+    conv2d(x, weight, bias, stride, padding, _relu=True, _check_only=True)
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+        raise ValueError(f"conv2d_relu_max_pool2d: pool must be an int >= 1, got {pool!r}")
+    stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
+    conv_hw = out_hw(x.shape, weight.shape[2:], stride, padding)
+    if min(conv_hw) < pool:
+        raise ValueError(f"conv2d_relu_max_pool2d: the conv's output {conv_hw} is smaller than "
+                         f"the pool window {pool}x{pool}")
+    extra = [bias] if bias is not None else []
+    return C.Conv2dReLUMaxPool.apply(x, weight, *extra, stride=stride, padding=padding, pool=pool)
 
 
 def _pool_args(x, kernel_size, stride, padding):

@@ -24,6 +24,7 @@ from . import backends
 
 PRIMITIVES = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_bias",
               "conv2d_bwd_bias_relu", "bias_relu_fwd", "bias_relu_bwd",
+              "conv2d_relu_max_pool_fwd", "conv2d_relu_max_pool_bwd",
               "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
               "relu_fwd", "relu_bwd", "softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd",
               "sgd_update", "adam_update", "sgd_update_many", "adam_update_many", "matmul",

@@ -17,6 +17,7 @@ import numpy as np
 
 from gpunet.backends.geometry import int_geometry, out_hw
 
+from . import conv
 from ._parallel import chunk_for, parallel_for, scratch
 from .conv import padded, windows
 
@@ -131,22 +132,12 @@ def _max_pool_2x2_fwd(x, keep):
 
     def chunk(lo, hi):
         xc = x[lo:hi, :, :2 * ho, :2 * wo]
-        left, right = xc[..., 0::2], xc[..., 1::2]
-        row_max = scratch("pool-rowmax", (hi - lo, c, 2 * ho, wo), x.dtype)
-        np.maximum(left, right, out=row_max)
-        top, bottom = row_max[:, :, 0::2], row_max[:, :, 1::2]
-        np.maximum(top, bottom, out=y[lo:hi])
         if keep:
-            # NOTE: strict > sends ties left, then up: the first maximum in row-major order,
-            # the element PyTorch's argmax picks; a NaN takes over, so the last NaN wins.
-            # NaN propagates to y, so the NaN test runs only for chunks whose y has one.
-            has_nan = np.isnan(y[lo:hi]).any()
-            for a, b, won in ((right, left, right_won[lo:hi]), (bottom, top, bottom_won[lo:hi])):
-                np.greater(a, b, out=won)
-                if has_nan:
-                    nan = scratch("pool-nan", a.shape, np.bool_)
-                    np.isnan(a, out=nan)
-                    np.logical_or(won, nan, out=won)
+            _pool_2x2_into(xc, y[lo:hi], right_won[lo:hi], bottom_won[lo:hi])
+            return
+        row_max = scratch("pool-rowmax", (hi - lo, c, 2 * ho, wo), x.dtype)
+        np.maximum(xc[..., 0::2], xc[..., 1::2], out=row_max)
+        np.maximum(row_max[:, :, 0::2], row_max[:, :, 1::2], out=y[lo:hi])
 
     parallel_for(n, chunk_for(c * h * w * x.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
     return y, (right_won, bottom_won)
@@ -160,16 +151,7 @@ def _max_pool_2x2_bwd(gy, saved, x_shape):
     gx = np.empty(x_shape, gy.dtype) if exact else np.zeros(x_shape, gy.dtype)
 
     def chunk(lo, hi):
-        nb, g = hi - lo, gy[lo:hi]
-        lost = scratch("pool-lost", (nb, c, 2 * ho, wo), np.bool_)
-        row_g = scratch("pool-rowgrad", (nb, c, 2 * ho, wo), gy.dtype)
-        np.logical_not(bottom_won[lo:hi], out=lost[:, :, :ho])
-        np.multiply(g, bottom_won[lo:hi], out=row_g[:, :, 1::2])
-        np.multiply(g, lost[:, :, :ho], out=row_g[:, :, 0::2])
-        gxc = gx[lo:hi, :, :2 * ho, :2 * wo]
-        np.logical_not(right_won[lo:hi], out=lost)
-        np.multiply(row_g, right_won[lo:hi], out=gxc[..., 1::2])
-        np.multiply(row_g, lost, out=gxc[..., 0::2])
+        _route_2x2(gy[lo:hi], right_won[lo:hi], bottom_won[lo:hi], gx[lo:hi, :, :2 * ho, :2 * wo])
 
     parallel_for(n, chunk_for(c * h * w * gy.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
     return gx
@@ -211,3 +193,111 @@ def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
 
     parallel_for(n, step, chunk)
     return gx
+
+
+# --- conv -> ReLU -> 2x2 max pool, fused chunk by chunk ---------------------------------------
+def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, keep_argmax=True):
+    """``max_pool2d(relu(conv2d(x, w, b)), pool)``; returns ``(pooled, cols, saved)``.
+
+    For 2x2 pools of an even-sized plain conv output (LeNet's case) each chunk of images is
+    convolved, biased, rectified and pooled while it is in cache, and the full-size conv output
+    is never stored: the backward needs only which element of each window won and the pooled
+    values (the ReLU's mask at the winners is ``pooled > 0``).  Otherwise the conv and the
+    pool run one after the other.
+
+    Example:
+        >>> x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 1, 1))
+        >>> conv2d_relu_max_pool_fwd(x, w, None, (1, 1), (0, 0), 2)[0].shape
+        (1, 1, 2, 2)
+    """
+    from .conv import FWD_CHUNK_BYTES, KEEP_COLS_MAX_BYTES, im2col
+
+    n, k = x.shape[0], w.shape[0]
+    ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
+    dtype = np.result_type(x.dtype, w.dtype)
+    if pool != 2 or ho % 2 or wo % 2 or n == 0 or x.dtype != dtype:
+        y, cols = conv.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep_cols, relu=True)
+        pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax)
+        return pooled, cols, ("separate", y, argmax, pool)
+    q, p = w[0].size, ho * wo
+    wmat = w.reshape(k, -1).astype(dtype, copy=False)
+    keep = keep_cols and n * q * p * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES
+    cols = np.empty((n, q, p), x.dtype) if keep else None
+    pooled = np.empty((n, k, ho // 2, wo // 2), dtype)
+    right_won = np.empty((n, k, ho, wo // 2), np.bool_)
+    bottom_won = np.empty((n, k, ho // 2, wo // 2), np.bool_)
+
+    def chunk(lo, hi):
+        nb = hi - lo
+        out = cols[lo:hi] if keep else scratch("cols", (nb, q, p), x.dtype)
+        im2col(x[lo:hi], w.shape[2:], stride, padding, out)
+        yc = scratch("crp-y", (nb, k, p), dtype)
+        np.matmul(wmat, out, out=yc)
+        if b is not None:
+            yc += b.reshape(k, 1)
+        np.maximum(yc, 0, out=yc)
+        _pool_2x2_into(yc.reshape(nb, k, ho, wo), pooled[lo:hi], right_won[lo:hi],
+                       bottom_won[lo:hi])
+
+    parallel_for(n, chunk_for((q + k) * p * x.dtype.itemsize, n, FWD_CHUNK_BYTES), chunk)
+    return pooled, cols, ("fused", (right_won, bottom_won), pooled, None)
+
+
+def _pool_2x2_into(y, pooled, right_won, bottom_won):
+    """2x2 max of (nb, C, 2*Ho, 2*Wo) ``y`` into ``pooled``, with which of each pair won."""
+    # NOTE: strict > sends ties left, then up: the first maximum in row-major order, the
+    # element PyTorch's argmax picks; a NaN takes over, so the last NaN wins.  NaN propagates
+    # to the pooled values, so the NaN test runs only for chunks that have one.
+    left, right = y[..., 0::2], y[..., 1::2]
+    row_max = scratch("pool-rowmax", right_won.shape, y.dtype)
+    np.maximum(left, right, out=row_max)
+    top, bottom = row_max[:, :, 0::2], row_max[:, :, 1::2]
+    np.maximum(top, bottom, out=pooled)
+    has_nan = np.isnan(pooled).any()
+    for a, b, won in ((right, left, right_won), (bottom, top, bottom_won)):
+        np.greater(a, b, out=won)
+        if has_nan:
+            nan = scratch("pool-nan", a.shape, np.bool_)
+            np.isnan(a, out=nan)
+            np.logical_or(won, nan, out=won)
+
+
+def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
+    """``(g, gb)``: the conv output's gradient (NCHW) and the bias gradient (None unless
+    ``need_bias``).  Fused: the ReLU's mask and the bias sum work on the pooled size, before
+    the gradient is routed back to the winners."""
+    how, first, second, pool = saved
+    if how == "separate":  # first: the conv's output, second: the pool's argmax
+        gy = max_pool2d_bwd(gp, second, first.shape, (pool, pool), (pool, pool), (0, 0))
+        return conv.conv2d_bwd_bias_relu(gy, first, True, need_bias, write_g)
+    (right_won, bottom_won), pooled = first, second
+    n, k, ho, wo = gp.shape
+    g = np.empty((n, k, 2 * ho, 2 * wo), gp.dtype) if write_g else None
+    sums = np.empty((n, k), gp.dtype)
+
+    def chunk(lo, hi):
+        masked = scratch("crp-g", (hi - lo, k, ho, wo), gp.dtype)
+        keep = scratch("crp-keep", masked.shape, np.bool_)
+        np.less_equal(pooled[lo:hi], 0, out=keep)  # as relu_bwd: only y <= 0 stops (NaN passes)
+        np.logical_not(keep, out=keep)
+        np.multiply(gp[lo:hi], keep, out=masked)
+        if need_bias:
+            sums[lo:hi] = masked.reshape(hi - lo, k, -1).sum(axis=2)
+        if write_g:
+            _route_2x2(masked, right_won[lo:hi], bottom_won[lo:hi], g[lo:hi])
+
+    parallel_for(n, chunk_for(4 * k * ho * wo * gp.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
+    return g, (sums.sum(axis=0) if need_bias else None)
+
+
+def _route_2x2(gp, right_won, bottom_won, gx):
+    """Each pooled gradient to its window's winner, zeros elsewhere (as :func:`_max_pool_2x2_bwd`)."""
+    nb, c, ho, wo = gp.shape
+    lost = scratch("pool-lost", (nb, c, 2 * ho, wo), np.bool_)
+    row_g = scratch("pool-rowgrad", (nb, c, 2 * ho, wo), gp.dtype)
+    np.logical_not(bottom_won, out=lost[:, :, :ho])
+    np.multiply(gp, bottom_won, out=row_g[:, :, 1::2])
+    np.multiply(gp, lost[:, :, :ho], out=row_g[:, :, 0::2])
+    np.logical_not(right_won, out=lost)
+    np.multiply(row_g, right_won, out=gx[..., 1::2])
+    np.multiply(row_g, lost, out=gx[..., 0::2])

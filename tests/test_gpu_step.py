@@ -222,3 +222,37 @@ def test_an_empty_batch_through_fused_layers_gives_zero_gradients(backend):
     assert out.shape == (0, 2) and x.grad.shape == (0, 1, 4, 4)
     for name, p in model.named_parameters():
         assert p.grad.shape == p.shape and not p.grad.numpy().any(), name
+
+
+@pytest.mark.parametrize("hw, padding", [((6, 8), 1), ((5, 7), 0)], ids=["even", "odd-edges"])
+def test_conv_relu_pool_fused_equals_the_three_ops(backend, rng, hw, padding):
+    """Values and input/weight gradients bit for bit; the bias gradient is summed in another
+    order (over pooled winners, chunk by chunk), so it agrees to float32 rounding."""
+    gn.manual_seed(2)
+    conv = nn.Conv2d(2, 3, 3, padding=padding)
+    x_host = rng.standard_normal((3, 2) + hw).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        x = gn.tensor(x_host, requires_grad=True)
+        conv.zero_grad()
+        if fused:
+            out = nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(2))(x)
+        else:
+            out = F.max_pool2d(F.relu(conv(x)), 2)
+        w = gn.tensor(np.cos(np.arange(out.numel())).reshape(out.shape).astype(np.float32))
+        (out * w).sum().backward()
+        results.append([out.numpy(), x.grad.numpy(), conv.weight.grad.numpy(), conv.bias.grad.numpy()])
+    (o1, gx1, gw1, gb1), (o2, gx2, gw2, gb2) = results
+    assert (o1 == 0).any() and (o1 > 0).any()  # the ReLU cuts somewhere
+    for a, b in ((o1, o2), (gx1, gx2), (gw1, gw2)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(gb1, gb2, rtol=1e-5, atol=1e-6)  # float32 sums, another order
+
+
+def test_conv_relu_pool_gradcheck(backend, rng):
+    x = gn.tensor(rng.standard_normal((2, 2, 6, 6)), requires_grad=True)
+    w = gn.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = gn.tensor(rng.standard_normal(3), requires_grad=True)
+    assert gn.gradcheck(lambda x, w, b: F.conv2d_relu_max_pool2d(x, w, b, padding=1), [x, w, b])
+    with pytest.raises(ValueError, match=r"conv's output \(1, 1\) is smaller than the pool window 2x2"):
+        F.conv2d_relu_max_pool2d(x, w, b, padding=0, stride=4)

@@ -172,6 +172,17 @@ class Backend(abc.ABC):
         then None, when ``keep_argmax`` is False: no backward will follow)."""
 
     @abc.abstractmethod
+    def conv2d_relu_max_pool_fwd(self, x, w, b, stride, padding, pool, keep_cols=True,
+                                 keep_argmax=True):
+        """``max_pool2d(relu(conv2d(x, w, b, stride, padding)), pool)`` with ``pool``-square
+        windows and stride ``pool``: ``(pooled, cols, saved)``, cols as conv2d_fwd's."""
+
+    @abc.abstractmethod
+    def conv2d_relu_max_pool_bwd(self, gp, saved, need_bias=True, write_g=True):
+        """``(g, gb)``: the conv output's gradient, as conv2d_bwd_bias_relu's ``g``, and the
+        bias gradient, from the pooled output's gradient ``gp``."""
+
+    @abc.abstractmethod
     def max_pool2d_bwd(self, gy, argmax, x_shape, kernel, stride, padding, ceil_mode=False):
         """Scatter gy to the arg-max positions (summing where windows overlap)."""
 

@@ -121,7 +121,8 @@ class CudaBackend(Backend):
         for module, names in ((conv, ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight",
                                       "conv2d_bwd_bias", "conv2d_bwd_bias_relu")),
                               (pooling, ("max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd",
-                                         "avg_pool2d_bwd")),
+                                         "avg_pool2d_bwd", "conv2d_relu_max_pool_fwd",
+                                         "conv2d_relu_max_pool_bwd")),
                               (activation, ("relu_fwd", "relu_bwd", "bias_relu_fwd", "bias_relu_bwd")),
                               (softmax_ce, ("softmax_cross_entropy_bwd",)),
                               (optim, ("sgd_update", "adam_update", "sgd_update_many", "adam_update_many")),
@@ -192,6 +193,7 @@ class CudaBackend(Backend):
     conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = conv2d_bwd_bias_relu = None
     bias_relu_fwd = bias_relu_bwd = sgd_update_many = adam_update_many = None
     max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
+    conv2d_relu_max_pool_fwd = conv2d_relu_max_pool_bwd = None
     relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None
     embedding_bwd = layer_norm_fwd = layer_norm_bwd = None
     lstm_cell_fwd = lstm_cell_bwd = gru_cell_fwd = gru_cell_bwd = None

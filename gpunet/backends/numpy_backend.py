@@ -53,6 +53,8 @@ class NumpyBackend(Backend):
     conv2d_bwd_bias_relu = staticmethod(conv.conv2d_bwd_bias_relu)
     max_pool2d_fwd = staticmethod(pooling.max_pool2d_fwd)
     max_pool2d_bwd = staticmethod(pooling.max_pool2d_bwd)
+    conv2d_relu_max_pool_fwd = staticmethod(pooling.conv2d_relu_max_pool_fwd)
+    conv2d_relu_max_pool_bwd = staticmethod(pooling.conv2d_relu_max_pool_bwd)
     avg_pool2d_fwd = staticmethod(pooling.avg_pool2d_fwd)
     avg_pool2d_bwd = staticmethod(pooling.avg_pool2d_bwd)
     relu_fwd = staticmethod(activation.relu_fwd)

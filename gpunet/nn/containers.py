@@ -17,7 +17,8 @@ class Sequential(Module):
     """Modules applied one after another; children are named "0", "1", … (or by an OrderedDict).
 
     A ``Linear`` or ``Conv2d`` directly followed by a ``ReLU`` runs as one fused op
-    (``F.linear_relu`` / ``F.conv2d_relu``): the same values, fewer passes over memory.
+    (``F.linear_relu`` / ``F.conv2d_relu``), and a plain ``Conv2d``, ``ReLU``, ``MaxPool2d(k)``
+    as ``F.conv2d_relu_max_pool2d``: the same values, fewer passes over memory.
 
     Example:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
@@ -38,7 +39,11 @@ class Sequential(Module):
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
-            if i + 1 < len(mods) and _fusable(mods[i], mods[i + 1]):
+            pool = _fusable_pool(mods[i:i + 3])
+            if pool:  # conv, ReLU and a plain max pool as one op
+                x = mods[i].forward_relu_max_pool(x, pool)
+                i += 3
+            elif i + 1 < len(mods) and _fusable(mods[i], mods[i + 1]):
                 x = mods[i].forward_relu(x)  # the layer's bias and the ReLU in one pass
                 i += 2
             else:
@@ -70,6 +75,24 @@ def _fusable(layer, nxt):
     from .layers import Conv2d, Linear, ReLU
 
     return type(nxt) is ReLU and type(layer) in (Linear, Conv2d) and not _module._hooks
+
+
+def _fusable_pool(mods):
+    """The pool size when ``mods`` are Conv2d (no groups or dilation), ReLU and MaxPool2d(k)
+    with stride k, no padding and floor mode, else 0."""
+    from .layers import Conv2d, MaxPool2d
+
+    if len(mods) < 3 or not _fusable(mods[0], mods[1]) or type(mods[0]) is not Conv2d:
+        return 0
+    conv, pool = mods[0], mods[2]
+    if type(pool) is not MaxPool2d or conv.groups != 1 or tuple(conv.dilation) != (1, 1):
+        return 0
+    from .. import functional as F
+
+    k = F._pair("kernel_size", pool.kernel_size, 1)
+    s = k if pool.stride is None else F._pair("stride", pool.stride, 1)
+    plain = k[0] == k[1] and s == k and F._pair("padding", pool.padding, 0) == (0, 0)
+    return k[0] if plain and not pool.ceil_mode else 0
 
 
 class ModuleList(Module):

@@ -119,6 +119,13 @@ class Conv2d(Module):
         return F.conv2d_relu(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                              self.groups)
 
+    def forward_relu_max_pool(self, x, pool):
+        """``max_pool2d(relu(self(x)), pool)`` as one op (what ``nn.Sequential`` calls for
+        Conv2d, ReLU, MaxPool2d(pool) when the conv has no groups or dilation)."""
+        if isinstance(x, Tensor) and x.ndim != 4:
+            return self.forward(x)  # raises the clear error
+        return F.conv2d_relu_max_pool2d(x, self.weight, self.bias, self.stride, self.padding, pool)
+
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")

@@ -61,3 +61,30 @@ class Conv2d(Function):
         gx = be.conv2d_bwd_data(g, w, x.shape, *args, **ctx.extra) if need[0] else None
         gw = be.conv2d_bwd_weight(g, x, w.shape, *args, **ctx.extra) if need[1] else None
         return gx, gw, gb
+
+
+class Conv2dReLUMaxPool(Function):
+    """max_pool2d(relu(conv2d(x, w, b)), pool) for a plain conv (no groups or dilation) and a
+    pool of ``pool``-square windows with stride ``pool``: the values of the three ops, and the
+    gradients up to the summation order of the bias gradient (the NumPy backend pools each
+    chunk while it is in cache and applies the ReLU's mask at the pooled size)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), pool=2):
+        need = ctx.needs_input_grad
+        grads = is_grad_enabled() and any(need)
+        pooled, cols, saved = ctx.backend.conv2d_relu_max_pool_fwd(
+            x, w, b, stride, padding, pool, keep_cols=grads and need[1], keep_argmax=grads)
+        ctx.save_for_backward(x, w, cols, saved)
+        ctx.stride, ctx.padding = stride, padding
+        return pooled
+
+    @staticmethod
+    def backward(ctx, gp):
+        x, w, cols, saved = ctx.saved
+        be, need = ctx.backend, ctx.needs_input_grad
+        g, gb = be.conv2d_relu_max_pool_bwd(gp, saved, len(need) > 2 and need[2], need[0] or need[1])
+        args = (ctx.stride, ctx.padding, cols)
+        gx = be.conv2d_bwd_data(g, w, x.shape, *args) if need[0] else None
+        gw = be.conv2d_bwd_weight(g, x, w.shape, *args) if need[1] else None
+        return gx, gw, gb
