@@ -131,13 +131,8 @@ def _max_pool_2x2_fwd(x, keep):
     bottom_won = np.empty((n, c, ho, wo), np.bool_) if keep else None
 
     def chunk(lo, hi):
-        xc = x[lo:hi, :, :2 * ho, :2 * wo]
-        if keep:
-            _pool_2x2_into(xc, y[lo:hi], right_won[lo:hi], bottom_won[lo:hi])
-            return
-        row_max = scratch("pool-rowmax", (hi - lo, c, 2 * ho, wo), x.dtype)
-        np.maximum(xc[..., 0::2], xc[..., 1::2], out=row_max)
-        np.maximum(row_max[:, :, 0::2], row_max[:, :, 1::2], out=y[lo:hi])
+        bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep else ()
+        _pool_2x2_into(x[lo:hi, :, :2 * ho, :2 * wo], y[lo:hi], *bits)
 
     parallel_for(n, chunk_for(c * h * w * x.dtype.itemsize * 2, n, POOL_CHUNK_BYTES), chunk)
     return y, (right_won, bottom_won)
@@ -224,8 +219,8 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
     keep = keep_cols and n * q * p * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES
     cols = np.empty((n, q, p), x.dtype) if keep else None
     pooled = np.empty((n, k, ho // 2, wo // 2), dtype)
-    right_won = np.empty((n, k, ho, wo // 2), np.bool_)
-    bottom_won = np.empty((n, k, ho // 2, wo // 2), np.bool_)
+    right_won = np.empty((n, k, ho, wo // 2), np.bool_) if keep_argmax else None
+    bottom_won = np.empty((n, k, ho // 2, wo // 2), np.bool_) if keep_argmax else None
 
     def chunk(lo, hi):
         nb = hi - lo
@@ -236,23 +231,26 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
         if b is not None:
             yc += b.reshape(k, 1)
         np.maximum(yc, 0, out=yc)
-        _pool_2x2_into(yc.reshape(nb, k, ho, wo), pooled[lo:hi], right_won[lo:hi],
-                       bottom_won[lo:hi])
+        bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep_argmax else ()
+        _pool_2x2_into(yc.reshape(nb, k, ho, wo), pooled[lo:hi], *bits)
 
     parallel_for(n, chunk_for((q + k) * p * x.dtype.itemsize, n, FWD_CHUNK_BYTES), chunk)
     return pooled, cols, ("fused", (right_won, bottom_won), pooled, None)
 
 
-def _pool_2x2_into(y, pooled, right_won, bottom_won):
-    """2x2 max of (nb, C, 2*Ho, 2*Wo) ``y`` into ``pooled``, with which of each pair won."""
+def _pool_2x2_into(y, pooled, right_won=None, bottom_won=None):
+    """2x2 max of (nb, C, 2*Ho, 2*Wo) ``y`` into ``pooled``, with which of each pair won
+    (skipped when the bit arrays are None: no backward will follow)."""
     # NOTE: strict > sends ties left, then up: the first maximum in row-major order, the
     # element PyTorch's argmax picks; a NaN takes over, so the last NaN wins.  NaN propagates
     # to the pooled values, so the NaN test runs only for chunks that have one.
     left, right = y[..., 0::2], y[..., 1::2]
-    row_max = scratch("pool-rowmax", right_won.shape, y.dtype)
+    row_max = scratch("pool-rowmax", y.shape[:3] + (y.shape[3] // 2,), y.dtype)
     np.maximum(left, right, out=row_max)
     top, bottom = row_max[:, :, 0::2], row_max[:, :, 1::2]
     np.maximum(top, bottom, out=pooled)
+    if right_won is None:
+        return
     has_nan = np.isnan(pooled).any()
     for a, b, won in ((right, left, right_won), (bottom, top, bottom_won)):
         np.greater(a, b, out=won)
