@@ -20,6 +20,7 @@ from gpunet.backends.geometry import int_geometry, out_hw
 
 from . import _launch
 from ._device import covering_windows, unravel_plane
+from .conv import conv2d_bwd_bias_relu, conv2d_fwd
 
 
 @cuda.jit(cache=True)
@@ -190,8 +191,6 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
     Example:
         >>> p, cols, saved = conv2d_relu_max_pool_fwd(x, w, b, (1, 1), (2, 2), 2)  # doctest: +SKIP
     """
-    from .conv import conv2d_fwd
-
     y, cols = conv2d_fwd(x, w, b, stride, padding, keep_cols=keep_cols, relu=True)
     pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax=keep_argmax)
     return pooled, cols, (y, argmax, pool)
@@ -205,8 +204,6 @@ def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
     Example:
         >>> g, gb = conv2d_relu_max_pool_bwd(gp, saved)   # doctest: +SKIP
     """
-    from .conv import conv2d_bwd_bias_relu
-
     y, argmax, pool = saved
     gy = max_pool2d_bwd(gp, argmax, y.shape, (pool, pool), (pool, pool), (0, 0))
     return conv2d_bwd_bias_relu(gy, y, True, need_bias, write_g)

@@ -46,3 +46,29 @@ def _same_shape(fn, input, target):
     return target
 
 
+def _conv2d_args(x, weight, bias, stride, padding, dilation, groups):
+    """Check conv2d's arguments; returns (stride, padding, dilation) as pairs."""
+    _tensor("x", x, 4)
+    _tensor("weight", weight, 4)
+    stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
+    dilation = _pair("dilation", dilation, 1)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"conv2d: groups must be an int >= 1, got {groups!r}")
+    if x.shape[1] % groups or weight.shape[0] % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide the input channels ({x.shape[1]}) "
+                         f"and the output channels ({weight.shape[0]})")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {x.shape}) but weight "
+                         f"{weight.shape} with groups={groups} expects {weight.shape[1] * groups}")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"conv2d: x is {x.dtype} but weight is {weight.dtype}; they must match")
+    for axis, name in ((0, "height"), (1, "width")):
+        padded = x.shape[2 + axis] + 2 * padding[axis]
+        span = dilation[axis] * (weight.shape[2 + axis] - 1) + 1
+        if span > padded:
+            raise ValueError(f"conv2d: kernel {name} {weight.shape[2 + axis]} (dilation "
+                             f"{dilation[axis]}) spans {span}, more than the padded input {name} "
+                             f"{padded} (input {x.shape}, padding {padding})")
+    if bias is not None and _tensor("bias", bias, 1).shape != (weight.shape[0],):
+        raise ValueError(f"conv2d: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
+    return stride, padding, dilation

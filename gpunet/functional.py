@@ -20,7 +20,8 @@ from .ops import pooling as P
 from .tensor import Tensor
 
 from .backends.geometry import out_hw
-from ._arg_checks import REDUCTIONS, _pair, _reduction, _same_shape, _tensor  # noqa: F401
+from ._arg_checks import (REDUCTIONS, _conv2d_args, _pair, _reduction,  # noqa: F401
+                          _same_shape, _tensor)
 
 
 # --- layers -------------------------------------------------------------------
@@ -50,8 +51,7 @@ def linear_relu(x, weight, bias=None):
     return linear(x, weight, bias, _relu=True)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _relu=False,
-           _check_only=False):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _relu=False):
     """2-D cross-correlation: x (N,C,H,W), weight (K,C/groups,kH,kW), bias (K,) -> (N,K,Ho,Wo).
 
     ``dilation`` spaces the kernel taps; ``groups`` splits the channels into independent
@@ -60,31 +60,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _
     Example:
         >>> y = F.conv2d(x, w, b, stride=1, padding=2)
     """
-    _tensor("x", x, 4)
-    _tensor("weight", weight, 4)
-    stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
-    dilation = _pair("dilation", dilation, 1)
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"conv2d: groups must be an int >= 1, got {groups!r}")
-    if x.shape[1] % groups or weight.shape[0] % groups:
-        raise ValueError(f"conv2d: groups={groups} must divide the input channels ({x.shape[1]}) "
-                         f"and the output channels ({weight.shape[0]})")
-    if x.shape[1] != weight.shape[1] * groups:
-        raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {x.shape}) but weight "
-                         f"{weight.shape} with groups={groups} expects {weight.shape[1] * groups}")
-    if x.dtype != weight.dtype:
-        raise TypeError(f"conv2d: x is {x.dtype} but weight is {weight.dtype}; they must match")
-    for axis, name in ((0, "height"), (1, "width")):
-        padded = x.shape[2 + axis] + 2 * padding[axis]
-        span = dilation[axis] * (weight.shape[2 + axis] - 1) + 1
-        if span > padded:
-            raise ValueError(f"conv2d: kernel {name} {weight.shape[2 + axis]} (dilation "
-                             f"{dilation[axis]}) spans {span}, more than the padded input {name} "
-                             f"{padded} (input {x.shape}, padding {padding})")
-    if bias is not None and _tensor("bias", bias, 1).shape != (weight.shape[0],):
-        raise ValueError(f"conv2d: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
-    if _check_only:
-        return None
+    stride, padding, dilation = _conv2d_args(x, weight, bias, stride, padding, dilation, groups)
     extra = [bias] if bias is not None else []
     return C.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation,
                           groups=groups, relu=_relu)
@@ -108,11 +84,9 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=1, padding=0, pool=2):
     Example:
         >>> y = F.conv2d_relu_max_pool2d(x, w, b, padding=2)  # LeNet's first block
     """
-    _tensor("x", x, 4)
-    conv2d(x, weight, bias, stride, padding, _relu=True, _check_only=True)
+    stride, padding, _ = _conv2d_args(x, weight, bias, stride, padding, 1, 1)
     if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
         raise ValueError(f"conv2d_relu_max_pool2d: pool must be an int >= 1, got {pool!r}")
-    stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
     conv_hw = out_hw(x.shape, weight.shape[2:], stride, padding)
     if min(conv_hw) < pool:
         raise ValueError(f"conv2d_relu_max_pool2d: the conv's output {conv_hw} is smaller than "

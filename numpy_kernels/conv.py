@@ -95,29 +95,44 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
     return gxp[:, :, ph:ph + h, pw:pw + w]
 
 
-def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False):
+def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, then=None):
     """y[...] = conv(x, W) + b (through a ReLU when ``relu``) for NCHW ``x`` and ``wmat``
     (K, C*kh*kw), chunked over the batch: the bias and ReLU touch each chunk while it is cached.
 
     The columns go to ``cols`` (N, Q, P) when given (kept for the weight gradient), else to
-    per-thread scratch that stays in cache.
+    per-thread scratch that stays in cache.  With ``then``, ``y`` is only the output's shape:
+    each chunk's (nb, K, P) result stays in per-thread scratch and ``then(lo, hi, result)``
+    consumes it while it is cached (the conv -> ReLU -> pool fusion).
     """
-    n, k = y.shape[:2]
-    q, p = wmat.shape[1], y.shape[2] * y.shape[3]
-    itemsize = y.dtype.itemsize
+    n, k, ho, wo = y if then is not None else y.shape
+    q, p = wmat.shape[1], ho * wo
 
     def chunk(lo, hi):
         out = cols[lo:hi] if cols is not None else scratch("cols", (hi - lo, q, p), x.dtype)
         im2col(x[lo:hi], kernel, stride, padding, out)
-        yc = y[lo:hi].reshape(hi - lo, k, p)
+        if then is None:
+            yc = y[lo:hi].reshape(hi - lo, k, p)
+        else:
+            yc = scratch("conv-out", (hi - lo, k, p), wmat.dtype)
         np.matmul(wmat, out, out=yc)
         if b is not None:
             yc += b.reshape(k, 1)
         if relu:
             np.maximum(yc, 0, out=yc)
+        if then is not None:
+            then(lo, hi, yc)
 
-    parallel_for(n, chunk_for((q + k) * p * itemsize, n, FWD_CHUNK_BYTES), chunk)
+    parallel_for(n, chunk_for((q + k) * p * wmat.dtype.itemsize, n, FWD_CHUNK_BYTES), chunk)
     return y
+
+
+def kept_cols(x, w_shape, out_hw_, keep_cols):
+    """The (N, Q, P) array the forward keeps its columns in for the weight gradient, or None
+    when ``keep_cols`` is False or they would take more than ``KEEP_COLS_MAX_BYTES``."""
+    n, q, p = x.shape[0], int(np.prod(w_shape[1:])), out_hw_[0] * out_hw_[1]
+    if keep_cols and n * q * p * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES:
+        return np.empty((n, q, p), x.dtype)
+    return None
 
 
 def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1, relu=False):
@@ -134,10 +149,7 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
     dtype = np.result_type(x.dtype, w.dtype)
     y = np.empty((n, k, ho, wo), dtype)
-    q = w[0].size
-    cols = None
-    if keep_cols and n * q * ho * wo * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES:
-        cols = np.empty((n, q, ho * wo), x.dtype)
+    cols = kept_cols(x, w.shape, (ho, wo), keep_cols)
     _conv_into(y, x, w.reshape(k, -1).astype(dtype, copy=False), b, w.shape[2:], stride,
                padding, cols, relu)
     return y, cols

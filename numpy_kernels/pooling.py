@@ -205,8 +205,6 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
         >>> conv2d_relu_max_pool_fwd(x, w, None, (1, 1), (0, 0), 2)[0].shape
         (1, 1, 2, 2)
     """
-    from .conv import FWD_CHUNK_BYTES, KEEP_COLS_MAX_BYTES, im2col
-
     n, k = x.shape[0], w.shape[0]
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
     dtype = np.result_type(x.dtype, w.dtype)
@@ -214,27 +212,17 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
         y, cols = conv.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep_cols, relu=True)
         pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax)
         return pooled, cols, ("separate", y, argmax, pool)
-    q, p = w[0].size, ho * wo
-    wmat = w.reshape(k, -1).astype(dtype, copy=False)
-    keep = keep_cols and n * q * p * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES
-    cols = np.empty((n, q, p), x.dtype) if keep else None
+    cols = conv.kept_cols(x, w.shape, (ho, wo), keep_cols)
     pooled = np.empty((n, k, ho // 2, wo // 2), dtype)
     right_won = np.empty((n, k, ho, wo // 2), np.bool_) if keep_argmax else None
     bottom_won = np.empty((n, k, ho // 2, wo // 2), np.bool_) if keep_argmax else None
 
-    def chunk(lo, hi):
-        nb = hi - lo
-        out = cols[lo:hi] if keep else scratch("cols", (nb, q, p), x.dtype)
-        im2col(x[lo:hi], w.shape[2:], stride, padding, out)
-        yc = scratch("crp-y", (nb, k, p), dtype)
-        np.matmul(wmat, out, out=yc)
-        if b is not None:
-            yc += b.reshape(k, 1)
-        np.maximum(yc, 0, out=yc)
+    def pool_chunk(lo, hi, yc):
         bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep_argmax else ()
-        _pool_2x2_into(yc.reshape(nb, k, ho, wo), pooled[lo:hi], *bits)
+        _pool_2x2_into(yc.reshape(hi - lo, k, ho, wo), pooled[lo:hi], *bits)
 
-    parallel_for(n, chunk_for((q + k) * p * x.dtype.itemsize, n, FWD_CHUNK_BYTES), chunk)
+    conv._conv_into((n, k, ho, wo), x, w.reshape(k, -1).astype(dtype, copy=False), b,
+                    w.shape[2:], stride, padding, cols, relu=True, then=pool_chunk)
     return pooled, cols, ("fused", (right_won, bottom_won), pooled, None)
 
 
