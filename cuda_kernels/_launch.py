@@ -144,6 +144,7 @@ class _FastRoute:
         self.enabled = None if os.environ.get("GPUNET_FAST_LAUNCH", "1") != "0" else False
         self._kernels = {}  # (dispatcher, signature key) -> (cuda.core kernel, marshal plan)
         self._configs = {}  # (grid, block) -> cuda.core LaunchConfig
+        self._core = None  # cuda.core's (launch, LaunchConfig), imported by check()
 
     @staticmethod
     def signature_key(args):
@@ -168,19 +169,19 @@ class _FastRoute:
         return found
 
     def launch(self, kernel, grid, block, args):
-        from cuda.core import launch as core_launch
-
+        core_launch, launch_config = self._core
         handle, plan = self.lookup(kernel, args)
         config = self._configs.get((grid, block))
         if config is None:
-            from cuda.core import LaunchConfig
-
-            config = self._configs[(grid, block)] = LaunchConfig(grid=grid, block=block, shmem_size=0)
+            config = self._configs[(grid, block)] = launch_config(grid=grid, block=block, shmem_size=0)
         core_launch(_current_stream()[1], config, handle, *marshal(plan, args))
 
     def check(self):
         """Run a probe kernel both ways once; keep the fast route only if it agrees."""
         try:
+            from cuda.core import LaunchConfig, launch as core_launch  # numba-cuda's own launcher
+
+            self._core = (core_launch, LaunchConfig)
             x = cupy.arange(300, dtype=np.float32)
             outs = []
             for route in (plain_launch, self.launch):

@@ -75,18 +75,16 @@ def adam_update_kernel(params, grads, ms, vs, lr, beta1, beta2, one_minus_b1, on
         param[i] = p - step_size * mi / (math.sqrt(vi) / bc2_sqrt + eps)
 
 
-def _flat(arrays, dtype, what):
-    """1-D views (or contiguous copies, to write back) of ``arrays``, cast to ``dtype``."""
-    flats, backs = [], []
-    for a in arrays:
-        if what == "grad":
-            flats.append(_launch.contiguous(a).reshape(-1).astype(dtype, copy=False))
-            backs.append(None)
-        else:
-            flat, back = _launch.in_place(a)  # a non-contiguous array is updated via a copy
-            flats.append(flat)
-            backs.append(back)
-    return flats, backs
+def _flat_grads(grads, dtype):
+    """1-D views (or contiguous copies) of the gradients, cast to ``dtype``."""
+    return [_launch.contiguous(g).reshape(-1).astype(dtype, copy=False) for g in grads]
+
+
+def _flat_in_place(arrays):
+    """``(flat views, originals)`` of arrays a kernel updates in place: a non-contiguous array
+    is updated through a contiguous copy, written back by ``_launch.write_back``."""
+    pairs = [_launch.in_place(a) for a in arrays]
+    return [flat for flat, _ in pairs], [back for _, back in pairs]
 
 
 def _launch_many(kernel, tensors, scalars):
@@ -109,11 +107,11 @@ def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, 
         >>> sgd_update_many([p1, p2], [g1, g2], None, 0.1, 0.0, 0.0, 0.0, False, True)   # doctest: +SKIP
     """
     dt = params[0].dtype
-    p, p_back = _flat(params, dt, "param")
-    g, _ = _flat(grads, dt, "grad")
+    p, p_back = _flat_in_place(params)
+    g = _flat_grads(grads, dt)
     # Without momentum the kernel never touches buf: pass grad (never param, which the
     # simulator would copy back over the update).
-    b, b_back = (g, [None] * len(g)) if bufs is None or momentum == 0 else _flat(bufs, dt, "buf")
+    b, b_back = (g, [None] * len(g)) if bufs is None or momentum == 0 else _flat_in_place(bufs)
     for i, (pi, gi, bi) in enumerate(zip(p, g, b)):
         if pi.dtype != dt or gi.size != pi.size or bi.size != pi.size:
             raise ValueError(f"sgd_update: params[{i}] ({pi.dtype}, {pi.size} values), its grad "
@@ -135,8 +133,8 @@ def adam_update_many(params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay,
         >>> adam_update_many([p], [g], [m], [v], 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, False)   # doctest: +SKIP
     """
     dt = params[0].dtype
-    (p, p_back), (mf, m_back), (vf, v_back) = (_flat(a, dt, "state") for a in (params, ms, vs))
-    g, _ = _flat(grads, dt, "grad")
+    (p, p_back), (mf, m_back), (vf, v_back) = (_flat_in_place(a) for a in (params, ms, vs))
+    g = _flat_grads(grads, dt)
     for i, (pi, gi, mi, vi) in enumerate(zip(p, g, mf, vf)):
         if pi.dtype != dt or not (gi.size == mi.size == vi.size == pi.size):
             raise ValueError(f"adam_update: params[{i}], its grad, m and v must have the same size "
