@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Function
-from ..ops.normalization import _channel_shape
+from ..ops.normalization import _channel_shape, batch_norm_backward, scale_shift, update_running
 from .normalization import _BatchNorm
 
 __all__ = ["SyncBatchNorm"]
@@ -44,39 +44,15 @@ class _SyncBatchNormOp(Function):
         var = (sq / count).reshape(shape)  # biased: used to normalise
         inv_std = 1 / xp.sqrt(var + eps)
         xhat = centred * inv_std
-        y = xhat
-        if affine:
-            gamma, beta = affine
-            y = xhat * gamma.reshape(shape) + beta.reshape(shape)
-        if running is not None:
-            r_mean, r_var, factor = running
-            r_mean *= 1 - factor
-            r_mean += factor * mean.reshape(-1).astype(r_mean.dtype, copy=False)
-            r_var *= 1 - factor
-            r_var += (factor * count / (count - 1)) * var.reshape(-1).astype(r_var.dtype, copy=False)
+        update_running(running, mean, var, count)
         ctx.axes, ctx.count, ctx.comm = axes, count, comm
         ctx.save_for_backward(xhat, inv_std, affine[0] if affine else None)
-        return y
+        return scale_shift(xhat, affine)
 
     @staticmethod
     def backward(ctx, gy):
-        xhat, inv_std, gamma = ctx.saved
-        xp, axes, n = ctx.backend.xp, ctx.axes, ctx.count
-        gxhat = gy if gamma is None else gy * gamma.reshape(_channel_shape(gy))
-        gx = None
-        if ctx.needs_input_grad[0]:
-            c = gy.shape[1]
-            sums = xp.concatenate([gxhat.sum(axis=axes), (gxhat * xhat).sum(axis=axes)])
-            ctx.comm.allreduce_array(sums, ctx.backend, "sum")
-            m1 = (sums[:c] / n).reshape(_channel_shape(gy))
-            m2 = (sums[c:] / n).reshape(_channel_shape(gy))
-            gx = inv_std * (gxhat - m1 - xhat * m2)
-        if gamma is None:
-            return (gx,)
-        # Per-rank sums: DataParallel's gradient averaging makes them the global batch's.
-        ggamma = (gy * xhat).sum(axis=axes) if ctx.needs_input_grad[1] else None
-        gbeta = gy.sum(axis=axes) if ctx.needs_input_grad[2] else None
-        return gx, ggamma, gbeta
+        return batch_norm_backward(
+            ctx, gy, lambda sums: ctx.comm.allreduce_array(sums, ctx.backend, "sum"))
 
 
 class SyncBatchNorm(_BatchNorm):

@@ -26,38 +26,65 @@ class BatchNorm(Function):
         var = (centred * centred).mean(axis=axes, keepdims=True)  # biased: used to normalise
         inv_std = 1 / xp.sqrt(var + eps)
         xhat = centred * inv_std
-        y = xhat
-        if affine:
-            gamma, beta = affine
-            y = xhat * gamma.reshape(_channel_shape(x)) + beta.reshape(_channel_shape(x))
-        if running is not None:
-            r_mean, r_var, factor = running
-            r_mean *= 1 - factor
-            r_mean += factor * mean.reshape(-1).astype(r_mean.dtype, copy=False)
-            # NOTE: the running variance is the unbiased estimate n/(n-1) * var, as in PyTorch.
-            r_var *= 1 - factor
-            r_var += (factor * count / (count - 1)) * var.reshape(-1).astype(r_var.dtype, copy=False)
+        update_running(running, mean, var, count)
+        y = scale_shift(xhat, affine)
         ctx.axes, ctx.count = axes, count
         ctx.save_for_backward(xhat, inv_std, affine[0] if affine else None)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        xhat, inv_std, gamma = ctx.saved
-        axes, n = ctx.axes, ctx.count
-        gxhat = gy if gamma is None else gy * gamma.reshape(_channel_shape(gy))
-        # NOTE: the batch statistics depend on x too, hence the two mean terms:
-        # dx = inv_std * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)).
-        gx = None
-        if ctx.needs_input_grad[0]:
-            m1 = gxhat.sum(axis=axes, keepdims=True) / n
-            m2 = (gxhat * xhat).sum(axis=axes, keepdims=True) / n
-            gx = inv_std * (gxhat - m1 - xhat * m2)
-        if gamma is None:
-            return (gx,)
-        ggamma = (gy * xhat).sum(axis=axes) if ctx.needs_input_grad[1] else None
-        gbeta = gy.sum(axis=axes) if ctx.needs_input_grad[2] else None
-        return gx, ggamma, gbeta
+        return batch_norm_backward(ctx, gy)
+
+
+def scale_shift(xhat, affine):
+    """``xhat * gamma + beta`` per channel (``xhat`` itself without ``affine``)."""
+    if not affine:
+        return xhat
+    gamma, beta = affine
+    return xhat * gamma.reshape(_channel_shape(xhat)) + beta.reshape(_channel_shape(xhat))
+
+
+def update_running(running, mean, var, count):
+    """``running`` = (running_mean, running_var, factor), updated in place (None: nothing)."""
+    if running is None:
+        return
+    r_mean, r_var, factor = running
+    r_mean *= 1 - factor
+    r_mean += factor * mean.reshape(-1).astype(r_mean.dtype, copy=False)
+    # NOTE: the running variance is the unbiased estimate n/(n-1) * var, as in PyTorch.
+    r_var *= 1 - factor
+    r_var += (factor * count / (count - 1)) * var.reshape(-1).astype(r_var.dtype, copy=False)
+
+
+def batch_norm_backward(ctx, gy, sum_over_ranks=None):
+    """Batch norm's backward from ``ctx.saved`` = (xhat, inv_std, gamma or None).
+
+    ``sum_over_ranks(array)`` (SyncBatchNorm) adds the per-channel sums the input gradient
+    needs across every process, in place, before they are used.
+    """
+    xhat, inv_std, gamma = ctx.saved
+    axes, n = ctx.axes, ctx.count
+    gxhat = gy if gamma is None else gy * gamma.reshape(_channel_shape(gy))
+    # NOTE: the batch statistics depend on x too, hence the two mean terms:
+    # dx = inv_std * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)).
+    gx = None
+    if ctx.needs_input_grad[0]:
+        s1, s2 = gxhat.sum(axis=axes), (gxhat * xhat).sum(axis=axes)
+        if sum_over_ranks is not None:
+            c = s1.shape[0]
+            sums = ctx.backend.xp.concatenate([s1, s2])
+            sum_over_ranks(sums)
+            s1, s2 = sums[:c], sums[c:]
+        m1 = (s1 / n).reshape(_channel_shape(gy))
+        m2 = (s2 / n).reshape(_channel_shape(gy))
+        gx = inv_std * (gxhat - m1 - xhat * m2)
+    if gamma is None:
+        return (gx,)
+    # With SyncBatchNorm these are per-rank sums: DataParallel's averaging makes them global.
+    ggamma = (gy * xhat).sum(axis=axes) if ctx.needs_input_grad[1] else None
+    gbeta = gy.sum(axis=axes) if ctx.needs_input_grad[2] else None
+    return gx, ggamma, gbeta
 
 
 class LayerNorm(Function):
