@@ -218,11 +218,15 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
     bottom_won = np.empty((n, k, ho // 2, wo // 2), np.bool_) if keep_argmax else None
 
     def pool_chunk(lo, hi, yc):
+        # NOTE: max commutes with the ReLU (both monotone), so the ReLU runs on the pooled
+        # values, a quarter of the conv output; the winners are found before it, which only
+        # changes windows whose maximum is <= 0, and their gradient is masked to 0 anyway.
         bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep_argmax else ()
         _pool_2x2_into(yc.reshape(hi - lo, k, ho, wo), pooled[lo:hi], *bits)
+        np.maximum(pooled[lo:hi], 0, out=pooled[lo:hi])
 
     conv._conv_into((n, k, ho, wo), x, w.reshape(k, -1).astype(dtype, copy=False), b,
-                    w.shape[2:], stride, padding, cols, relu=True, then=pool_chunk)
+                    w.shape[2:], stride, padding, cols, relu=False, then=pool_chunk)
     return pooled, cols, ("fused", (right_won, bottom_won), pooled, None)
 
 
@@ -279,11 +283,12 @@ def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
 def _route_2x2(gp, right_won, bottom_won, gx):
     """Each pooled gradient to its window's winner, zeros elsewhere (as :func:`_max_pool_2x2_bwd`)."""
     nb, c, ho, wo = gp.shape
-    lost = scratch("pool-lost", (nb, c, 2 * ho, wo), np.bool_)
     row_g = scratch("pool-rowgrad", (nb, c, 2 * ho, wo), gp.dtype)
-    np.logical_not(bottom_won, out=lost[:, :, :ho])
-    np.multiply(gp, bottom_won, out=row_g[:, :, 1::2])
-    np.multiply(gp, lost[:, :, :ho], out=row_g[:, :, 0::2])
-    np.logical_not(right_won, out=lost)
-    np.multiply(row_g, right_won, out=gx[..., 1::2])
-    np.multiply(row_g, lost, out=gx[..., 0::2])
+    # NOTE: g * won is g or 0 exactly, so the loser's share g - g * won is 0 or g exactly:
+    # one subtraction instead of a mask inversion and a multiply.
+    bottom = row_g[:, :, 1::2]
+    np.multiply(gp, bottom_won, out=bottom)
+    np.subtract(gp, bottom, out=row_g[:, :, 0::2])
+    right = gx[..., 1::2]
+    np.multiply(row_g, right_won, out=right)
+    np.subtract(row_g, right, out=gx[..., 0::2])
