@@ -5,6 +5,9 @@ Each path is compared with a plain reference written here (loops over window off
 contiguous NCHW arrays), in float64 to 1e-10, for one thread and for three threads with tiny
 chunks (so every chunk boundary and every thread is exercised).
 """
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -176,7 +179,6 @@ def test_lenet_step_stays_float32(rng):
 
 
 def test_scratch_is_per_thread_and_never_fails_on_a_shape():
-    import threading
 
     a = _parallel.scratch("t", (3, 4), np.float32)
     b = _parallel.scratch("t", (1000, 7), np.float32)  # grows
@@ -200,6 +202,25 @@ def test_parallel_for_reraises_a_worker_error():
         _parallel.parallel_for(10, 5, fail)
     with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         _parallel.set_num_threads(0)
+
+
+def test_parallel_for_runs_every_chunk_once_whichever_thread_is_free():
+    threads = _parallel.num_threads()
+    _parallel.set_num_threads(3)
+    try:
+        for n, chunk in ((100, 1), (7, 3), (1, 5)):
+            seen, names = [], set()
+
+            def record(lo, hi):
+                time.sleep(0.0005 * (lo % 3))  # uneven chunks: free threads claim the next one
+                seen.append((lo, hi))
+                names.add(threading.current_thread().name)
+
+            _parallel.parallel_for(n, chunk, record)
+            assert sorted(seen) == [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
+        assert names
+    finally:
+        _parallel.set_num_threads(threads)
 
 
 def test_blas_runs_on_one_thread_inside_kernels_and_is_restored():
