@@ -290,3 +290,25 @@ def scratch(tag: str, shape, dtype) -> np.ndarray:
     if buf is None or buf.size < size:
         buf = bufs[(tag, dtype)] = np.empty(max(size, 1), dtype)
     return buf[:size].reshape(shape)
+
+
+def scratch_kept(tag: str, shape, dtype, key) -> tuple[np.ndarray, bool]:
+    """:func:`scratch`, and whether this thread last took the same buffer for the same
+    ``shape`` and ``key``: then whatever the caller wrote and did not overwrite since (a
+    padded image's border, say) is still there.
+
+    Example:
+        >>> buf, kept = scratch_kept("pad", (2, 3), np.float32, 0.0)
+        >>> buf[:] = 0.0
+        >>> scratch_kept("pad", (2, 3), np.float32, 0.0)[1]
+        True
+    """
+    buf = scratch(tag, shape, dtype)
+    marks = getattr(_local, "marks", None)
+    if marks is None:
+        marks = _local.marks = {}
+    mark = (buf.__array_interface__["data"][0], buf.shape, key)
+    kept = marks.get((tag, buf.dtype)) == mark
+    marks[(tag, buf.dtype)] = mark
+    return buf, kept
+

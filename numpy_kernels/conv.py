@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import as_strided
 from gpunet.backends.geometry import int_geometry, out_hw
 
 from . import activation
-from ._parallel import chunk_for, parallel_for, scratch
+from ._parallel import chunk_for, parallel_for, scratch, scratch_kept
 
 # The forward keeps a batch's columns for the weight gradient up to this size (else rebuilds).
 KEEP_COLS_MAX_BYTES = 1 << 27
@@ -42,11 +42,14 @@ def padded(x, ph, pw, tag, value=0.0, extra=(0, 0)):
     if not (ph or pw or eh or ew):
         return x
     nb, c, h, w = x.shape
-    buf = scratch(tag, (nb, c, h + 2 * ph + eh, w + 2 * pw + ew), x.dtype)
-    buf[:, :, :ph] = value
-    buf[:, :, h + ph:] = value
-    buf[:, :, ph:h + ph, :pw] = value
-    buf[:, :, ph:h + ph, w + pw:] = value
+    # Only padded() writes these buffers, so a border written for the same shape stays.
+    buf, kept = scratch_kept(tag, (nb, c, h + 2 * ph + eh, w + 2 * pw + ew), x.dtype,
+                             (ph, pw, eh, ew, value))
+    if not kept:
+        buf[:, :, :ph] = value
+        buf[:, :, h + ph:] = value
+        buf[:, :, ph:h + ph, :pw] = value
+        buf[:, :, ph:h + ph, w + pw:] = value
     buf[:, :, ph:h + ph, pw:w + pw] = x
     return buf
 

@@ -243,7 +243,7 @@ def _pool_2x2_into(y, pooled, right_won=None, bottom_won=None):
     np.maximum(top, bottom, out=pooled)
     if right_won is None:
         return
-    has_nan = np.isnan(pooled).any()
+    has_nan = pooled.size and np.isnan(pooled.max())  # the max of an array with a NaN is NaN
     for a, b, won in ((right, left, right_won), (bottom, top, bottom_won)):
         np.greater(a, b, out=won)
         if has_nan:
