@@ -233,6 +233,24 @@ def parallel_for(n: int, chunk: int, fn) -> None:
             team.busy.release()
 
 
+def concurrently(*thunks):
+    """The results of ``thunks`` as a tuple, each run by whichever thread is free (kernels they
+    call run their own chunks serially meanwhile).
+
+    Example:
+        >>> concurrently(lambda: 1, lambda: 2)
+        (1, 2)
+    """
+    out = [None] * len(thunks)
+
+    def run(lo, hi):
+        for i in range(lo, hi):
+            out[i] = thunks[i]()
+
+    parallel_for(len(thunks), 1, run)
+    return tuple(out)
+
+
 def chunk_for(per_item_bytes: int, n: int, target_bytes: int) -> int:
     """Items per chunk for ``n`` items of ``per_item_bytes`` working set each.
 

@@ -223,6 +223,17 @@ def test_parallel_for_runs_every_chunk_once_whichever_thread_is_free():
         _parallel.set_num_threads(threads)
 
 
+def test_concurrently_returns_each_result_in_order_and_reraises(backend):
+    backend = gn.backends.backend(backend)
+    assert backend.concurrently(lambda: "a", lambda: (1, 2), lambda: None) == ("a", (1, 2), None)
+
+    def fail():
+        raise KeyError("second")
+
+    with pytest.raises(KeyError, match="second"):
+        backend.concurrently(lambda: 1, fail)
+
+
 def test_blas_runs_on_one_thread_inside_kernels_and_is_restored():
     from threadpoolctl import threadpool_info
 

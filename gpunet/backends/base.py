@@ -70,6 +70,17 @@ class Backend(abc.ABC):
         out = np.frompyfunc(math.erf, 1, 1)(host).astype(host.dtype)
         return self.asarray(out)
 
+    def concurrently(self, *thunks):
+        """The results of ``thunks`` (independent pieces of work) as a tuple.  Here they run
+        in turn; the NumPy backend runs them on its threads at once.
+
+        Example:
+            >>> import gpunet as gn
+            >>> gn.get_backend().concurrently(lambda: 1, lambda: 2)
+            (1, 2)
+        """
+        return tuple(thunk() for thunk in thunks)
+
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on the CPU)."""
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from numpy_kernels import (activation, checks, conv, embedding, layer_norm, linalg, optim, pooling,
                            random, recurrent, softmax_ce)
-from numpy_kernels._parallel import keep_freed_memory
+from numpy_kernels._parallel import concurrently, keep_freed_memory
 
 from .base import Backend
 
@@ -45,6 +45,7 @@ class NumpyBackend(Backend):
         if flags[0]:
             super().check_range(array, lo, hi, what, hint)  # raises, naming the range seen
 
+    concurrently = staticmethod(concurrently)
     matmul = staticmethod(linalg.matmul)
     conv2d_fwd = staticmethod(conv.conv2d_fwd)
     conv2d_bwd_data = staticmethod(conv.conv2d_bwd_data)

@@ -57,9 +57,7 @@ class Conv2d(Function):
         need_b = len(need) > 2 and need[2]
         # g: gy masked by the ReLU, in the layout the backend's two GEMMs read; gb: bias grad
         g, gb = be.conv2d_bwd_bias_relu(gy, y, ctx.relu, need_b, need[0] or need[1])
-        args = (ctx.stride, ctx.padding, saved)
-        gx = be.conv2d_bwd_data(g, w, x.shape, *args, **ctx.extra) if need[0] else None
-        gw = be.conv2d_bwd_weight(g, x, w.shape, *args, **ctx.extra) if need[1] else None
+        gx, gw = _input_and_weight_grads(be, need, g, x, w, (ctx.stride, ctx.padding, saved), ctx.extra)
         return gx, gw, gb
 
 
@@ -84,7 +82,15 @@ class Conv2dReLUMaxPool(Function):
         x, w, cols, saved = ctx.saved
         be, need = ctx.backend, ctx.needs_input_grad
         g, gb = be.conv2d_relu_max_pool_bwd(gp, saved, len(need) > 2 and need[2], need[0] or need[1])
-        args = (ctx.stride, ctx.padding, cols)
-        gx = be.conv2d_bwd_data(g, w, x.shape, *args) if need[0] else None
-        gw = be.conv2d_bwd_weight(g, x, w.shape, *args) if need[1] else None
+        gx, gw = _input_and_weight_grads(be, need, g, x, w, (ctx.stride, ctx.padding, cols), {})
         return gx, gw, gb
+
+
+def _input_and_weight_grads(be, need, g, x, w, args, extra):
+    """The conv's input and weight gradients (None where not needed): two independent GEMM
+    pipelines, which the backend may run at once."""
+    data = (lambda: be.conv2d_bwd_data(g, w, x.shape, *args, **extra)) if need[0] else None
+    weight = (lambda: be.conv2d_bwd_weight(g, x, w.shape, *args, **extra)) if need[1] else None
+    if data and weight:
+        return be.concurrently(data, weight)
+    return (data() if data else None), (weight() if weight else None)
