@@ -251,21 +251,24 @@ def concurrently(*thunks):
     return tuple(out)
 
 
-def chunk_for(per_item_bytes: int, n: int, target_bytes: int) -> int:
+def chunk_for(per_item_bytes: int, n: int, target_bytes: int, align: int = 1) -> int:
     """Items per chunk for ``n`` items of ``per_item_bytes`` working set each.
 
     Chunks hold about ``target_bytes`` (cache-sized where a kernel makes several passes over
     its data; as big as the batch allows where it is made of many small slab operations, each
     a NumPy call under the GIL).  Work is spread over as many threads as get at least
     ``MIN_CHUNK_BYTES`` each (handing work to another thread costs about 0.1 ms), in a
-    multiple of that many chunks so the threads finish together.
+    multiple of that many chunks so the threads finish together.  With ``align``, chunks
+    hold a multiple of that many items where the batch allows (for kernels whose rows are a
+    chunk long, which vectorise best at whole SIMD widths).
     """
     per_item_bytes, n = max(1, int(per_item_bytes)), max(1, int(n))
     total = n * per_item_bytes
     threads = max(1, min(num_threads(), total // MIN_CHUNK_BYTES))
     chunks = max(threads, -(-total // max(1, int(target_bytes))))
     chunks = min(n, -(-chunks // threads) * threads)
-    return -(-n // chunks)
+    step = -(-n // chunks)
+    return -(-step // align) * align if step >= align else step
 
 
 def keep_freed_memory() -> None:
