@@ -217,22 +217,31 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
     right_won = np.empty((n, k, ho, wo // 2), np.bool_) if keep_argmax else None
     bottom_won = np.empty((n, k, ho // 2, wo // 2), np.bool_) if keep_argmax else None
 
-    def pool_chunk(lo, hi, yc):
-        # NOTE: max commutes with the ReLU (both monotone), so the ReLU runs on the pooled
-        # values, a quarter of the conv output; the winners are found before it, which only
-        # changes windows whose maximum is <= 0, and their gradient is masked to 0 anyway.
-        bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep_argmax else ()
-        _pool_2x2_into(yc.reshape(hi - lo, k, ho, wo), pooled[lo:hi], *bits)
-        np.maximum(pooled[lo:hi], 0, out=pooled[lo:hi])
+    def convolve_and_pool(nan_aware):
+        def pool_chunk(lo, hi, yc):
+            bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep_argmax else ()
+            _pool_2x2_into(yc.reshape(hi - lo, k, ho, wo), pooled[lo:hi], *bits, nan_aware=nan_aware)
 
-    conv._conv_into((n, k, ho, wo), x, w.reshape(k, -1).astype(dtype, copy=False), b,
-                    w.shape[2:], stride, padding, cols, relu=False, then=pool_chunk)
+        conv._conv_into((n, k, ho, wo), x, w.reshape(k, -1).astype(dtype, copy=False), b,
+                        w.shape[2:], stride, padding, cols, relu=False, then=pool_chunk)
+
+    # NOTE: the chunks skip the NaN rule of the winners (a NaN in a window reaches its pooled
+    # value); a batch with a NaN is pooled again with it.  Fewer NumPy calls per chunk matter:
+    # on two threads each one waits about 10 us for the GIL.
+    convolve_and_pool(nan_aware=False)
+    if keep_argmax and pooled.size and np.isnan(pooled.max()):
+        convolve_and_pool(nan_aware=True)
+    # NOTE: max commutes with the ReLU (both monotone), so the ReLU runs on the pooled values,
+    # a quarter of the conv output; the winners are found before it, which only changes
+    # windows whose maximum is <= 0, and their gradient is masked to 0 anyway.
+    np.maximum(pooled, 0, out=pooled)
     return pooled, cols, ("fused", (right_won, bottom_won), pooled, None)
 
 
-def _pool_2x2_into(y, pooled, right_won=None, bottom_won=None):
+def _pool_2x2_into(y, pooled, right_won=None, bottom_won=None, nan_aware=None):
     """2x2 max of (nb, C, 2*Ho, 2*Wo) ``y`` into ``pooled``, with which of each pair won
-    (skipped when the bit arrays are None: no backward will follow)."""
+    (skipped when the bit arrays are None: no backward will follow).  ``nan_aware``: apply
+    the NaN rule to the winners (None: when ``pooled`` has a NaN)."""
     # NOTE: strict > sends ties left, then up: the first maximum in row-major order, the
     # element PyTorch's argmax picks; a NaN takes over, so the last NaN wins.  NaN propagates
     # to the pooled values, so the NaN test runs only for chunks that have one.
@@ -243,7 +252,9 @@ def _pool_2x2_into(y, pooled, right_won=None, bottom_won=None):
     np.maximum(top, bottom, out=pooled)
     if right_won is None:
         return
-    has_nan = pooled.size and np.isnan(pooled.max())  # the max of an array with a NaN is NaN
+    has_nan = nan_aware
+    if nan_aware is None:
+        has_nan = pooled.size and np.isnan(pooled.max())  # the max of an array with a NaN is NaN
     for a, b, won in ((right, left, right_won), (bottom, top, bottom_won)):
         np.greater(a, b, out=won)
         if has_nan:

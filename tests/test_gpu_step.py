@@ -249,6 +249,26 @@ def test_conv_relu_pool_fused_equals_the_three_ops(backend, rng, hw, padding):
     np.testing.assert_allclose(gb1, gb2, rtol=1e-5, atol=1e-6)  # float32 sums, another order
 
 
+def test_conv_relu_pool_fused_routes_a_nan_as_the_three_ops(backend, rng):
+    """A NaN takes its window, as in PyTorch: the fused op pools a batch with a NaN again
+    with the NaN rule, so the gradient still reaches the NaN's place."""
+    conv = nn.Conv2d(1, 2, 1)
+    conv.weight.data[...] = conv.weight.backend.asarray(np.array([1.0, -1.0], np.float32).reshape(2, 1, 1, 1))
+    x_host = rng.standard_normal((2, 1, 4, 4)).astype(np.float32)
+    x_host[0, 0, 1, 0] = np.nan  # top-left window of image 0: a NaN below-left
+    x_host[1, 0, 2, 3] = np.inf
+    results = []
+    for fused in (True, False):
+        x = gn.tensor(x_host, requires_grad=True)
+        conv.zero_grad()
+        out = nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(2))(x) if fused else F.max_pool2d(F.relu(conv(x)), 2)
+        out.backward(gn.tensor(np.ones(out.shape, np.float32)))
+        results.append([out.numpy(), x.grad.numpy(), conv.weight.grad.numpy()])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(results[0][0][0, :, 0, 0]).all() and results[0][1][0, 0, 1, 0] == 0.0  # 1 - 1
+
+
 def test_conv_relu_pool_gradcheck(backend, rng):
     x = gn.tensor(rng.standard_normal((2, 2, 6, 6)), requires_grad=True)
     w = gn.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
