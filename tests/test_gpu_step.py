@@ -249,6 +249,7 @@ def test_conv_relu_pool_fused_equals_the_three_ops(backend, rng, hw, padding):
     np.testing.assert_allclose(gb1, gb2, rtol=1e-5, atol=1e-6)  # float32 sums, another order
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the NaN is the point
 def test_conv_relu_pool_fused_routes_a_nan_as_the_three_ops(backend, rng):
     """A NaN takes its window, as in PyTorch: the fused op pools a batch with a NaN again
     with the NaN rule, so the gradient still reaches the NaN's place."""
