@@ -332,4 +332,3 @@ def scratch_kept(tag: str, shape, dtype, key) -> tuple[np.ndarray, bool]:
     kept = marks.get((tag, buf.dtype)) == mark
     marks[(tag, buf.dtype)] = mark
     return buf, kept
-

@@ -81,7 +81,7 @@ def im2col(x, kernel, stride, padding, out=None, dilation=(1, 1)):
     cols = np.empty((n, c * kh * kw, ho * wo), x.dtype) if out is None else out
     xp = padded(x, ph, pw, "im2col-pad")
     if sh == 1 and dilation[0] == 1 and wo <= ROW_RUNS_MAX_WIDTH:
-        # NOTE: two copies with longer runs: rows[n, c, j, h, :] = xp[n, c, h, j::sw][:wo];
+        # NOTE: two copies with longer runs: rows[n, c, j, h, :] = xp[n, c, h, j*dw::sw][:wo];
         # then offset (i, j)'s columns, rows i..i+ho-1 of rows[n, c, j], are one run of ho*wo.
         hp = xp.shape[2]
         sn, sc, s_h, s_w = xp.strides
