@@ -234,6 +234,19 @@ def test_concurrently_returns_each_result_in_order_and_reraises(backend):
         backend.concurrently(lambda: 1, fail)
 
 
+def test_concurrently_runs_the_thunks_at_once_on_numpy():
+    threads = _parallel.num_threads()
+    _parallel.set_num_threads(2)
+    try:
+        both = threading.Barrier(2, timeout=10)  # run one after the other, each would wait alone
+        names = gn.backends.backend("numpy").concurrently(
+            lambda: (both.wait(), threading.current_thread().name)[1],
+            lambda: (both.wait(), threading.current_thread().name)[1])
+        assert len(set(names)) == 2
+    finally:
+        _parallel.set_num_threads(threads)
+
+
 def test_blas_runs_on_one_thread_inside_kernels_and_is_restored():
     from threadpoolctl import threadpool_info
 
