@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 
 from gpunet import backends
-from gpunet.backends.numpy_backend import NumpyBackend
 
 if backends.cuda_unavailable_reason() is not None:
     pytest.skip(f"cuda backend unavailable: {backends.cuda_unavailable_reason()}",
                 allow_module_level=True)
 
-CU = backends.backend("cuda")
-NP = NumpyBackend()
-DTYPES = [np.float32, np.float64]
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
-
-
-def host(a):
-    return CU.to_host(a)
-
-
-def close(got, want, dtype):
-    np.testing.assert_allclose(host(got), want, **TOL[dtype])
+from test_cuda_kernels import CU, DTYPES, NP, close, host  # noqa: E402  (after the skip)
 
 
 @pytest.fixture
