@@ -82,6 +82,8 @@ CONV_CASES = [  # x shape, w shape, stride, padding
     ((3, 1, 8, 8), (2, 1, 3, 2), (1, 1), (0, 1)),
     ((2, 4, 9, 7), (5, 4, 3, 3), (2, 1), (1, 1)),
     ((2, 3, 5, 5), (2, 3, 1, 1), (1, 1), (0, 0)),
+    ((2, 2, 6, 11), (3, 2, 3, 3), (1, 2), (1, 1)),  # im2col's row-shifted copy, column stride 2
+    ((1, 2, 5, 20), (3, 2, 3, 3), (1, 1), (1, 1)),  # rows wider than ROW_RUNS_MAX_WIDTH: direct copy
 ]
 
 
