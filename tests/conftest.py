@@ -1,6 +1,8 @@
 """Test set-up: every op test runs on each backend; without a GPU, `cuda` runs in Numba's simulator."""
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,3 +46,13 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def run_outside_simulator(script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh Python from the repository root with Numba's real CUDA target
+    (the simulator switched off): for checks that need numba-cuda's own compiler or launcher."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cwd=root, timeout=300)

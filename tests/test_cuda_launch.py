@@ -6,13 +6,9 @@ a stand-in ``cupy`` module when CuPy is missing: marshalling needs no GPU.  On a
 is also checked at start-up against Numba's launch path (``_FastRoute.check``), and the whole
 test suite runs through it (``scripts/gpu_check.sh``).
 """
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_outside_simulator
 
 SCRIPT = textwrap.dedent("""
     import sys, types
@@ -72,9 +68,6 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_fast_route_marshals_arguments_as_numba_does():
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
+    proc = run_outside_simulator(SCRIPT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "MATCH 46" in proc.stdout, proc.stdout

@@ -6,15 +6,11 @@ compiler does; this test does, without a GPU, in a fresh interpreter without
 ``NUMBA_ENABLE_CUDASIM``.  It needs NVVM (``pip install "numba-cuda[cu12]"`` brings it) and is
 skipped where NVVM is missing.  It also checks that float32 kernels do no float64 arithmetic.
 """
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_outside_simulator
 
 SCRIPT = textwrap.dedent("""
     import sys, types
@@ -85,10 +81,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_kernels_compile_to_ptx():
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
+    proc = run_outside_simulator(SCRIPT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
