@@ -45,6 +45,36 @@ def child_env(dry_run: bool) -> dict:
     return env
 
 
+def run_json_worker(argv, what, dry_run, timeout) -> dict:
+    """Run ``python argv… [--dry-run]`` in its own process and return the JSON record it prints
+    last; ``what`` names it in the error when it fails."""
+    cmd = [sys.executable, *argv] + (["--dry-run"] if dry_run else [])
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env(dry_run),
+                         timeout=timeout)
+    if res.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{res.stdout}{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+class Report:
+    """Lines printed as they come and kept, written at the end with the raw records."""
+
+    def __init__(self):
+        self.lines = []
+
+    def say(self, text):
+        print(text, flush=True)
+        self.lines.append(text)
+
+    def save(self, out, json_path, doc):
+        """The printed lines to ``out`` and ``doc`` as JSON to ``json_path`` (each when given)."""
+        as_json = None if doc is None else json.dumps(doc, indent=1)
+        for path, text in ((out, "\n".join(self.lines)), (json_path, as_json)):
+            if path and text is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text + "\n")
+
+
 def build_model(framework: str, dry_run: bool):
     """The LeNet-5 of benchmarks/models.py on the GPU (gpunet ``cuda``, torch ``cuda``)."""
     from benchmarks.models import GpunetLeNet, TorchLeNet, lenet_weights
@@ -96,14 +126,9 @@ def worker(args) -> None:
 
 
 def run_worker(framework, batch_size, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", framework, "--batch", str(batch_size),
-           "--reps", str(args.reps)] + (["--dry-run"] if args.dry_run else [])
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env(args.dry_run),
-                         timeout=args.worker_timeout)
-    if res.returncode != 0:
-        raise RuntimeError(f"{framework} worker (batch {batch_size}) failed:\n"
-                           f"{res.stdout}{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_json_worker([__file__, "--worker", framework, "--batch", str(batch_size),
+                            "--reps", str(args.reps)], f"{framework} worker (batch {batch_size})",
+                           args.dry_run, args.worker_timeout)
 
 
 def spread(values) -> str:
@@ -172,12 +197,8 @@ def main(argv=None) -> int:
         return worker(args) or 0
     if args.rounds < (1 if args.dry_run else 3):
         p.error(f"--rounds must be at least 3 (1 with --dry-run), got {args.rounds}")
-    lines = []
-
-    def say(text):
-        print(text, flush=True)
-        lines.append(text)
-
+    report = Report()
+    say = report.say
     if args.dry_run:
         say("# DRY RUN: Numba's CUDA simulator and PyTorch on the CPU — the figures mean NOTHING "
             "for speed")
@@ -189,12 +210,7 @@ def main(argv=None) -> int:
             f"in its own process, {args.rounds} alternating rounds, median [min–max] over rounds")
         doc = race(args, say)
     say(f"# {time.perf_counter() - t0:.1f} s")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-    if args.json and doc is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+    report.save(args.out, args.json, doc)
     return 0
 
 

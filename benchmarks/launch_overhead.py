@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gpu_step import child_env  # noqa: E402
+from benchmarks.gpu_step import Report, run_json_worker  # noqa: E402
 
 FRAMEWORKS = ("gpunet", "cupy", "torch")
 cuda = None  # numba.cuda, imported by the gpunet worker only
@@ -132,14 +131,9 @@ def worker(args) -> None:
 
 
 def run_worker(framework, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", framework, "--n", str(args.n),
-           "--launches", str(args.launches), "--reps", str(args.reps)]
-    cmd += ["--dry-run"] if args.dry_run else []
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env(args.dry_run),
-                         timeout=args.worker_timeout)
-    if res.returncode != 0:
-        raise RuntimeError(f"{framework} worker failed:\n{res.stdout}{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_json_worker([__file__, "--worker", framework, "--n", str(args.n), "--launches",
+                            str(args.launches), "--reps", str(args.reps)], f"{framework} worker",
+                           args.dry_run, args.worker_timeout)
 
 
 def main(argv=None) -> int:
@@ -160,11 +154,8 @@ def main(argv=None) -> int:
     if args.worker:
         return worker(args) or 0
     frameworks = [f for f in FRAMEWORKS if not (args.dry_run and f == "cupy")]
-    lines = []
-
-    def say(text):
-        print(text, flush=True)
-        lines.append(text)
+    report = Report()
+    say = report.say
 
     if args.dry_run:
         say("# DRY RUN: Numba's CUDA simulator and PyTorch on the CPU — the figures mean NOTHING "
@@ -181,12 +172,7 @@ def main(argv=None) -> int:
             host = [rec[row]["host_us"] for rec in per_round[fw]]
             synced = [rec[row]["synced_us"] for rec in per_round[fw]]
             say(f"{row:<48}{spread(host):>28}{spread(synced):>30}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(per_round, indent=1) + "\n")
+    report.save(args.out, args.json, per_round)
     return 0
 
 
