@@ -203,7 +203,8 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
     gx = np.empty(x_shape, gy.dtype)
     wt = w.reshape(k, -1).T
     # Stride 1: each window offset's rows are one contiguous run in a "wide" layout (below).
-    width = wp if (sh, sw) == (1, 1) else wo
+    wide = (sh, sw) == (1, 1)
+    width = wp if wide else wo
 
     def chunk(lo, hi):
         # NOTE: batch-last layout (C, H, W, nb), so the scatter-add of W^T @ gy runs over long
@@ -216,7 +217,7 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
         np.copyto(g[:, :, :wo], gy[lo:hi].transpose(1, 2, 3, 0))
         gcols = scratch("gcols", (c * kh * kw, ho * width * nb), gy.dtype)
         np.matmul(wt, g.reshape(k, -1), out=gcols)
-        if width == wp:
+        if wide:  # not width == wp: a stride-(2, 1) conv with wo == wp is not wide (issue 19)
             run = ho * wp * nb
             flat = scratch("gx-flat", (c, (hp * wp + kw - 1) * nb), gy.dtype)
             flat.fill(0)
