@@ -234,14 +234,21 @@ def tanh(x):
     return A.Tanh.apply(_tensor("x", x))
 
 
+def _softmax_dim(fn, x, dim, axis):
+    dim = dim if axis is None else axis
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{fn}(): argument 'dim' must be int, not {type(dim).__name__}")
+    return M.dim_index(int(dim), _tensor("x", x).ndim)
+
+
 def softmax(x, dim=-1, *, axis=None):
     """exp(x) / sum(exp(x)) along ``dim`` (``axis=`` is an alias), shifted by the max for stability."""
-    return A.Softmax.apply(_tensor("x", x), axis=dim if axis is None else axis)
+    return A.Softmax.apply(x, axis=_softmax_dim("softmax", x, dim, axis))
 
 
 def log_softmax(x, dim=-1, *, axis=None):
     """log(softmax(x)) along ``dim``, computed stably."""
-    return A.LogSoftmax.apply(_tensor("x", x), axis=dim if axis is None else axis)
+    return A.LogSoftmax.apply(x, axis=_softmax_dim("log_softmax", x, dim, axis))
 
 
 def leaky_relu(x, negative_slope=0.01):

@@ -119,6 +119,9 @@ def _fsync_dir(directory):
 
 def _atomic_write(path, arrays, compress, write=None):
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: cannot write {path}: its folder {directory} does not exist "
+                                "(create it first, e.g. os.makedirs(folder, exist_ok=True))")
     while True:
         tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:

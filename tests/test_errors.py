@@ -64,3 +64,54 @@ def test_device_checks_report_every_flagged_error_once(backend):
         assert "binary_cross_entropy" in str(err.value)
     assert F.softmax_cross_entropy(logits, gn.tensor([0, 2])).item() == pytest.approx(np.log(3))
     assert F.binary_cross_entropy(gn.tensor([1.0]), gn.tensor([1.0])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+# Issue 19: these once surfaced NumPy's own words ("attempt to get argmax of an empty
+# sequence", a `%` TypeError, AxisError, a temporary file's name) or passed silently.
+@pytest.mark.parametrize("call, error, pattern", [
+    (lambda: T(3, 0).max(dim=1), IndexError, r"max\(\): Expected reduction dim 1 to have non-zero size"),
+    (lambda: T(3, 0).min(dim=1), IndexError, r"min\(\): Expected reduction dim 1 to have non-zero size"),
+    (lambda: T(3, 0).argmax(dim=1), IndexError, r"argmax\(\): Expected reduction dim 1 to have non-zero size"),
+    (lambda: T(0).max(), RuntimeError, r"max\(\): Expected reduction dim to be specified for an empty tensor"),
+    (lambda: T(0).argmin(), RuntimeError, r"argmin\(\): Expected reduction dim to be specified"),
+    (lambda: T(3).max(keepdim=True), TypeError, r"max\(\): keepdim=True needs a dim"),
+    (lambda: T(2, 3).max(dim=(0, 1)), TypeError, r"max\(\): dim must be one int, got \(0, 1\); amax\(\) takes a tuple"),
+    (lambda: T(2, 3).min(dim=2), IndexError, r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"),
+    (lambda: T(2, 3).argmax(dim=-3), IndexError, r"range of \[-2, 1\], but got -3"),
+    (lambda: T(2, 3).sum(dim=5), IndexError, r"range of \[-2, 1\], but got 5"),
+    (lambda: T(2, 3).amax(dim=(0, 0)), RuntimeError, r"dim 0 appears multiple times"),
+    (lambda: F.softmax(T(2, 3), dim=2), IndexError, r"range of \[-2, 1\], but got 2"),
+    (lambda: F.log_softmax(T(2, 3), dim=(0, 1)), TypeError, r"log_softmax\(\): argument 'dim' must be int, not tuple"),
+    (lambda: gn.save({"w": T(2)}, "/no/such/folder/model.npz"), FileNotFoundError,
+     r"save: cannot write /no/such/folder/model.npz: its folder /no/such/folder does not exist"),
+])
+def test_reductions_and_save_name_the_argument_not_numpy(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+def test_the_same_calls_fail_in_pytorch_with_the_same_exception_type():
+    torch = pytest.importorskip("torch")
+    z = torch.zeros
+    for call, error in [(lambda: z(3, 0).max(dim=1), IndexError), (lambda: z(3).max(keepdim=True), TypeError),
+                        (lambda: z(2, 3).max(dim=(0, 1)), TypeError), (lambda: z(2, 3).min(dim=2), IndexError),
+                        (lambda: torch.softmax(z(2, 3), dim=2), IndexError),
+                        (lambda: z(2, 3).amax(dim=(0, 0)), RuntimeError), (lambda: z(0).max(), RuntimeError)]:
+        with pytest.raises(error):
+            call()
+
+
+def test_amax_amin_and_flat_argmax_keepdim_match_pytorch(backend):
+    torch = pytest.importorskip("torch")
+    a = np.array([[1.0, 5.0, 5.0], [3.0, 2.0, -1.0]])
+    for dim, keep in [((), False), (0, True), ((0, 1), False), (-1, False), ((1,), True)]:
+        g, t = gn.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        for name in ("amax", "amin"):
+            g.grad, t.grad = None, None
+            gv, tv = getattr(g, name)(dim, keepdim=keep), getattr(t, name)(dim, keepdim=keep)
+            np.testing.assert_array_equal(gv.numpy(), tv.detach().numpy())
+            gv.sum().backward()
+            tv.sum().backward()
+            np.testing.assert_array_equal(g.grad.numpy(), t.grad.numpy())  # ties share evenly
+    assert gn.tensor(a).argmax(keepdim=True).shape == tuple(torch.tensor(a).argmax(keepdim=True).shape)
+    assert gn.tensor(a).argmax(keepdim=True).item() == 1

@@ -132,14 +132,28 @@ class Clip(Function):
         return (gy * inside,)
 
 
+def dim_index(dim, ndim):
+    """``dim`` of a tensor with ``ndim`` dims as a non-negative index, or PyTorch's IndexError.
+
+    Example:
+        >>> dim_index(-1, 3)
+        2
+    """
+    span = max(ndim, 1)  # a 0-d tensor takes dim 0 and -1, as in PyTorch
+    if not -span <= dim < span:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-span}, "
+                         f"{span - 1}], but got {dim})")
+    return dim % span
+
+
 def _norm_axis(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    for ax in axes:
-        if not -ndim <= ax < max(ndim, 1):
-            raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(ax % max(ndim, 1) for ax in axes))
+    axes = tuple(sorted(dim_index(ax, ndim) for ax in ((axis,) if isinstance(axis, int) else axis)))
+    repeated = [a for a, b in zip(axes, axes[1:]) if a == b]
+    if repeated:
+        raise RuntimeError(f"dim {repeated[0]} appears multiple times in the list of dims {tuple(axis)}")
+    return axes
 
 
 def _expand(gy, axes, keepdims, shape, xp):

@@ -103,6 +103,23 @@ def _unsqueeze(self, dim):
     return M.Reshape.apply(self, shape=self.shape[:d] + (1,) + self.shape[d:])
 
 
+def _reduced_dim(name, dim, shape, hint=""):
+    """The one ``dim`` that max/min/argmax/argmin reduce, checked as PyTorch checks it."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}(): dim must be one int, got {dim!r}{hint}")
+    d = M.dim_index(int(dim), len(shape))
+    if shape and shape[d] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size "
+                         f"(the tensor's shape is {tuple(shape)})")
+    return d
+
+
+def _nonempty(name, self):
+    if self.data.size == 0:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for an empty tensor "
+                           f"(shape {self.shape}). Specify the reduction dim with the 'dim' argument.")
+
+
 def _extreme(name):
     full, arg = (M.Max, "argmax") if name == "max" else (None, "argmin")
 
@@ -111,8 +128,13 @@ def _extreme(name):
 
         dim, keepdim = _dim(name, dim, axis), _keep(name, keepdim, keepdims)
         if dim is None:
+            if keepdim:
+                raise TypeError(f"{name}(): keepdim=True needs a dim; {name}() without one reduces "
+                                f"the whole tensor to one value (use a{name}(dim, keepdim=True) "
+                                "for several dims)")
+            _nonempty(name, self)
             return full.apply(self) if full else -M.Max.apply(-self)
-        d = dim % max(self.ndim, 1)
+        d = _reduced_dim(name, dim, self.shape, f"; a{name}() takes a tuple of dims")
         index = getattr(self.data, arg)(axis=d)
         values = I.TakeAlongDim.apply(self, dim=d, keepdim=keepdim, index=index)
         idx = Tensor._wrap(self.backend.xp.expand_dims(index, d) if keepdim else index, self.backend)
@@ -124,8 +146,12 @@ def _extreme(name):
 def _argextreme(name):
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         dim, keepdim = _dim(name, dim, axis), _keep(name, keepdim, keepdims)
-        data = self.data if dim is not None else self.data.reshape(-1)
-        out = getattr(data, name)(axis=dim if dim is not None else 0, keepdims=keepdim and dim is not None)
+        if dim is None:  # the flat index; keepdim keeps every dim, at size 1 (PyTorch's rule)
+            _nonempty(name, self)
+            out = getattr(self.data.reshape(-1), name)(axis=0)
+            out = out.reshape((1,) * self.ndim) if keepdim else out
+        else:
+            out = getattr(self.data, name)(axis=_reduced_dim(name, dim, self.shape), keepdims=keepdim)
         return type(self)._wrap(out.astype(np.int64), self.backend)
 
     return method
@@ -135,6 +161,23 @@ def _reduction(fn, name):
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
         out = fn.apply(self, axis=_dim(name, dim, axis), keepdims=_keep(name, keepdim, keepdims))
         return out if dtype is None else out.astype(dtype)
+
+    return method
+
+
+def _amax(name):
+    """``amax``/``amin``: over one dim or a tuple of them (all when ``dim`` is ``()`` or None);
+    tied extremes share the gradient evenly, as in PyTorch."""
+    def method(self, dim=(), keepdim=False):
+        axis = None if dim is None or dim == () else dim
+        if axis is None:
+            _nonempty(name, self)
+        else:
+            for d in ((axis,) if isinstance(axis, int) else axis):
+                _reduced_dim(name, d, self.shape)
+        if name == "amax":
+            return M.Max.apply(self, axis=axis, keepdims=keepdim)
+        return -M.Max.apply(-self, axis=axis, keepdims=keepdim)
 
     return method
 
@@ -183,6 +226,7 @@ def install(cls):
     cls.mean = _reduction(M.Mean, "mean")
     cls.max, cls.min = _extreme("max"), _extreme("min")
     cls.argmax, cls.argmin = _argextreme("argmax"), _argextreme("argmin")
+    cls.amax, cls.amin = _amax("amax"), _amax("amin")
     cls.var = _var
     cls.std = lambda a, *args, **kw: I.Sqrt.apply(_var(a, *args, **kw))
     cls.reshape = cls.view = _reshape
