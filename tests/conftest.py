@@ -36,6 +36,17 @@ if SIMULATED:
     sys.setswitchinterval(5e-4)
 
 
+def pytest_report_header(config):
+    """The BLAS kernel and thread counts: training-claim tests must pass on any of them."""
+    from threadpoolctl import threadpool_info
+
+    blas = [f"{i.get('internal_api')} {i.get('architecture')} ({i.get('num_threads')} threads)"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return (f"BLAS: {', '.join(blas) or 'none found'}; OPENBLAS_CORETYPE="
+            f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; GPUNET_NUM_THREADS="
+            f"{os.environ.get('GPUNET_NUM_THREADS', '(unset)')}")
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     """The name of each available backend; the test body is written once."""

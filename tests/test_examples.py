@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.training  # what training reaches: must hold on any BLAS kernel
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))  # the examples import their shared _common helper
 
@@ -101,12 +102,19 @@ def test_digits_convnet_learns(tmp_path):
 
 
 def test_lstm_memory_keeps_the_first_symbol_where_the_rnn_forgets(tmp_path):
+    """The bands held for seeds 0-7 under both OpenBLAS kernels (the docstring's figures); the
+    RNN's accuracy at the long lag is not among them: it ranged over 24-97%."""
     r = run("lstm_memory", tmp_path)
-    acc, long_lag = r["accuracy"], r["lags"].index(max(r["lags"]))
-    assert min(acc[kind][0] for kind in ("rnn", "gru", "lstm")) >= 0.95   # a short lag: all learn
-    assert acc["lstm"][long_lag] >= 0.95                                   # the belt carries it
-    # seed 0 leaves the RNN at chance (25%); seeds 1-3 reached 24-71% on this budget
-    assert acc["rnn"][long_lag] <= 0.8
+    acc, steps, reach, budget = r["accuracy"], r["steps"], r["gradient_reach"], r["budget"]
+    short, long_lag = r["lags"].index(min(r["lags"])), r["lags"].index(max(r["lags"]))
+    assert min(acc[kind][short] for kind in ("rnn", "gru", "lstm")) >= 0.95   # a short lag: all learn
+    # through 60 steps: at most 4e-12 of the gradient reaches the symbol in the RNN and the GRU
+    # at initialisation, at least 1.3 of it in the LSTM (seeds 0-7): many orders of margin
+    assert reach["rnn"][long_lag] < 1e-6 and reach["gru"][long_lag] < 1e-6
+    assert reach["lstm"][long_lag] > 0.1
+    assert acc["lstm"][long_lag] >= 0.95 and steps["lstm"][long_lag] <= budget // 2  # solved: 36-121 steps
+    assert steps["rnn"][long_lag] == budget and steps["gru"][long_lag] == budget   # never solved
+    assert acc["gru"][long_lag] <= 0.5                                  # 22-26%: at chance
     assert pngs(tmp_path) == ["lstm_memory.png"]
 
 

@@ -11,8 +11,10 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.training  # what training reaches: must hold on any BLAS kernel
 sys.path.insert(0, str(ROOT / "examples"))  # the examples import their shared _common helper
 
 

@@ -103,6 +103,7 @@ def _same(a, b):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+@pytest.mark.training
 def test_fit_loss_falls_and_history_fields(helper):
     model, h = helper.run(4)
     d = h.to_dict()

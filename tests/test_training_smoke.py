@@ -4,6 +4,7 @@ import pytest
 
 import gpunet as gn
 from gpunet import nn, optim
+pytestmark = pytest.mark.training  # what training reaches: must hold on any BLAS kernel
 
 
 def blobs(rng, n=32, classes=3, features=4):
