@@ -208,6 +208,9 @@ def concat(tensors, dim=0, *, axis=None):
     axis = dim if axis is None else axis
     tensors = _tensor_list("concat", tensors)
     ref = tensors[0]
+    if ref.ndim == 0:
+        raise ValueError("concat: zero-dimensional tensors cannot be concatenated; stack them, "
+                         "or reshape them to (1,) first")
     ax = M._norm_axis(axis, ref.ndim)[0]
     for t in tensors:
         if t.ndim != ref.ndim or t.shape[:ax] + t.shape[ax + 1:] != ref.shape[:ax] + ref.shape[ax + 1:]:

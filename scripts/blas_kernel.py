@@ -2,8 +2,8 @@
 rounding differs, for running the training-claim tests again (issue 19).
 
 A kernel is what ``OPENBLAS_CORETYPE`` names.  Haswell (AVX2 + FMA) is the other kernel of any
-AVX-512 kernel; an AVX2 machine's other kernel is SkylakeX when the CPU has AVX-512, else
-Sandybridge (AVX, no FMA).
+kernel but itself where the CPU has AVX2 and FMA; Haswell's (or Zen's) other kernel is
+SkylakeX where the CPU has AVX-512, else Sandybridge (AVX, no FMA).
 
     python scripts/blas_kernel.py            # e.g. SkylakeX
     python scripts/blas_kernel.py --other    # e.g. Haswell
@@ -22,18 +22,22 @@ def current() -> str:
     return (blas[0].get("architecture") or "unknown") if blas else "unknown"
 
 
-def cpu_has_avx512() -> bool:
+def cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo") as f:
-            return " avx512f" in f.read()
+            line = next((l for l in f if l.startswith("flags")), "")
     except OSError:
-        return False
+        return set()
+    return set(line.split(":", 1)[-1].split())
 
 
 def other(kernel: str) -> str:
-    if kernel.lower() not in ("haswell", "zen"):
+    flags = cpu_flags()
+    if kernel.lower() not in ("haswell", "zen") and {"avx2", "fma"} <= flags:
         return "Haswell"
-    return "SkylakeX" if cpu_has_avx512() else "Sandybridge"
+    if kernel.lower() in ("haswell", "zen") and "avx512f" in flags:
+        return "SkylakeX"
+    return "Sandybridge" if "avx" in flags else "Nehalem"
 
 
 if __name__ == "__main__":

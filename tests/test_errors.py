@@ -115,3 +115,19 @@ def test_amax_amin_and_flat_argmax_keepdim_match_pytorch(backend):
             np.testing.assert_array_equal(g.grad.numpy(), t.grad.numpy())  # ties share evenly
     assert gn.tensor(a).argmax(keepdim=True).shape == tuple(torch.tensor(a).argmax(keepdim=True).shape)
     assert gn.tensor(a).argmax(keepdim=True).item() == 1
+
+
+def test_zero_dim_tensors_numpy_int_dims_and_empty_dim_lists_reduce_as_in_pytorch(backend):
+    torch = pytest.importorskip("torch")
+    s, ts = gn.tensor(5.0), torch.tensor(5.0)
+    for reduce in (lambda t: t.sum(dim=-1), lambda t: t.mean(dim=0), lambda t: t.amax(0),
+                   lambda t: t.max(dim=0)[0], lambda t: t.min(dim=-1)[1], lambda t: t.argmax(dim=0)):
+        got, want = reduce(s), reduce(ts)
+        assert got.shape == tuple(want.shape) and got.item() == want.item()
+    a = np.array([[1.0, 5.0], [3.0, 2.0]])
+    g, t = gn.tensor(a), torch.tensor(a)
+    np.testing.assert_array_equal(g.amax(np.int64(1)).numpy(), t.amax(1).numpy())
+    np.testing.assert_array_equal(g.sum(dim=np.int64(0)).numpy(), t.sum(dim=0).numpy())
+    assert g.amin([]).item() == t.amin([]).item() == 1.0
+    with pytest.raises(TypeError, match="dim must be an int or a tuple of ints, got True"):
+        g.sum(dim=True)

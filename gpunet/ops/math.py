@@ -147,9 +147,17 @@ def dim_index(dim, ndim):
 
 
 def _norm_axis(axis, ndim):
+    """Sorted non-negative axes of ``axis`` (one dim, a sequence of them, or None for all); a
+    0-d tensor's dim 0 or -1 reduces nothing, as in PyTorch."""
     if axis is None:
         return tuple(range(ndim))
-    axes = tuple(sorted(dim_index(ax, ndim) for ax in ((axis,) if isinstance(axis, int) else axis)))
+    dims = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"dim must be an int or a tuple of ints, got {axis!r}")
+    axes = tuple(sorted(dim_index(int(d), ndim) for d in dims))
+    if ndim == 0:
+        return ()
     repeated = [a for a, b in zip(axes, axes[1:]) if a == b]
     if repeated:
         raise RuntimeError(f"dim {repeated[0]} appears multiple times in the list of dims {tuple(axis)}")

@@ -135,6 +135,8 @@ def _extreme(name):
             _nonempty(name, self)
             return full.apply(self) if full else -M.Max.apply(-self)
         d = _reduced_dim(name, dim, self.shape, f"; a{name}() takes a tuple of dims")
+        if self.ndim == 0:  # PyTorch: the value itself, at index 0
+            return ValuesIndices(I.Clone.apply(self), Tensor._wrap(self.backend.xp.zeros((), np.int64), self.backend))
         index = getattr(self.data, arg)(axis=d)
         values = I.TakeAlongDim.apply(self, dim=d, keepdim=keepdim, index=index)
         idx = Tensor._wrap(self.backend.xp.expand_dims(index, d) if keepdim else index, self.backend)
@@ -169,11 +171,12 @@ def _amax(name):
     """``amax``/``amin``: over one dim or a tuple of them (all when ``dim`` is ``()`` or None);
     tied extremes share the gradient evenly, as in PyTorch."""
     def method(self, dim=(), keepdim=False):
-        axis = None if dim is None or dim == () else dim
+        empty = isinstance(dim, (tuple, list)) and len(dim) == 0
+        axis = None if dim is None or empty else dim
         if axis is None:
             _nonempty(name, self)
         else:
-            for d in ((axis,) if isinstance(axis, int) else axis):
+            for d in ((axis,) if isinstance(axis, (int, np.integer)) else axis):
                 _reduced_dim(name, d, self.shape)
         if name == "amax":
             return M.Max.apply(self, axis=axis, keepdims=keepdim)
