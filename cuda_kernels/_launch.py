@@ -45,6 +45,9 @@ def _simulator_enabled() -> bool:
 SIMULATOR: bool = _simulator_enabled()
 
 if SIMULATOR:
+    from . import _simulator_patch
+
+    _simulator_patch.apply()  # the simulator's shared arrays, allocated once per block
     xp = np
     # The simulator runs one Python thread per CUDA thread: small blocks and a capped grid
     # keep tests quick and make every grid-stride loop take more than one trip.
