@@ -18,4 +18,3 @@ Example:
     >>> from cuda_kernels import activation          # doctest: +SKIP
     >>> activation.relu_fwd(x)                       # doctest: +SKIP
 """
-import gpunet.backends.geometry  # noqa: E402,F401  (gpunet first: the kernels share its geometry)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from numba import cuda
 
 from . import _launch
-from gpunet.backends.geometry import int_geometry, out_hw
+from kernel_geometry import int_geometry, out_hw
 
 from ._device import block_sum, covering_windows, unravel_nchw
 

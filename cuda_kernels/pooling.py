@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from gpunet.backends.geometry import int_geometry, out_hw
+from kernel_geometry import int_geometry, out_hw
 
 from . import _launch
 from ._device import covering_windows, unravel_plane

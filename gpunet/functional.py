@@ -19,7 +19,7 @@ from .ops import normalization as N
 from .ops import pooling as P
 from .tensor import Tensor
 
-from .backends.geometry import out_hw
+from kernel_geometry import out_hw
 from ._arg_checks import (REDUCTIONS, _conv2d_args, _pair, _reduction,  # noqa: F401
                           _same_shape, _tensor)
 

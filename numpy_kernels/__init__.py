@@ -16,4 +16,3 @@
 
 ``_parallel`` holds the thread pool (``set_num_threads``) and the per-thread scratch buffers.
 """
-import gpunet.backends.geometry  # noqa: E402,F401  (gpunet first: the kernels share its geometry)

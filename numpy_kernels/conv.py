@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from gpunet.backends.geometry import int_geometry, out_hw
+from kernel_geometry import int_geometry, out_hw
 
 from . import activation
 from ._parallel import chunk_for, parallel_for, scratch, scratch_kept

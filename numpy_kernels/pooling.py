@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpunet.backends.geometry import int_geometry, out_hw
+from kernel_geometry import int_geometry, out_hw
 
 from . import conv
 from ._parallel import chunk_for, parallel_for, scratch

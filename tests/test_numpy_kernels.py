@@ -13,7 +13,7 @@ import pytest
 
 import gpunet as gn
 from gpunet import functional as F
-from gpunet.backends.geometry import out_size
+from kernel_geometry import out_size
 from gpunet.backends.numpy_backend import NumpyBackend
 from numpy_kernels import _parallel, conv, pooling
 

@@ -22,9 +22,10 @@ CHECK = textwrap.dedent("""
     import numpy as np
     import cuda_kernels
     import numpy_kernels
+    import kernel_geometry
     import gpunet as gn
     from gpunet import functional as F
-    for mod in (gn, cuda_kernels, numpy_kernels):
+    for mod in (gn, cuda_kernels, numpy_kernels, kernel_geometry):
         assert target in Path(mod.__file__).resolve().parents, (mod.__name__, mod.__file__)
     with gn.use_backend("cuda"):
         rng = np.random.default_rng(0)
@@ -41,7 +42,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    for package in ("gpunet", "cuda_kernels", "numpy_kernels"):
+    for package in ("gpunet", "cuda_kernels", "numpy_kernels", "kernel_geometry"):
         shutil.copytree(ROOT / package, src / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     build = subprocess.run(

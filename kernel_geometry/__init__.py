@@ -1,7 +1,8 @@
-"""Window geometry shared by both backends' kernels: output sizes of conv and pooling windows.
+"""Window geometry beneath both kernel packages: output sizes of conv and pooling windows.
 
-Written once here, used by ``numpy_kernels`` and ``cuda_kernels`` alike, so the two can never
-disagree on a shape or on the error for a window that does not fit.
+Written once here, used by ``numpy_kernels``, ``cuda_kernels`` and gpunet's argument checks
+alike, so they can never disagree on a shape or on the error for a window that does not fit.
+It imports nothing, so the kernel packages import nothing from ``gpunet`` (issue 20).
 
 Example:
     >>> out_size(28, 5, 1, 2)
