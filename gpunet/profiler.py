@@ -90,29 +90,18 @@ class Profile:
         return "\n".join(lines)
 
     def _finish(self):
-        for row, start, end in self._events:
-            end.synchronize()
-            self.rows[row]["device_s"] += _event_seconds(start, end)
+        for row, timer in self._events:
+            self.rows[row]["device_s"] += timer.seconds()
         self._events.clear()
 
 
-def _event_seconds(start, end):
-    import cupy
-
-    return cupy.cuda.get_elapsed_time(start, end) / 1e3
-
-
 def _wrap(prof, be, name, fn):
-    gpu = be.name == "cuda" and not getattr(be, "simulated", True)
-
     def timed(*args, **kwargs):
         outer = getattr(_local, "current", None)
         _local.current = f"{be.name}.{name}" if outer is None else outer
-        if gpu and outer is None:
-            import cupy
-
-            start, end = cupy.cuda.Event(), cupy.cuda.Event()
-            start.record()
+        timer = be.timer() if outer is None else None  # None where host time is device time
+        if timer is not None:
+            timer.start()
         t0 = time.perf_counter()
         try:
             return fn(*args, **kwargs)
@@ -121,9 +110,9 @@ def _wrap(prof, be, name, fn):
                 row = prof.rows[_local.current]
                 row["calls"] += 1
                 row["host_s"] += time.perf_counter() - t0
-                if gpu:
-                    end.record()
-                    prof._events.append((_local.current, start, end))
+                if timer is not None:
+                    timer.stop()
+                    prof._events.append((_local.current, timer))
             _local.current = outer
 
     return timed
@@ -168,9 +157,7 @@ def profile():
 
 
 def _launch_module():
-    """cuda_kernels._launch when the cuda backend has been created (it imports numba)."""
-    if "cuda" not in backends._instances:
-        return None
-    from cuda_kernels import _launch
-
-    return _launch
+    """The cuda backend's launch module (its ``launch`` and ``gemm``) once that backend has
+    been created, else None."""
+    cuda = backends._instances.get("cuda")
+    return None if cuda is None else cuda.launcher

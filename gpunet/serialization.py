@@ -28,6 +28,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import backends
+
 __all__ = ["save", "load", "check_state_dict", "StateDictMismatchError", "META_KEY"]
 
 META_KEY = "__gpunet_meta__"
@@ -38,12 +40,9 @@ _INT64 = np.iinfo(np.int64)
 
 def _to_host(value):
     """A NumPy array for an array-like leaf, or None if ``value`` is not one."""
-    if isinstance(value, np.ndarray):
-        return value
-    if callable(getattr(value, "numpy", None)):  # gpunet Tensor / Parameter, on any backend
-        return np.asarray(value.numpy())
-    if type(value).__module__.split(".")[0] == "cupy":  # a raw CuPy array
-        return value.get()
+    if isinstance(value, np.ndarray) or callable(getattr(value, "numpy", None)) \
+            or backends.is_device_array(value):  # a Tensor / Parameter, or a raw CuPy array
+        return backends.to_host(value)
     return None
 
 

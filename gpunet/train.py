@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from . import backends
 from .distributed import training as _dist
 from .function import no_grad
 from .train_checkpoint import CHECKPOINT_FORMAT, _load_checkpoint, _save_checkpoint  # noqa: F401
@@ -103,7 +104,7 @@ def _host_float(x, be=None):
 
 
 def _host_copy(state):
-    return {k: np.array(v.numpy() if hasattr(v, "numpy") else v, copy=True) for k, v in state.items()}
+    return {k: np.array(backends.to_host(v), copy=True) for k, v in state.items()}
 
 
 def _set_mode(model, training):

@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -46,3 +47,19 @@ def test_mixing_backends_in_one_op_is_a_clear_error():
     b = gn.tensor([1.0], backend="cuda")
     with pytest.raises(ValueError, match="input 1 is on backend 'cuda' but input 0 is on 'numpy'"):
         a + b
+
+
+def test_the_seam_offers_errstate_to_host_timer_and_one_simulator_rule(backend, monkeypatch):
+    be = gn.get_backend()
+    with be.errstate(divide="ignore", invalid="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning here would fail the test
+            np.log(np.zeros(1))
+    assert be.timer() is None  # host time is device time on the CPU and in the simulator
+    t = gn.tensor([1.0, 2.0])
+    for value in (t, t.data, np.array([1.0, 2.0], np.float32), [1.0, 2.0]):
+        host = gn.backends.to_host(value)
+        assert type(host) is np.ndarray and host.tolist() == [1.0, 2.0]
+    for setting, on in (("1", True), ("0", False), ("", False), (" 1 ", True)):
+        monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", setting)
+        assert gn.backends.simulator_on() is on

@@ -1,6 +1,7 @@
 """The kernels sit at the bottom (issue 20): numpy_kernels, cuda_kernels and kernel_geometry
 import nothing from gpunet, read from their source and from a fresh interpreter alike."""
 import ast
+import re
 import os
 import subprocess
 import sys
@@ -38,3 +39,23 @@ def test_loading_a_kernel_family_loads_no_gpunet(package):
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# Above the seam nothing imports a GPU library or asks what kind of array or machine it has:
+# the backend answers (errstate, to_host, timer, simulator_on).  gpunet/backends/ is the seam;
+# gpunet/distributed/nccl.py is NCCL's own layer over CuPy.
+BELOW_THE_SEAM = ("gpunet/backends/", "gpunet/distributed/nccl.py")
+BACKEND_CHECKS = re.compile(r"^\s*(import|from)\s+(cupy|numba|cuda_kernels)\b|NUMBA_ENABLE_CUDASIM"
+                            r"|hasattr\(\s*xp\b|xp\.errstate|__module__[^\n]*cupy|\.get\(\) if hasattr")
+
+
+def test_no_backend_checks_above_the_seam():
+    found = []
+    for path in sorted((ROOT / "gpunet").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(BELOW_THE_SEAM):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if BACKEND_CHECKS.search(line):
+                found.append(f"{rel}:{number}: {line.strip()}")
+    assert found == []

@@ -15,7 +15,9 @@ import contextlib
 import logging
 import os
 
-from .base import Backend
+import numpy as np
+
+from .base import Backend, simulator_on
 from .numpy_backend import NumpyBackend
 
 log = logging.getLogger("gpunet")
@@ -41,8 +43,8 @@ def cuda_unavailable_reason() -> str | None:
 
 def _gpu_present() -> tuple[bool, str]:
     """Is a real GPU usable (never the simulator)?  Returns (yes, why)."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return False, "NUMBA_ENABLE_CUDASIM=1 is set (the simulator is for tests, not for training)"
+    if simulator_on():
+        return False, "NUMBA_ENABLE_CUDASIM is set (the simulator is for tests, not for training)"
     reason = cuda_unavailable_reason()
     if reason is None:
         return True, "CuPy sees a usable NVIDIA GPU"
@@ -118,6 +120,29 @@ def resolve(spec) -> Backend:
     if isinstance(spec, Backend):
         return spec
     return backend(spec)
+
+
+def is_device_array(value) -> bool:
+    """True for an array of a device backend (a CuPy array), whether or not that backend has
+    been created in this process."""
+    return type(value).__module__.split(".")[0] == "cupy"
+
+
+def to_host(value):
+    """The one host copy: a NumPy array for a Tensor, a NumPy array or a CuPy array (the cuda
+    backend reads it back, raising any error its kernels flagged); ``np.asarray`` otherwise.
+
+    Example:
+        >>> to_host(gn.tensor([1.0, 2.0]))
+        array([1., 2.], dtype=float32)
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    if callable(getattr(value, "numpy", None)):  # a Tensor (any backend) or a torch tensor
+        return np.asarray(value.numpy())
+    if is_device_array(value):
+        return backend("cuda").to_host(value)
+    return np.asarray(value)
 
 
 def set_num_threads(n: int) -> None:

@@ -20,12 +20,25 @@ Conventions shared by every backend:
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
+import os
 import threading
 
 import numpy as np
 
 _RNG_LOCK = threading.Lock()
+
+
+def simulator_on() -> bool:
+    """The one rule for "is Numba's CUDA simulator on": ``NUMBA_ENABLE_CUDASIM`` set to
+    anything but empty or 0 (Numba's own reading of it).
+
+    Example:
+        >>> isinstance(simulator_on(), bool)
+        True
+    """
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0").strip() not in ("", "0")
 
 
 class Backend(abc.ABC):
@@ -59,6 +72,26 @@ class Backend(abc.ABC):
     def is_array(self, obj) -> bool:
         """True when ``obj`` is an array of this backend."""
         return isinstance(obj, self.xp.ndarray)
+
+    def errstate(self, **settings):
+        """A context that sets NumPy's floating-point error handling (``divide="ignore"``, ...)
+        for this backend's host arithmetic; a no-op where arrays live on a GPU.
+
+        Example:
+            >>> with gn.get_backend().errstate(divide="ignore"):
+            ...     pass
+        """
+        return np.errstate(**settings)
+
+    def timer(self):
+        """A device timer ``(start, stop) -> seconds`` for work queued between the two calls,
+        or None where host time is device time (the CPU, the simulator).
+
+        Example:
+            >>> gn.backend("numpy").timer() is None
+            True
+        """
+        return None
 
     def matmul(self, a, b):
         """Matrix product with broadcasting over leading axes (BLAS / cuBLAS)."""

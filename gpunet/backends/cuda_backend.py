@@ -14,11 +14,13 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 
 import numpy as np
 
-from .base import Backend
+from .base import Backend, simulator_on
 
 _INSTALL = 'pip install "gpunet[cuda]"'
 _FLAG_SLOTS = 16
@@ -26,7 +28,7 @@ _BAD_LABEL = "softmax_cross_entropy: a label was outside [0, number of classes);
 
 
 def _simulator_requested() -> bool:
-    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0").strip() not in ("", "0")
+    return simulator_on()
 
 
 def unavailable_reason() -> str | None:
@@ -116,7 +118,7 @@ class CudaBackend(Backend):
         self._ticket = self.xp.zeros(1, dtype=np.int32)  # the loss reduction's block counter
         self._flag_messages = [_BAD_LABEL]
         self._k_checks, self._k_sce, self.random_kernels = checks, softmax_ce, random
-        self._launch = _launch
+        self._launch = self.launcher = _launch  # launcher: launch and gemm, which the profiler counts
         # The primitive table: each protocol name is the family function of the same name.
         for module, names in ((conv, ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight",
                                       "conv2d_bwd_bias", "conv2d_bwd_bias_relu")),
@@ -145,6 +147,14 @@ class CudaBackend(Backend):
             host = self.xp.asnumpy(array)  # waits for the stream: a value is being read
         self.check_device_errors()
         return host
+
+    def errstate(self, **settings):
+        return np.errstate(**settings) if self.simulated else contextlib.nullcontext()
+
+    def timer(self):
+        if self.simulated:
+            return None
+        return _EventTimer(self.xp)
 
     def synchronize(self) -> None:
         if not self.simulated:
@@ -197,3 +207,22 @@ class CudaBackend(Backend):
     relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None
     embedding_bwd = layer_norm_fwd = layer_norm_bwd = None
     lstm_cell_fwd = lstm_cell_bwd = gru_cell_fwd = gru_cell_bwd = None
+
+
+class _EventTimer:
+    """Two CUDA events on the current stream: ``start()``, ``stop()``, then ``seconds()``
+    (which waits for the stop event)."""
+
+    def __init__(self, cupy):
+        self._cupy = cupy
+        self._start, self._end = cupy.cuda.Event(), cupy.cuda.Event()
+
+    def start(self):
+        self._start.record()
+
+    def stop(self):
+        self._end.record()
+
+    def seconds(self) -> float:
+        self._end.synchronize()
+        return self._cupy.cuda.get_elapsed_time(self._start, self._end) / 1e3

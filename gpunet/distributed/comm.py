@@ -228,7 +228,7 @@ def pin_local_gpu(backend_name):
     backend's own selection then says why). Example:
         >>> pin_local_gpu("cuda")         # under mpiexec, before gn.set_backend("cuda")
     """
-    if backend_name in ("numpy", "cpu") or os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+    if backend_name in ("numpy", "cpu") or backends.simulator_on():
         return
     from . import nccl
 

@@ -74,7 +74,7 @@ class BinaryCrossEntropy(Function):
         xp = ctx.backend.xp
         ctx.save_for_backward(p, t)
         ctx.reduction = reduction
-        with _quiet(xp):
+        with _quiet(ctx.backend):
             log_p = xp.maximum(xp.log(p), -100)
             log_q = xp.maximum(xp.log(1 - p), -100)
         return apply_reduction(-(t * log_p + (1 - t) * log_q), reduction)
@@ -87,14 +87,12 @@ class BinaryCrossEntropy(Function):
         gp = g * (p - t) / xp.maximum(p * (1 - p), 1e-12)
         gt = None
         if ctx.needs_input_grad[1]:
-            with _quiet(xp):
+            with _quiet(ctx.backend):
                 gt = -g * (xp.maximum(xp.log(p), -100) - xp.maximum(xp.log(1 - p), -100))
         return gp, gt
 
 
-def _quiet(xp):
+def _quiet(backend):
     """Silence NumPy's warnings for log(0), which the clamp handles, and for log of a value
     outside [0, 1], which the range check reports (at the next value read on a GPU)."""
-    import contextlib
-
-    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+    return backend.errstate(divide="ignore", invalid="ignore")

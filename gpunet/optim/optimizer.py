@@ -16,6 +16,7 @@ import copy
 
 import numpy as np
 
+from .. import backends
 from ..function import no_grad
 from ..tensor import Tensor
 
@@ -184,11 +185,7 @@ def _is_array(v):
 
 
 def _host(v):
-    if isinstance(v, Tensor):
-        return v.numpy()
-    if isinstance(v, np.ndarray):
-        return v
-    return v.get() if hasattr(v, "get") else np.asarray(v)  # a CuPy array
+    return backends.to_host(v)
 
 
 class SGD(Optimizer):
