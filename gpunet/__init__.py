@@ -9,11 +9,14 @@ Example:
 """
 from .backends import (BackendUnavailableError, get_backend, get_num_threads, set_backend,
                        set_num_threads, use_backend)
+from .tensor import Tensor, from_dlpack, from_numpy, tensor
+from .ops import tensor_methods as _tensor_methods
+
+_tensor_methods.install(Tensor)  # operators and methods: tensor.py itself imports no op
 from .function import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
-from .tensor import Tensor, from_dlpack, from_numpy, tensor
 from .creation import arange, full, ones, ones_like, rand, randn, where, zeros, zeros_like
 from .functional import cat, stack
 from . import autograd, data, datasets, distributed, functional, models, nn, optim, profiler, train

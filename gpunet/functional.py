@@ -9,6 +9,8 @@ Example:
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .ops import activation as A
@@ -362,17 +364,46 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Layer normalisation over the last dims (see ``nn.LayerNorm``)."""
-    from .nn.normalization import layer_norm as _layer_norm
+    """(x - mean) / sqrt(biased var + eps) * weight + bias over the last len(normalized_shape)
+    dims (``nn.LayerNorm`` calls this).
 
-    return _layer_norm(_tensor("x", x), normalized_shape, weight, bias, eps)
+    Example:
+        >>> F.layer_norm(gn.ones(2, 3), 3).shape
+        (2, 3)
+    """
+    _tensor("x", x)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dims of the "
+                         f"input, got input shape {x.shape}")
+    if (weight is None) != (bias is None):  # the kernels take both or neither
+        weight = weight if weight is not None else Tensor._wrap(x.backend.xp.ones(shape, x.dtype), x.backend)
+        bias = bias if bias is not None else Tensor._wrap(x.backend.xp.zeros(shape, x.dtype), x.backend)
+    params = [weight, bias] if weight is not None else []
+    return N.LayerNorm.apply(x, *params, normalized=len(shape), eps=float(eps))
 
 
 def adaptive_avg_pool2d(x, output_size):
-    """Average-pool (N, C, H, W) to ``output_size`` with PyTorch's adaptive bins."""
-    from .nn.layers import adaptive_avg_pool2d as _pool
+    """Average over PyTorch's adaptive bins: bin i of n over length L spans
+    [floor(i*L/n), ceil((i+1)*L/n)).  Evenly dividing sizes take one avg_pool2d.
 
-    return _pool(_tensor("x", x, 4), output_size)
+    Example:
+        >>> F.adaptive_avg_pool2d(gn.ones(1, 2, 5, 7), (2, 3)).shape
+        (1, 2, 2, 3)
+    """
+    _tensor("x", x, 4)
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[2:]
+    oh, ow = oh or h, ow or w  # None keeps that size
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(x, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        h0, h1 = (i * h) // oh, math.ceil((i + 1) * h / oh)
+        cols = [x[:, :, h0:h1, (j * w) // ow:math.ceil((j + 1) * w / ow)].mean(dim=(2, 3))
+                for j in range(ow)]
+        rows.append(stack(cols, dim=-1))
+    return stack(rows, dim=-2)
 
 
 def embedding(input, weight, padding_idx=None):

@@ -24,8 +24,7 @@ def manual_seed(seed: int) -> None:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     _seed = int(seed)
     _host = np.random.default_rng(_seed)
-    for name, be in backends._instances.items():
-        be.seed(new_backend_seed(name))
+    backends.seed_all(_seed)
 
 
 def host_rng() -> np.random.Generator:
@@ -33,9 +32,3 @@ def host_rng() -> np.random.Generator:
     return _host
 
 
-def new_backend_seed(name: str) -> int | None:
-    """Seed for a backend created after manual_seed (None: unseeded)."""
-    return None if _seed is None else _seed + _OFFSETS.get(name, 3)
-
-
-_OFFSETS = {"numpy": 1, "cuda": 1}  # one stream: both backends draw the same numbers

@@ -344,8 +344,3 @@ def as_tensor_like(value, ref: Tensor) -> Tensor:
         return Tensor._wrap(ref.backend.asarray(value) if isinstance(value, np.ndarray) else value,
                             ref.backend)
     raise TypeError(f"expected a Tensor, number or array, got {type(value).__name__}")
-
-
-from .ops import tensor_methods as _tensor_methods  # noqa: E402  (installs operators)
-
-_tensor_methods.install(Tensor)

@@ -59,3 +59,52 @@ def test_no_backend_checks_above_the_seam():
             if BACKEND_CHECKS.search(line):
                 found.append(f"{rel}:{number}: {line.strip()}")
     assert found == []
+
+
+def _gpunet_import_graph():
+    """Module -> the gpunet modules it imports, at any depth of the file (lazy imports inside
+    functions count: they only postpone a circle).  Importing a submodule from its package
+    (``from . import backends``) is an arrow to the submodule, not to the package."""
+    modules = {}
+    for path in (ROOT / "gpunet").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package.split(".")[:len(package.split(".")) - max(node.level - 1, 0)] \
+                    if node.level else []
+                full = ".".join(base + ([node.module] if node.module else []))
+                targets = [f"{full}.{a.name}" if f"{full}.{a.name}" in modules else full
+                           for a in node.names]
+            else:
+                continue
+            for target in targets:
+                while target not in modules and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                if target in modules and target != name and not name.startswith(target + "."):
+                    graph[name].add(target)
+    return graph
+
+
+def test_gpunet_has_no_import_circles():
+    graph, circles = _gpunet_import_graph(), []
+    state = {}  # 1: on the current path, 2: done
+
+    def visit(name, path):
+        state[name] = 1
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == 1:
+                circles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert circles == []

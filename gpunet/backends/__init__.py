@@ -79,12 +79,27 @@ def backend(name: str) -> Backend:
                 raise BackendUnavailableError(f"the 'cuda' backend cannot run here: {reason}")
             from .cuda_backend import CudaBackend
             _instances[name] = CudaBackend()
-        from ..random import new_backend_seed
-
         seed = new_backend_seed(name)
         if seed is not None:
             _instances[name].seed(seed)
     return _instances[name]
+
+
+_manual_seed: int | None = None
+_SEED_OFFSETS = {"numpy": 1, "cuda": 1}  # one stream: both backends draw the same numbers
+
+
+def seed_all(seed: int) -> None:
+    """Seed every backend's generator, and those created later, from ``gn.manual_seed``'s seed."""
+    global _manual_seed
+    _manual_seed = int(seed)
+    for name, be in _instances.items():
+        be.seed(new_backend_seed(name))
+
+
+def new_backend_seed(name: str) -> int | None:
+    """Seed for backend ``name`` after ``gn.manual_seed`` (None: unseeded)."""
+    return None if _manual_seed is None else _manual_seed + _SEED_OFFSETS.get(name, 3)
 
 
 def set_backend(name: str) -> None:

@@ -275,23 +275,6 @@ class Identity(Module):
         return x
 
 
-def adaptive_avg_pool2d(x, output_size):
-    """Average over PyTorch's adaptive bins: bin i of n over length L spans
-    [floor(i*L/n), ceil((i+1)*L/n)).  Evenly dividing sizes take one avg_pool2d."""
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    h, w = x.shape[2:]
-    oh, ow = oh or h, ow or w  # None keeps that size
-    if h % oh == 0 and w % ow == 0:
-        return F.avg_pool2d(x, (h // oh, w // ow))
-    rows = []
-    for i in range(oh):
-        h0, h1 = (i * h) // oh, math.ceil((i + 1) * h / oh)
-        cols = [x[:, :, h0:h1, (j * w) // ow:math.ceil((j + 1) * w / ow)].mean(dim=(2, 3))
-                for j in range(ow)]
-        rows.append(F.stack(cols, dim=-1))
-    return F.stack(rows, dim=-2)
-
-
 class AdaptiveAvgPool2d(Module):
     """Average-pool to a fixed output size whatever the input size. Example: ``nn.AdaptiveAvgPool2d((1, 1))``."""
 
@@ -303,7 +286,7 @@ class AdaptiveAvgPool2d(Module):
         if not isinstance(x, Tensor) or x.ndim != 4:
             raise ValueError(f"AdaptiveAvgPool2d: input must be a 4-D (N, C, H, W) Tensor, got "
                              f"{getattr(x, 'shape', type(x).__name__)}")
-        return adaptive_avg_pool2d(x, self.output_size)
+        return F.adaptive_avg_pool2d(x, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

@@ -110,21 +110,6 @@ class BatchNorm2d(_BatchNorm):
     _ndims, _layout = (4,), "4-D (N, C, H, W)"
 
 
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """(x - mean) / sqrt(biased var + eps) * weight + bias over the last len(normalized_shape) dims."""
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(x.shape[x.ndim - len(shape):]) != shape:
-        raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dims of the "
-                         f"input, got input shape {x.shape}")
-    from ..ops.normalization import LayerNorm as LayerNormOp
-
-    if (weight is None) != (bias is None):  # the kernels take both or neither
-        weight = weight if weight is not None else Tensor._wrap(x.backend.xp.ones(shape, x.dtype), x.backend)
-        bias = bias if bias is not None else Tensor._wrap(x.backend.xp.zeros(shape, x.dtype), x.backend)
-    params = [weight, bias] if weight is not None else []
-    return LayerNormOp.apply(x, *params, normalized=len(shape), eps=float(eps))
-
-
 class LayerNorm(Module):
     """Normalise each sample over its last dims; learnable ``weight`` (ones) and ``bias`` (zeros).
 
@@ -146,7 +131,7 @@ class LayerNorm(Module):
                      if elementwise_affine and bias else None)
 
     def forward(self, x):
-        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
