@@ -11,9 +11,39 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import cuda
 
 from . import _launch
+
+FLAG_SLOTS = 16
+BAD_LABEL_SLOT = 0  # set by the softmax-CE kernel for a label outside [0, C)
+_device_state = {}
+
+
+def device_flags():
+    """The int32 array of ``FLAG_SLOTS`` error flags that kernels set (1) on the device; the
+    backend reads them at the next value read (``read_and_clear_flags``)."""
+    if "flags" not in _device_state:
+        _device_state["flags"] = _launch.xp.zeros(FLAG_SLOTS, dtype=np.int32)
+    return _device_state["flags"]
+
+
+def reduction_ticket():
+    """The 1-element int32 block counter of the loss kernel's last-block reduction (each launch
+    leaves it at 0 for the next)."""
+    if "ticket" not in _device_state:
+        _device_state["ticket"] = _launch.xp.zeros(1, dtype=np.int32)
+    return _device_state["ticket"]
+
+
+def read_and_clear_flags():
+    """A host copy of the flags (waits for queued work on a GPU); clears those that were set."""
+    flags = device_flags()
+    host = np.array(flags) if _launch.SIMULATOR else flags.get()
+    if host.any():
+        flags[...] = 0
+    return host
 
 
 @cuda.jit(cache=True)

@@ -134,12 +134,13 @@ def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True, ceil_mode=False
     return y, argmax
 
 
-def max_pool2d_bwd(gy, argmax, x_shape, kernel, stride, padding, ceil_mode=False):
+def max_pool2d_bwd(gy, saved, x_shape, kernel, stride, padding, ceil_mode=False):
     """Route ``gy`` to the argmax positions, summing where windows overlap.
 
     Example:
         >>> gx = max_pool2d_bwd(gy, am, x.shape, (2, 2), (2, 2), (0, 0))   # doctest: +SKIP
     """
+    argmax = saved  # the forward's per-plane flat argmax
     gy = _launch.contiguous(gy)
     gx = _launch.xp.empty(tuple(x_shape), dtype=gy.dtype)
     _launch.launch(max_pool2d_bwd_kernel, _launch.blocks_for(gx.size), _launch.TPB,

@@ -21,7 +21,7 @@ import math
 
 from numba import cuda, int32
 
-from . import _launch
+from . import _launch, checks
 from ._device import block_max, block_sum
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
@@ -104,15 +104,15 @@ def _scale(reduction, n):
     return {"mean": 1.0 / max(n, 1), "sum": 1.0, "none": 0.0}[reduction]
 
 
-def softmax_cross_entropy_fwd(logits, labels, bad_label, ticket, reduction="none"):
+def softmax_cross_entropy_fwd(logits, labels, reduction="none"):
     """Per-row loss ``logsumexp(row) - row[label]`` (its mean or sum, a 0-d array, with that
     ``reduction``) and the softmax probabilities, in one launch.
 
-    ``bad_label`` is a 1-element int32 device array set to 1 when a label is outside [0, C);
-    ``ticket`` a 1-element int32 array holding 0 that the reduction uses and leaves at 0.
+    A label outside [0, C) sets ``checks.device_flags()[BAD_LABEL_SLOT]`` (its row's loss is
+    NaN); the reduction counts finished blocks in ``checks.reduction_ticket()``.
 
     Example:
-        >>> loss, probs = softmax_cross_entropy_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]), flag, ticket)  # doctest: +SKIP
+        >>> loss, probs = softmax_cross_entropy_fwd(xp.zeros((2, 4)), xp.asarray([0, 3]))  # doctest: +SKIP
         >>> loss                                                                  # doctest: +SKIP
         array([1.38629436, 1.38629436])
     """
@@ -131,8 +131,9 @@ def softmax_cross_entropy_fwd(logits, labels, bad_label, ticket, reduction="none
             total[...] = 0 if reduction == "sum" else float("nan")  # PyTorch: the mean of none is NaN
         return (total.reshape(()) if scale else loss), probs
     grid = max(1, min(n, _launch.MAX_BLOCKS))
+    bad_label = checks.device_flags()[checks.BAD_LABEL_SLOT:checks.BAD_LABEL_SLOT + 1]
     _launch.launch(kernels(logits.dtype)[0], grid, _launch.reduce_threads(max(c, n if scale else 1)),
-                   logits, labels, loss, probs, bad_label, total, ticket,
+                   logits, labels, loss, probs, bad_label, total, checks.reduction_ticket(),
                    _launch.scalar(scale, logits.dtype))
     return (total.reshape(()) if scale else loss), probs
 

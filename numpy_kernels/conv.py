@@ -61,10 +61,10 @@ def padded(x, ph, pw, tag, value=0.0, extra=(0, 0)):
     return buf
 
 
-def windows(xp, kh, kw, sh, sw, ho, wo, dh=1, dw=1):
-    """View (nb, C, kh, kw, Ho, Wo) of padded ``xp``: [n, c, i, j, oh, ow] = xp[n, c, oh*sh+i*dh, ow*sw+j*dw]."""
-    sn, sc, s_h, s_w = xp.strides
-    return as_strided(xp, xp.shape[:2] + (kh, kw, ho, wo),
+def windows(xpad, kh, kw, sh, sw, ho, wo, dh=1, dw=1):
+    """View (nb, C, kh, kw, Ho, Wo) of padded ``xpad``: [n, c, i, j, oh, ow] = xpad[n, c, oh*sh+i*dh, ow*sw+j*dw]."""
+    sn, sc, s_h, s_w = xpad.strides
+    return as_strided(xpad, xpad.shape[:2] + (kh, kw, ho, wo),
                       (sn, sc, s_h * dh, s_w * dw, s_h * sh, s_w * sw))
 
 
@@ -79,19 +79,19 @@ def im2col(x, kernel, stride, padding, out=None, dilation=(1, 1)):
     ho, wo = out_hw(x.shape, kernel, stride, padding, dilation)
     n, c = x.shape[:2]
     cols = np.empty((n, c * kh * kw, ho * wo), x.dtype) if out is None else out
-    xp = padded(x, ph, pw, "im2col-pad")
+    xpad = padded(x, ph, pw, "im2col-pad")
     if sh == 1 and dilation[0] == 1 and wo <= ROW_RUNS_MAX_WIDTH:
-        # NOTE: two copies with longer runs: rows[n, c, j, h, :] = xp[n, c, h, j*dw::sw][:wo];
+        # NOTE: two copies with longer runs: rows[n, c, j, h, :] = xpad[n, c, h, j*dw::sw][:wo];
         # then offset (i, j)'s columns, rows i..i+ho-1 of rows[n, c, j], are one run of ho*wo.
-        hp = xp.shape[2]
-        sn, sc, s_h, s_w = xp.strides
+        hp = xpad.shape[2]
+        sn, sc, s_h, s_w = xpad.strides
         rows = scratch("im2col-rows", (n, c, kw, hp, wo), x.dtype)
-        np.copyto(rows, as_strided(xp, rows.shape, (sn, sc, s_w * dilation[1], s_h, s_w * sw)))
+        np.copyto(rows, as_strided(xpad, rows.shape, (sn, sc, s_w * dilation[1], s_h, s_w * sw)))
         rn, rc, rj, _, item = rows.strides
         np.copyto(cols.reshape(n, c, kh, kw, ho * wo),
                   as_strided(rows, (n, c, kh, kw, ho * wo), (rn, rc, wo * item, rj, item)))
         return cols
-    np.copyto(cols.reshape(n, c, kh, kw, ho, wo), windows(xp, kh, kw, sh, sw, ho, wo, *dilation))
+    np.copyto(cols.reshape(n, c, kh, kw, ho, wo), windows(xpad, kh, kw, sh, sw, ho, wo, *dilation))
     return cols
 
 
@@ -267,9 +267,9 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 
     def chunk_rebuilt(lo, hi):
         nb = hi - lo
         cols = scratch("cols-cn", (q, nb * p), x.dtype)  # rows (c, i, j), columns (n, oh, ow)
-        xp = padded(x[lo:hi], geo[4], geo[5], "im2col-pad")
+        xpad = padded(x[lo:hi], geo[4], geo[5], "im2col-pad")
         np.copyto(cols.reshape(c, kh, kw, nb, ho, wo),
-                  windows(xp, kh, kw, geo[2], geo[3], ho, wo).transpose(1, 2, 3, 0, 4, 5))
+                  windows(xpad, kh, kw, geo[2], geo[3], ho, wo).transpose(1, 2, 3, 0, 4, 5))
         g = scratch("gy-cn", (k, nb, p), gy.dtype)
         np.copyto(g, gy[lo:hi].reshape(nb, k, p).transpose(1, 0, 2))
         np.matmul(g.reshape(k, nb * p), cols.T, out=partial[lo // step])

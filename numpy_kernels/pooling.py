@@ -55,8 +55,8 @@ def max_pool2d_fwd(x, kernel, stride, padding, keep_argmax=True, ceil_mode=False
     arg = np.zeros(shape, np.int8 if kh * kw < 128 else np.int32) if keep_argmax else None
 
     def chunk(lo, hi):
-        xp = padded(x[lo:hi], ph, pw, "pool-pad", -np.inf, extra)
-        win = windows(xp, kh, kw, sh, sw, *shape[2:])
+        xpad = padded(x[lo:hi], ph, pw, "pool-pad", -np.inf, extra)
+        win = windows(xpad, kh, kw, sh, sw, *shape[2:])
         yc = y[lo:hi]
         yc[...] = win[:, :, 0, 0]
         if arg is None:

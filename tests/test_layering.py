@@ -108,3 +108,22 @@ def test_gpunet_has_no_import_circles():
         if name not in state:
             visit(name, [name])
     assert circles == []
+
+
+def test_both_backends_give_every_primitive_one_signature():
+    """One contract per primitive: the same parameter names, order and defaults on each side
+    (the backend adapts, not the op).  The two kernels of a family pair drift apart silently
+    otherwise: ``saved`` against ``argmax``, or extra device arguments on one side."""
+    import inspect
+
+    import gpunet as gn
+    from gpunet.profiler import PRIMITIVES
+
+    numpy_be, cuda_be = gn.backends.backend("numpy"), gn.backends.backend("cuda")
+    drift = []
+    for name in PRIMITIVES:
+        a, b = (inspect.signature(getattr(be, name)) for be in (numpy_be, cuda_be))
+        if [(p.name, p.kind, p.default) for p in a.parameters.values()] != \
+                [(p.name, p.kind, p.default) for p in b.parameters.values()]:
+            drift.append(f"{name}: numpy{a} cuda{b}")
+    assert drift == []

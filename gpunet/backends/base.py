@@ -227,8 +227,9 @@ class Backend(abc.ABC):
         bias gradient, from the pooled output's gradient ``gp``."""
 
     @abc.abstractmethod
-    def max_pool2d_bwd(self, gy, argmax, x_shape, kernel, stride, padding, ceil_mode=False):
-        """Scatter gy to the arg-max positions (summing where windows overlap)."""
+    def max_pool2d_bwd(self, gy, saved, x_shape, kernel, stride, padding, ceil_mode=False):
+        """Scatter gy to the arg-max positions that ``saved`` (the forward's) records, summing
+        where windows overlap."""
 
     @abc.abstractmethod
     def avg_pool2d_fwd(self, x, kernel, stride, padding):

@@ -23,7 +23,6 @@ import numpy as np
 from .base import Backend, simulator_on
 
 _INSTALL = 'pip install "gpunet[cuda]"'
-_FLAG_SLOTS = 16
 _BAD_LABEL = "softmax_cross_entropy: a label was outside [0, number of classes); the loss of that row is NaN"
 
 
@@ -112,10 +111,8 @@ class CudaBackend(Backend):
 
         self.simulated = _launch.SIMULATOR
         self.xp = _launch.xp
-        # Errors found on the device: slot i is set to 1 by a kernel, and _flag_messages[i]
-        # is raised at the next value read.  Slot 0 belongs to the softmax-CE kernel.
-        self._flags = self.xp.zeros(_FLAG_SLOTS, dtype=np.int32)
-        self._ticket = self.xp.zeros(1, dtype=np.int32)  # the loss reduction's block counter
+        # Errors found on the device: slot i of checks.device_flags() is set to 1 by a kernel,
+        # and _flag_messages[i] is raised at the next value read (slot 0: the softmax-CE kernel).
         self._flag_messages = [_BAD_LABEL]
         self._k_checks, self._k_sce, self.random_kernels = checks, softmax_ce, random
         self._launch = self.launcher = _launch  # launcher: launch and gemm, which the profiler counts
@@ -126,7 +123,7 @@ class CudaBackend(Backend):
                                          "avg_pool2d_bwd", "conv2d_relu_max_pool_fwd",
                                          "conv2d_relu_max_pool_bwd")),
                               (activation, ("relu_fwd", "relu_bwd", "bias_relu_fwd", "bias_relu_bwd")),
-                              (softmax_ce, ("softmax_cross_entropy_bwd",)),
+                              (softmax_ce, ("softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd")),
                               (optim, ("sgd_update", "adam_update", "sgd_update_many", "adam_update_many")),
                               (embedding, ("embedding_bwd",)),
                               (layer_norm, ("layer_norm_fwd", "layer_norm_bwd")),
@@ -168,9 +165,8 @@ class CudaBackend(Backend):
         instead (see ``check_range``), and the error surfaces at the next ``.item()``,
         ``.numpy()`` or synchronise.  The flags are cleared, so the next call starts clean.
         """
-        flags = np.array(self._flags) if self.simulated else self._flags.get()  # a copy
+        flags = self._k_checks.read_and_clear_flags()
         if flags.any():
-            self._flags[...] = 0
             raise ValueError("; ".join(self._flag_messages[i] for i in np.flatnonzero(flags)) +
                              " (checked on the device, reported at the first value read after it)")
 
@@ -178,11 +174,11 @@ class CudaBackend(Backend):
         """Flag values outside ``[lo, hi]`` on the device; raised at the next value read."""
         message = f"{what}, got a value outside it{hint}"
         if message not in self._flag_messages:
-            if len(self._flag_messages) == _FLAG_SLOTS:  # out of slots: check now, on the host
+            if len(self._flag_messages) == self._k_checks.FLAG_SLOTS:  # out of slots: check now, on the host
                 return super().check_range(array, lo, hi, what, hint)
             self._flag_messages.append(message)
         slot = self._flag_messages.index(message)
-        self._k_checks.flag_outside_range(array, lo, hi, self._flags, slot)
+        self._k_checks.flag_outside_range(array, lo, hi, self._k_checks.device_flags(), slot)
 
     def matmul(self, a, b):
         return self._launch.gemm(a, b)
@@ -194,17 +190,13 @@ class CudaBackend(Backend):
 
         return erf(array)
 
-    def softmax_cross_entropy_fwd(self, logits, labels, reduction="none"):
-        """The fused kernel, flagging out-of-range labels in slot 0 (raised at the next read)."""
-        return self._k_sce.softmax_cross_entropy_fwd(logits, labels, self._flags[:1], self._ticket,
-                                                     reduction)
-
     # The remaining protocol methods are the family functions bound in __init__.
     conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = conv2d_bwd_bias_relu = None
     bias_relu_fwd = bias_relu_bwd = sgd_update_many = adam_update_many = None
     max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
     conv2d_relu_max_pool_fwd = conv2d_relu_max_pool_bwd = None
-    relu_fwd = relu_bwd = softmax_cross_entropy_bwd = sgd_update = adam_update = None
+    relu_fwd = relu_bwd = softmax_cross_entropy_fwd = softmax_cross_entropy_bwd = None
+    sgd_update = adam_update = None
     embedding_bwd = layer_norm_fwd = layer_norm_bwd = None
     lstm_cell_fwd = lstm_cell_bwd = gru_cell_fwd = gru_cell_bwd = None
 
