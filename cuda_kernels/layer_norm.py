@@ -11,6 +11,8 @@ Example:
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import math
 
 from numba import cuda
@@ -19,6 +21,9 @@ from . import _launch
 from ._device import block_sum
 
 SHARED = _launch.SHARED_SIZE
+
+
+LayerNormKernels = namedtuple("LayerNormKernels", "fwd bwd param_grad")
 
 
 def _make_kernels(acc_t):
@@ -79,7 +84,7 @@ def _make_kernels(acc_t):
             gw[j] = sw
             gb[j] = sb
 
-    return layer_norm_fwd_kernel, layer_norm_bwd_kernel, layer_norm_param_grad_kernel
+    return LayerNormKernels(layer_norm_fwd_kernel, layer_norm_bwd_kernel, layer_norm_param_grad_kernel)
 
 
 _cache: dict = {}
@@ -105,7 +110,7 @@ def layer_norm_fwd(x, weight, bias, eps):
     mean = _launch.xp.empty((r,), x.dtype)
     rstd = _launch.xp.empty((r,), x.dtype)
     w, b, affine = _affine(weight, bias, x)
-    _launch.launch(kernels(x.dtype)[0], max(1, min(r, _launch.MAX_BLOCKS)),
+    _launch.launch(kernels(x.dtype).fwd, max(1, min(r, _launch.MAX_BLOCKS)),
                    _launch.reduce_threads(x.shape[1]), x, w, b, affine,
                    _launch.scalar(eps, x.dtype), y, mean, rstd)
     return y, (mean, rstd)
@@ -118,7 +123,8 @@ def layer_norm_bwd(gy, x, weight, saved):
     r, d = x.shape
     gx = _launch.xp.empty_like(x)
     w, _, affine = _affine(weight, weight, x)
-    k_bwd, k_param = kernels(x.dtype)[1:]
+    k = kernels(x.dtype)
+    k_bwd, k_param = k.bwd, k.param_grad
     _launch.launch(k_bwd, max(1, min(r, _launch.MAX_BLOCKS)), _launch.reduce_threads(d),
                    gy, x, w, affine, mean, rstd, gx)
     if not affine:

@@ -15,6 +15,8 @@ Example:
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import math
 
 import numpy as np
@@ -24,6 +26,9 @@ from . import _launch
 
 MASK32 = 0xFFFFFFFF
 TWO_PI = 2.0 * math.pi
+
+
+RandomKernels = namedtuple("RandomKernels", "uniform normal")
 
 
 @cuda.jit(device=True, inline=True)
@@ -82,7 +87,7 @@ def _make_kernels(float_t):
             out[i] = normal_from_uniforms(u1, u2, float_t(-2), float_t(TWO_PI), float_t(math.pi),
                                           tiny, float_t(0))
 
-    return uniform_fwd_kernel, normal_fwd_kernel
+    return RandomKernels(uniform_fwd_kernel, normal_fwd_kernel)
 
 
 _cache: dict = {}
@@ -109,9 +114,9 @@ def _draw(which, shape, dtype, seed, offset):
         bits = 24 if gen == np.float32 else 32
         key_lo, key_hi = _key(seed)
         args = (flat, key_lo, key_hi, int(offset), 32 - bits, _launch.scalar(2.0 ** -bits, gen))
-        if which == 1:
+        if which == "normal":
             args += (np.finfo(gen).tiny,)
-        _launch.launch(kernels(gen)[which], _launch.blocks_for(flat.size), _launch.TPB, *args)
+        _launch.launch(getattr(kernels(gen), which), _launch.blocks_for(flat.size), _launch.TPB, *args)
     return out.astype(dt, copy=False)  # other dtypes are drawn in float64 and cast
 
 
@@ -122,7 +127,7 @@ def uniform(shape, dtype, seed, offset):
         >>> uniform((2, 2), np.float32, seed=0, offset=0).shape   # doctest: +SKIP
         (2, 2)
     """
-    return _draw(0, shape, dtype, seed, offset)
+    return _draw("uniform", shape, dtype, seed, offset)
 
 
 def normal(shape, dtype, seed, offset):
@@ -132,4 +137,4 @@ def normal(shape, dtype, seed, offset):
         >>> normal((3,), np.float64, seed=0, offset=8).dtype      # doctest: +SKIP
         dtype('float64')
     """
-    return _draw(1, shape, dtype, seed, offset)
+    return _draw("normal", shape, dtype, seed, offset)

@@ -12,11 +12,16 @@ Example:
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import math
 
 from numba import cuda
 
 from . import _launch
+
+
+CellKernels = namedtuple("CellKernels", "lstm_fwd lstm_bwd gru_fwd gru_bwd")
 
 
 def _make_kernels(acc_t):
@@ -95,7 +100,7 @@ def _make_kernels(acc_t):
             g_gh[n, 2 * H + j] = dc * r
             g_h_prev[n, j] = d * z
 
-    return lstm_cell_fwd_kernel, lstm_cell_bwd_kernel, gru_cell_fwd_kernel, gru_cell_bwd_kernel
+    return CellKernels(lstm_cell_fwd_kernel, lstm_cell_bwd_kernel, gru_cell_fwd_kernel, gru_cell_bwd_kernel)
 
 
 _cache: dict = {}
@@ -123,7 +128,7 @@ def lstm_cell_fwd(gi, gh, c_prev):
     n, hs = c_prev.shape
     hc = xp.empty((n, 2 * hs), gi.dtype)
     acts, tanh_c = xp.empty_like(gi), xp.empty_like(c_prev)
-    _launch.launch(kernels(gi.dtype)[0], *_grid(c_prev), gi, gh, c_prev, hc, acts, tanh_c)
+    _launch.launch(kernels(gi.dtype).lstm_fwd, *_grid(c_prev), gi, gh, c_prev, hc, acts, tanh_c)
     return hc, (acts, c_prev, tanh_c)
 
 
@@ -132,7 +137,7 @@ def lstm_cell_bwd(ghc, saved):
     acts, c_prev, tanh_c = saved
     ghc = _launch.contiguous(ghc)
     g_gates, g_c_prev = _launch.xp.empty_like(acts), _launch.xp.empty_like(c_prev)
-    _launch.launch(kernels(acts.dtype)[1], *_grid(c_prev), ghc, acts, c_prev, tanh_c,
+    _launch.launch(kernels(acts.dtype).lstm_bwd, *_grid(c_prev), ghc, acts, c_prev, tanh_c,
                    g_gates, g_c_prev)
     return g_gates, g_c_prev
 
@@ -145,7 +150,7 @@ def gru_cell_fwd(gi, gh, h_prev):
     c = _launch.contiguous
     gi, gh, h_prev = c(gi), c(gh), c(h_prev)
     h, acts = _launch.xp.empty_like(h_prev), _launch.xp.empty_like(gi)
-    _launch.launch(kernels(gi.dtype)[2], *_grid(h_prev), gi, gh, h_prev, h, acts)
+    _launch.launch(kernels(gi.dtype).gru_fwd, *_grid(h_prev), gi, gh, h_prev, h, acts)
     return h, (acts, gh, h_prev)
 
 
@@ -155,6 +160,6 @@ def gru_cell_bwd(gh_out, saved):
     gh_out = _launch.contiguous(gh_out)
     xp = _launch.xp
     g_gi, g_gh, g_h_prev = xp.empty_like(acts), xp.empty_like(acts), xp.empty_like(h_prev)
-    _launch.launch(kernels(acts.dtype)[3], *_grid(h_prev), gh_out, acts, gh, h_prev,
+    _launch.launch(kernels(acts.dtype).gru_bwd, *_grid(h_prev), gh_out, acts, gh, h_prev,
                    g_gi, g_gh, g_h_prev)
     return g_gi, g_gh, g_h_prev

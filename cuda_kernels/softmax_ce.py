@@ -17,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import math
 
 from numba import cuda, int32
@@ -25,6 +27,9 @@ from . import _launch, checks
 from ._device import block_max, block_sum
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
+
+
+SoftmaxCEKernels = namedtuple("SoftmaxCEKernels", "fwd bwd")
 
 
 def _make_kernels(acc_t):
@@ -89,7 +94,7 @@ def _make_kernels(acc_t):
                 p -= acc_t(1)
             gx[row, j] = p * (gloss[row * gstride] * scale)
 
-    return softmax_ce_fwd_kernel, softmax_ce_bwd_kernel
+    return SoftmaxCEKernels(softmax_ce_fwd_kernel, softmax_ce_bwd_kernel)
 
 
 _cache: dict = {}
@@ -132,7 +137,7 @@ def softmax_cross_entropy_fwd(logits, labels, reduction="none"):
         return (total.reshape(()) if scale else loss), probs
     grid = max(1, min(n, _launch.MAX_BLOCKS))
     bad_label = checks.device_flags()[checks.BAD_LABEL_SLOT:checks.BAD_LABEL_SLOT + 1]
-    _launch.launch(kernels(logits.dtype)[0], grid, _launch.reduce_threads(max(c, n if scale else 1)),
+    _launch.launch(kernels(logits.dtype).fwd, grid, _launch.reduce_threads(max(c, n if scale else 1)),
                    logits, labels, loss, probs, bad_label, total, checks.reduction_ticket(),
                    _launch.scalar(scale, logits.dtype))
     return (total.reshape(()) if scale else loss), probs
@@ -156,7 +161,7 @@ def softmax_cross_entropy_bwd(probs, labels, gloss, reduction="none"):
         raise ValueError(f"softmax_cross_entropy_bwd: gloss has {gloss.size} values, needs {n}")
     gx = _launch.xp.empty_like(probs)
     if probs.size:
-        _launch.launch(kernels(probs.dtype)[1], _launch.blocks_for(probs.size), _launch.TPB,
+        _launch.launch(kernels(probs.dtype).bwd, _launch.blocks_for(probs.size), _launch.TPB,
                        probs, labels, gloss, 1 if gloss.size == n and reduction == "none" else 0,
                        _launch.scalar(_scale(reduction, n) or 1.0, probs.dtype), gx)
     return gx
