@@ -88,7 +88,7 @@ class Backend(abc.ABC):
         or None where host time is device time (the CPU, the simulator).
 
         Example:
-            >>> gn.backend("numpy").timer() is None
+            >>> gn.backends.backend("numpy").timer() is None
             True
         """
         return None
