@@ -13,12 +13,7 @@ import math
 
 import numpy as np
 
-from .ops import activation as A
-from .ops import conv as C
-from .ops import loss as L
-from .ops import math as M
-from .ops import normalization as N
-from .ops import pooling as P
+from . import ops  # the Functions, as ops.<family>.<Op>: the family names the kernel files
 from .tensor import Tensor
 
 from kernel_geometry import out_hw
@@ -40,7 +35,7 @@ def linear(x, weight, bias=None, *, _relu=False):
                          f"but weight (out, in) = {weight.shape} expects {weight.shape[1]}")
     if bias is not None and _tensor("bias", bias, 1).shape[0] != weight.shape[0]:
         raise ValueError(f"linear: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
-    return C.Linear.apply(x, weight, *([bias] if bias is not None else []), relu=_relu)
+    return ops.conv.Linear.apply(x, weight, *([bias] if bias is not None else []), relu=_relu)
 
 
 def linear_relu(x, weight, bias=None):
@@ -64,7 +59,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _
     """
     stride, padding, dilation = _conv2d_args(x, weight, bias, stride, padding, dilation, groups)
     extra = [bias] if bias is not None else []
-    return C.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation,
+    return ops.conv.Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation,
                           groups=groups, relu=_relu)
 
 
@@ -94,7 +89,7 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=1, padding=0, pool=2):
         raise ValueError(f"conv2d_relu_max_pool2d: the conv's output {conv_hw} is smaller than "
                          f"the pool window {pool}x{pool}")
     extra = [bias] if bias is not None else []
-    return C.Conv2dReLUMaxPool.apply(x, weight, *extra, stride=stride, padding=padding, pool=pool)
+    return ops.conv.Conv2dReLUMaxPool.apply(x, weight, *extra, stride=stride, padding=padding, pool=pool)
 
 
 def _pool_args(x, kernel_size, stride, padding):
@@ -119,13 +114,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     Example:
         >>> F.max_pool2d(x, kernel_size=2).shape    # (N, C, H//2, W//2)
     """
-    return P.MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding),
+    return ops.pooling.MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding),
                              ceil_mode=bool(ceil_mode))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over kH×kW windows (padded zeros counted, as PyTorch's default)."""
-    return P.AvgPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding))
+    return ops.pooling.AvgPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding))
 
 
 def flatten(x, start_dim=1):
@@ -142,7 +137,7 @@ def dropout(x, p=0.5, training=True):
         raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
     if not training or p == 0:
         return x
-    return A.Dropout.apply(_tensor("x", x), p=p)
+    return ops.activation.Dropout.apply(_tensor("x", x), p=p)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
@@ -171,7 +166,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         running = None
         if training and running_mean is not None:
             running = (running_mean.data, running_var.data, momentum)
-        return N.BatchNorm.apply(x, *affine, eps=eps, running=running)
+        return ops.normalization.BatchNorm.apply(x, *affine, eps=eps, running=running)
     shape = (1, c) + (1,) * (x.ndim - 2)
     scale = ((running_var + eps) ** -0.5).reshape(shape)
     y = (x - running_mean.reshape(shape)) * scale
@@ -198,7 +193,7 @@ def stack(tensors, dim=0, *, axis=None):
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return M.Stack.apply(*tensors, axis=axis)
+    return ops.math.Stack.apply(*tensors, axis=axis)
 
 
 def concat(tensors, dim=0, *, axis=None):
@@ -213,11 +208,11 @@ def concat(tensors, dim=0, *, axis=None):
     if ref.ndim == 0:
         raise ValueError("concat: zero-dimensional tensors cannot be concatenated; stack them, "
                          "or reshape them to (1,) first")
-    ax = M._norm_axis(axis, ref.ndim)[0]
+    ax = ops.math._norm_axis(axis, ref.ndim)[0]
     for t in tensors:
         if t.ndim != ref.ndim or t.shape[:ax] + t.shape[ax + 1:] != ref.shape[:ax] + ref.shape[ax + 1:]:
             raise ValueError(f"concat: shapes {[u.shape for u in tensors]} differ outside axis {axis}")
-    return M.Concat.apply(*tensors, axis=ax)
+    return ops.math.Concat.apply(*tensors, axis=ax)
 
 
 cat = concat
@@ -226,51 +221,51 @@ cat = concat
 # --- activations ----------------------------------------------------------------
 def relu(x):
     """max(x, 0)."""
-    return A.ReLU.apply(_tensor("x", x))
+    return ops.activation.ReLU.apply(_tensor("x", x))
 
 
 def sigmoid(x):
     """1 / (1 + exp(-x)), computed without overflow."""
-    return A.Sigmoid.apply(_tensor("x", x))
+    return ops.activation.Sigmoid.apply(_tensor("x", x))
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return A.Tanh.apply(_tensor("x", x))
+    return ops.activation.Tanh.apply(_tensor("x", x))
 
 
 def _softmax_dim(fn, x, dim, axis):
     dim = dim if axis is None else axis
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{fn}(): argument 'dim' must be int, not {type(dim).__name__}")
-    return M.dim_index(int(dim), _tensor("x", x).ndim)
+    return ops.math.dim_index(int(dim), _tensor("x", x).ndim)
 
 
 def softmax(x, dim=-1, *, axis=None):
     """exp(x) / sum(exp(x)) along ``dim`` (``axis=`` is an alias), shifted by the max for stability."""
-    return A.Softmax.apply(x, axis=_softmax_dim("softmax", x, dim, axis))
+    return ops.activation.Softmax.apply(x, axis=_softmax_dim("softmax", x, dim, axis))
 
 
 def log_softmax(x, dim=-1, *, axis=None):
     """log(softmax(x)) along ``dim``, computed stably."""
-    return A.LogSoftmax.apply(x, axis=_softmax_dim("log_softmax", x, dim, axis))
+    return ops.activation.LogSoftmax.apply(x, axis=_softmax_dim("log_softmax", x, dim, axis))
 
 
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, else ``negative_slope * x`` (PyTorch's default slope 0.01)."""
-    return A.LeakyReLU.apply(_tensor("x", x), negative_slope=float(negative_slope))
+    return ops.activation.LeakyReLU.apply(_tensor("x", x), negative_slope=float(negative_slope))
 
 
 def elu(x, alpha=1.0):
     """x where x > 0, else ``alpha * (exp(x) - 1)``."""
-    return A.ELU.apply(_tensor("x", x), alpha=float(alpha))
+    return ops.activation.ELU.apply(_tensor("x", x), alpha=float(alpha))
 
 
 def gelu(x, approximate="none"):
     """x * Phi(x) with the exact normal CDF, or its tanh form with ``approximate="tanh"``."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return A.GELU.apply(_tensor("x", x), approximate=approximate)
+    return ops.activation.GELU.apply(_tensor("x", x), approximate=approximate)
 
 
 def one_hot(labels, num_classes=-1):
@@ -312,7 +307,7 @@ def softmax_cross_entropy(logits, labels, reduction="mean"):
     if not logits.backend.checks_labels_on_device:  # the softmax-CE kernel flags them itself
         logits.backend.check_range(labels.data, 0, n_classes - 1,
                                    f"labels must be in [0, {n_classes}) for logits with {n_classes} classes")
-    return L.SoftmaxCrossEntropy.apply(logits, labels, reduction=reduction)
+    return ops.loss.SoftmaxCrossEntropy.apply(logits, labels, reduction=reduction)
 
 
 cross_entropy = softmax_cross_entropy  # PyTorch's name
@@ -333,20 +328,20 @@ def nll_loss(input, target, reduction="mean"):
     input.backend.check_range(target.data, 0, input.shape[1] - 1,
                               f"nll_loss: target must be in [0, {input.shape[1]})")
     picked = input[input.backend.xp.arange(input.shape[0]), target.data]
-    return L.apply_reduction(-picked, _reduction(reduction))
+    return ops.loss.apply_reduction(-picked, _reduction(reduction))
 
 
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input - target)^2)."""
     target = _same_shape("mse_loss", _tensor("input", input), target)
     diff = input - target
-    return L.apply_reduction(diff * diff, _reduction(reduction))
+    return ops.loss.apply_reduction(diff * diff, _reduction(reduction))
 
 
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error (MAE): mean(|input - target|)."""
     target = _same_shape("l1_loss", _tensor("input", input), target)
-    return L.apply_reduction((input - target).abs(), _reduction(reduction))
+    return ops.loss.apply_reduction((input - target).abs(), _reduction(reduction))
 
 
 def binary_cross_entropy(input, target, reduction="mean"):
@@ -354,13 +349,13 @@ def binary_cross_entropy(input, target, reduction="mean"):
     target = _same_shape("binary_cross_entropy", _tensor("input", input), target)
     input.backend.check_range(input.data, 0, 1, "binary_cross_entropy: input must be probabilities in [0, 1]",
                               "; use binary_cross_entropy_with_logits for raw scores")
-    return L.BinaryCrossEntropy.apply(input, target, reduction=_reduction(reduction))
+    return ops.loss.BinaryCrossEntropy.apply(input, target, reduction=_reduction(reduction))
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """BCE on raw scores: sigmoid and log fused so that large logits stay finite."""
     target = _same_shape("binary_cross_entropy_with_logits", _tensor("input", input), target)
-    return L.BinaryCrossEntropyWithLogits.apply(input, target, reduction=_reduction(reduction))
+    return ops.loss.BinaryCrossEntropyWithLogits.apply(input, target, reduction=_reduction(reduction))
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -380,7 +375,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
         weight = weight if weight is not None else Tensor._wrap(x.backend.xp.ones(shape, x.dtype), x.backend)
         bias = bias if bias is not None else Tensor._wrap(x.backend.xp.zeros(shape, x.dtype), x.backend)
     params = [weight, bias] if weight is not None else []
-    return N.LayerNorm.apply(x, *params, normalized=len(shape), eps=float(eps))
+    return ops.normalization.LayerNorm.apply(x, *params, normalized=len(shape), eps=float(eps))
 
 
 def adaptive_avg_pool2d(x, output_size):
