@@ -114,6 +114,7 @@ class CudaBackend(Backend):
         # Errors found on the device: slot i of checks.device_flags() is set to 1 by a kernel,
         # and _flag_messages[i] is raised at the next value read (slot 0: the softmax-CE kernel).
         self._flag_messages = [_BAD_LABEL]
+        checks.device_flags(), checks.reduction_ticket()  # allocated now, never inside a step
         self._k_checks, self._k_sce, self.random_kernels = checks, softmax_ce, random
         self._launch = self.launcher = _launch  # launcher: launch and gemm, which the profiler counts
         # The primitive table: each protocol name is the family function of the same name.
