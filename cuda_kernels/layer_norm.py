@@ -11,9 +11,8 @@ Example:
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import math
+from collections import namedtuple
 
 from numba import cuda
 
@@ -124,12 +123,11 @@ def layer_norm_bwd(gy, x, weight, saved):
     gx = _launch.xp.empty_like(x)
     w, _, affine = _affine(weight, weight, x)
     k = kernels(x.dtype)
-    k_bwd, k_param = k.bwd, k.param_grad
-    _launch.launch(k_bwd, max(1, min(r, _launch.MAX_BLOCKS)), _launch.reduce_threads(d),
+    _launch.launch(k.bwd, max(1, min(r, _launch.MAX_BLOCKS)), _launch.reduce_threads(d),
                    gy, x, w, affine, mean, rstd, gx)
     if not affine:
         return gx, None, None
     gw = _launch.xp.empty((d,), x.dtype)
     gb = _launch.xp.empty((d,), x.dtype)
-    _launch.launch(k_param, _launch.blocks_for(d), _launch.TPB, gy, x, mean, rstd, gw, gb)
+    _launch.launch(k.param_grad, _launch.blocks_for(d), _launch.TPB, gy, x, mean, rstd, gw, gb)
     return gx, gw, gb

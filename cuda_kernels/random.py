@@ -15,9 +15,8 @@ Example:
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import cuda

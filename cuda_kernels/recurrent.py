@@ -12,9 +12,8 @@ Example:
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import math
+from collections import namedtuple
 
 from numba import cuda
 

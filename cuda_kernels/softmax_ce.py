@@ -17,9 +17,8 @@ Example:
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import math
+from collections import namedtuple
 
 from numba import cuda, int32
 

@@ -14,17 +14,15 @@ import numpy as np
 from . import backends
 
 _host = np.random.default_rng()
-_seed: int | None = None
 
 
 def manual_seed(seed: int) -> None:
     """Seed the host generator and every backend's generator."""
-    global _host, _seed
+    global _host
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    _seed = int(seed)
-    _host = np.random.default_rng(_seed)
-    backends.seed_all(_seed)
+    _host = np.random.default_rng(int(seed))
+    backends.seed_all(seed)
 
 
 def host_rng() -> np.random.Generator:

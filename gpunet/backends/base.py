@@ -20,7 +20,6 @@ Conventions shared by every backend:
 from __future__ import annotations
 
 import abc
-import contextlib
 import math
 import os
 import threading

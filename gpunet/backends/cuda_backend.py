@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import contextlib
 
-import os
-
 import numpy as np
 
 from .base import Backend, simulator_on
 
 _INSTALL = 'pip install "gpunet[cuda]"'
 _BAD_LABEL = "softmax_cross_entropy: a label was outside [0, number of classes); the loss of that row is NaN"
-
-
-def _simulator_requested() -> bool:
-    return simulator_on()
 
 
 def unavailable_reason() -> str | None:
@@ -47,7 +41,7 @@ def _unavailable_reason() -> str | None:
     from . import cuda_versions as cv
 
     either = 'pip install "gpunet[cuda12]" or "gpunet[cuda13]"'
-    if _simulator_requested():
+    if simulator_on():
         try:
             from numba import cuda  # noqa: F401  (the simulator needs no GPU and no CuPy)
         except ImportError as exc:
