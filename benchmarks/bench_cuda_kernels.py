@@ -120,7 +120,7 @@ def conv_rows(b: Bench, x_shape, w_shape, st=(1, 1), pd=(1, 1)) -> None:
         return (y_, *bwd(saved))
 
     name = f"conv2d {{}} {dims(x_shape)} k{w_shape[2]}"  # "conv2d im2col alone" writes cols
-    b.row(name.format("im2col alone"), lambda: kconv.im2col(x, w_shape[2:], st, pd),
+    b.row(name.format("im2col alone"), lambda: kconv.im2col_wide(x, w_shape[2:], st, pd),
           x.nbytes + cols.nbytes, "GB/s", expected["im2col"])
     b.row(name.format("fwd"), lambda: be.conv2d_fwd(x, w, bias, st, pd)[0], flops, "TFLOP/s",
           expected["fwd"])

@@ -31,18 +31,12 @@ import warnings
 import numpy as np
 from numba import cuda
 
+from .simulator import simulator_on
+
 log = logging.getLogger("gpunet")
 
 
-def _simulator_enabled() -> bool:
-    try:
-        from numba.cuda.core import config  # numba-cuda
-    except ImportError:  # numba's built-in CUDA target
-        from numba import config
-    return bool(config.ENABLE_CUDASIM)
-
-
-SIMULATOR: bool = _simulator_enabled()
+SIMULATOR: bool = simulator_on()  # numba is loaded now, so this is its config's answer
 
 if SIMULATOR:
     from . import _simulator_patch

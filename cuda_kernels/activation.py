@@ -1,4 +1,4 @@
-"""Activation kernels: relu forward / backward, and the bias + ReLU epilogue of a linear layer.
+"""Activation kernels: relu and leaky_relu forward / backward, and the bias + ReLU epilogue of a linear layer.
 
 ``bias_relu_fwd`` adds the bias to a GEMM's (M, F) output in place and applies the ReLU that
 follows the layer, in one pass; ``bias_relu_bwd`` masks the upstream gradient by that ReLU and
@@ -61,6 +61,52 @@ def relu_bwd(gy, y):
     gx = _launch.xp.empty_like(gy)
     _launch.launch(relu_bwd_kernel, _launch.blocks_for(gy.size), _launch.TPB,
                    gy.reshape(-1), y.reshape(-1), gx.reshape(-1), _launch.scalar(0, gy.dtype))
+    return gx
+
+
+@cuda.jit(cache=True)
+def leaky_relu_fwd_kernel(x, y, slope):
+    """y[i] = x[i] if x[i] > 0 else slope * x[i] (NaN propagates)."""
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        v = x[i]
+        y[i] = v if v > 0 else v * slope
+
+
+@cuda.jit(cache=True)
+def leaky_relu_bwd_kernel(gy, x, gx, slope):
+    """gx[i] = gy[i] where the forward input x[i] > 0, else slope * gy[i] (x = 0 and NaN too)."""
+    for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
+        gx[i] = gy[i] if x[i] > 0 else gy[i] * slope
+
+
+def leaky_relu_fwd(x, negative_slope):
+    """x where x > 0, else ``negative_slope * x``, as a new array of x's shape and dtype.
+
+    Example:
+        >>> leaky_relu_fwd(xp.asarray([-2.0, 3.0]), 0.5)     # doctest: +SKIP
+        array([-1.,  3.])
+    """
+    x = _launch.contiguous(x)
+    y = _launch.xp.empty_like(x)
+    _launch.launch(leaky_relu_fwd_kernel, _launch.blocks_for(x.size), _launch.TPB,
+                   x.reshape(-1), y.reshape(-1), _launch.scalar(negative_slope, x.dtype))
+    return y
+
+
+def leaky_relu_bwd(gy, x, negative_slope):
+    """Gradient of leaky_relu given the upstream ``gy`` and the forward input ``x``.
+
+    Example:
+        >>> leaky_relu_bwd(xp.ones(2), xp.asarray([-2.0, 3.0]), 0.5)   # doctest: +SKIP
+        array([0.5, 1. ])
+    """
+    gy, x = _launch.contiguous(gy), _launch.contiguous(x)
+    if gy.shape != x.shape:
+        raise ValueError(f"leaky_relu_bwd: gy {gy.shape} and x {x.shape} differ")
+    gx = _launch.xp.empty_like(gy)
+    _launch.launch(leaky_relu_bwd_kernel, _launch.blocks_for(gy.size), _launch.TPB,
+                   gy.reshape(-1), x.reshape(-1), gx.reshape(-1),
+                   _launch.scalar(negative_slope, gy.dtype))
     return gx
 
 

@@ -14,7 +14,7 @@ layout both backward GEMMs read and sums the bias gradient, in one launch and wi
 
 Example:
     >>> from cuda_kernels import conv                          # doctest: +SKIP
-    >>> cols = conv.im2col(x, (3, 3), (1, 1), (1, 1))         # doctest: +SKIP
+    >>> cols = conv.im2col_wide(x, (3, 3), (1, 1), (1, 1))         # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -161,11 +161,13 @@ def conv2d_epilogue_bwd_kernel(dtype):
     return _launch.specialised(_bias_bwd_cache, _make_bias_relu_bwd, dtype)
 
 
-def im2col(x, kernel, stride, padding, dilation=(1, 1)):
-    """Columns ``(C*kh*kw, N*Ho*Wo)`` of NCHW ``x``.
+def im2col_wide(x, kernel, stride, padding, dilation=(1, 1)):
+    """Columns ``(C*kh*kw, N*Ho*Wo)`` of NCHW ``x``: the batch side by side, so one GEMM
+    ``W (K, C*kh*kw) @ cols`` convolves every image (NumPy's ``im2col`` keeps a batch axis instead,
+    (N, C*kh*kw, Ho*Wo), so the names differ).
 
     Example:
-        >>> im2col(xp.ones((1, 1, 3, 3)), (2, 2), (1, 1), (0, 0)).shape   # doctest: +SKIP
+        >>> im2col_wide(xp.ones((1, 1, 3, 3)), (2, 2), (1, 1), (0, 0)).shape   # doctest: +SKIP
         (4, 4)
     """
     x = _launch.contiguous(x)
@@ -178,11 +180,11 @@ def im2col(x, kernel, stride, padding, dilation=(1, 1)):
     return cols
 
 
-def col2im(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
-    """The adjoint of :func:`im2col`: sums columns back into an array of ``x_shape``.
+def col2im_wide(cols, x_shape, kernel, stride, padding, dilation=(1, 1)):
+    """The adjoint of :func:`im2col_wide`: sums columns back into an array of ``x_shape``.
 
     Example:
-        >>> col2im(cols, (1, 1, 3, 3), (2, 2), (1, 1), (0, 0)).shape   # doctest: +SKIP
+        >>> col2im_wide(cols, (1, 1, 3, 3), (2, 2), (1, 1), (0, 0)).shape   # doctest: +SKIP
         (1, 1, 3, 3)
     """
     cols = _launch.contiguous(cols)
@@ -266,7 +268,7 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding, dilation)
     if x.shape[0] == 0:  # an empty batch: no launch (the kernels divide by the batch size)
         return _launch.xp.empty((0, k, ho, wo), x.dtype), None
-    cols = im2col(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
+    cols = im2col_wide(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
     wg = w.astype(cols.dtype, copy=False)
     if groups == 1:
         yt = _launch.gemm(wg.reshape(k, -1), cols)  # (K, N*P)
@@ -285,7 +287,7 @@ def _gy_t(gy):
 
 
 def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
-    """Input gradient: gcols = W^T @ gy per group (cuBLAS), then :func:`col2im`.
+    """Input gradient: gcols = W^T @ gy per group (cuBLAS), then :func:`col2im_wide`.
 
     ``gy`` is NCHW, or the (K, N*P) matrix from :func:`conv2d_bwd_bias_relu`.
     """
@@ -298,7 +300,7 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
     else:
         wt = w.reshape(groups, k // groups, -1).transpose(0, 2, 1)  # (G, Q/G, K/G)
         gcols = _launch.gemm(wt, g.reshape(groups, k // groups, -1)).reshape(-1, g.shape[1])
-    return col2im(gcols, x_shape, w.shape[2:], stride, padding, dilation)
+    return col2im_wide(gcols, x_shape, w.shape[2:], stride, padding, dilation)
 
 
 def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
@@ -308,7 +310,7 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 
     """
     if x.shape[0] == 0:
         return _launch.xp.zeros(tuple(w_shape), x.dtype)
-    cols = saved if saved is not None else im2col(x, w_shape[2:], stride, padding, dilation)
+    cols = saved if saved is not None else im2col_wide(x, w_shape[2:], stride, padding, dilation)
     k = w_shape[0]
     g = _gy_t(gy)
     if groups == 1:

@@ -21,15 +21,9 @@ import threading
 import time
 
 from . import backends
+from .backends import primitives
 
-PRIMITIVES = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_bias",
-              "conv2d_bwd_bias_relu", "bias_relu_fwd", "bias_relu_bwd",
-              "conv2d_relu_max_pool_fwd", "conv2d_relu_max_pool_bwd",
-              "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
-              "relu_fwd", "relu_bwd", "softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd",
-              "sgd_update", "adam_update", "sgd_update_many", "adam_update_many", "matmul",
-              "embedding_bwd", "layer_norm_fwd", "layer_norm_bwd", "lstm_cell_fwd", "lstm_cell_bwd",
-              "gru_cell_fwd", "gru_cell_bwd")
+PRIMITIVES = primitives.NAMES  # every primitive the backends bind, from the one declaration
 
 _local = threading.local()
 

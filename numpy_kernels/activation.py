@@ -1,4 +1,4 @@
-"""Activations on NumPy: relu forward / backward in chunks over threads, and the bias + ReLU
+"""Activations on NumPy: relu forward / backward in chunks over threads, leaky_relu, and the bias + ReLU
 epilogue of a linear layer (``bias_relu_fwd`` / ``bias_relu_bwd``, as on cuda).
 
 Example:
@@ -46,6 +46,30 @@ def relu_bwd(gy, y):
 
     parallel_for(gf.size, _per_thread(gf.size), chunk)
     return gx
+
+
+def leaky_relu_fwd(x, negative_slope):
+    """x where x > 0, else ``negative_slope * x``, as a new array (NaN propagates).
+
+    Example:
+        >>> leaky_relu_fwd(np.array([-2.0, 3.0]), 0.5)
+        array([-1.,  3.])
+    """
+    slope = x.dtype.type(negative_slope)
+    return np.where(x > 0, x, x * slope)
+
+
+def leaky_relu_bwd(gy, x, negative_slope):
+    """``gy`` where the forward input ``x`` > 0, else ``negative_slope * gy`` (PyTorch's rule:
+    x = 0 and NaN take the slope).
+
+    Example:
+        >>> leaky_relu_bwd(np.ones(3), np.array([-2.0, 0.0, 3.0]), 0.5)
+        array([0.5, 0.5, 1. ])
+    """
+    if gy.shape != x.shape:
+        raise ValueError(f"leaky_relu_bwd: gy {gy.shape} and x {x.shape} differ")
+    return np.where(x > 0, gy, gy * gy.dtype.type(negative_slope))
 
 
 def bias_relu_fwd(y, bias, relu):

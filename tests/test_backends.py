@@ -60,6 +60,13 @@ def test_the_seam_offers_errstate_to_host_timer_and_one_simulator_rule(backend, 
     for value in (t, t.data, np.array([1.0, 2.0], np.float32), [1.0, 2.0]):
         host = gn.backends.to_host(value)
         assert type(host) is np.ndarray and host.tolist() == [1.0, 2.0]
-    for setting, on in (("1", True), ("0", False), ("", False), (" 1 ", True)):
-        monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", setting)
-        assert gn.backends.simulator_on() is on
+    from cuda_kernels import simulator
+
+    for setting, on in (("1", True), ("0", False), ("", False), (" 1 ", True), ("yes", False)):
+        assert simulator.read_setting(setting) is on  # as Numba's config reads the variable
+    import numba.cuda  # noqa: F401  (once numba is loaded, its config is the answer)
+    from numba.core import config
+
+    assert gn.backends.simulator_on() is bool(config.ENABLE_CUDASIM)
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0" if config.ENABLE_CUDASIM else "1")
+    assert gn.backends.simulator_on() is bool(config.ENABLE_CUDASIM)  # numba read it already

@@ -202,6 +202,20 @@ def test_relu(rng, dtype):
     np.testing.assert_array_equal(host(CU.relu_bwd(dev(gy), y_c)), NP.relu_bwd(gy, y_n))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("slope", [0.01, 0.5])
+def test_leaky_relu(rng, dtype, slope):
+    x = rng.standard_normal((3, 10, 11)).astype(dtype)  # several grid strides
+    x[0, 0, :3] = 0.0  # x = 0 takes the slope backward, as in PyTorch
+    x[1, 1, :2] = np.nan
+    xt = x.transpose(2, 0, 1)  # non-contiguous input
+    y_n = NP.leaky_relu_fwd(xt, slope)
+    np.testing.assert_array_equal(host(CU.leaky_relu_fwd(dev(xt), slope)), y_n)
+    gy = rng.standard_normal(y_n.shape).astype(dtype)
+    np.testing.assert_array_equal(host(CU.leaky_relu_bwd(dev(gy), dev(xt), slope)),
+                                  NP.leaky_relu_bwd(gy, xt, slope))
+
+
 # rows, classes: C=1, small C, C > a block (300 > 256 threads), rows > simulated grid (5 > 4)
 SCE_CASES = [(3, 1), (5, 7), (2, 300)]
 

@@ -42,6 +42,8 @@ SCRIPT = textwrap.dedent("""
         for k, sig in [
             (activation.relu_fwd_kernel, (A(dt, 1), A(dt, 1))),
             (activation.relu_bwd_kernel, (A(dt, 1), A(dt, 1), A(dt, 1), f)),
+            (activation.leaky_relu_fwd_kernel, (A(dt, 1), A(dt, 1), f)),
+            (activation.leaky_relu_bwd_kernel, (A(dt, 1), A(dt, 1), A(dt, 1), f)),
             (pooling.max_pool2d_fwd_kernel, (A(dt, 3), A(dt, 3), A(np.int32, 3)) + (i,) * 6 + (f,)),
             (pooling.max_pool2d_bwd_kernel, (A(dt, 3), A(np.int32, 3), A(dt, 3)) + (i,) * 6 + (f,)),
             (pooling.avg_pool2d_fwd_kernel, (A(dt, 3), A(dt, 3)) + (i,) * 6 + (f, f)),
@@ -85,4 +87,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 56, proc.stdout
+    assert proc.stdout.count("OK ") == 60, proc.stdout

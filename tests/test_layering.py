@@ -1,8 +1,9 @@
 """The kernels sit at the bottom (issue 20): numpy_kernels, cuda_kernels and kernel_geometry
 import nothing from gpunet, read from their source and from a fresh interpreter alike."""
 import ast
-import re
+import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,20 +111,55 @@ def test_gpunet_has_no_import_circles():
     assert circles == []
 
 
-def test_both_backends_give_every_primitive_one_signature():
-    """One contract per primitive: the same parameter names, order and defaults on each side
-    (the backend adapts, not the op).  The two kernels of a family pair drift apart silently
-    otherwise: ``saved`` against ``argmax``, or extra device arguments on one side."""
-    import inspect
+def _public_functions(module):
+    return {name: fn for name, fn in vars(module).items() if not name.startswith("_")
+            and inspect.isfunction(fn) and fn.__module__ == module.__name__}
 
+
+def _signature(fn):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+def test_every_name_both_kernel_families_share_has_one_signature():
+    """One contract per name: a function that ``numpy_kernels/<family>.py`` and
+    ``cuda_kernels/<family>.py`` both define takes the same parameter names, order and defaults
+    on each side (the backend adapts, not the op), and every declared primitive is among them.
+    The two sides drift apart silently otherwise: ``saved`` against ``argmax``, extra device
+    arguments on one side, or ``im2col`` returning a different layout under the same name."""
+    import importlib
+
+    from gpunet.backends import primitives
+
+    drift, missing = [], []
+    for family, declared in {**primitives.FAMILIES, **primitives.SUPPORT_FAMILIES}.items():
+        host = _public_functions(importlib.import_module(f"numpy_kernels.{family}"))
+        device = _public_functions(importlib.import_module(f"cuda_kernels.{family}"))
+        missing += [f"{family}.{name}" for name in declared if name not in host or name not in device]
+        for name in sorted(host.keys() & device.keys()):
+            if _signature(host[name]) != _signature(device[name]):
+                drift.append(f"{family}.{name}: numpy{inspect.signature(host[name])} "
+                             f"cuda{inspect.signature(device[name])}")
+    assert missing == [] and drift == []
+
+
+def test_the_backends_profiler_and_docs_read_one_declaration():
+    """The primitive list is written once: both backends bind exactly the declared names from
+    their kernel packages, the profiler times those, and the base class declares none itself."""
     import gpunet as gn
-    from gpunet.profiler import PRIMITIVES
+    from gpunet.backends import primitives
+    from gpunet.backends.base import Backend
 
-    numpy_be, cuda_be = gn.backends.backend("numpy"), gn.backends.backend("cuda")
-    drift = []
-    for name in PRIMITIVES:
-        a, b = (inspect.signature(getattr(be, name)) for be in (numpy_be, cuda_be))
-        if [(p.name, p.kind, p.default) for p in a.parameters.values()] != \
-                [(p.name, p.kind, p.default) for p in b.parameters.values()]:
-            drift.append(f"{name}: numpy{a} cuda{b}")
-    assert drift == []
+    assert gn.profiler.PRIMITIVES is primitives.NAMES
+    assert not set(primitives.NAMES) & set(vars(Backend))
+    for be in (gn.backends.backend("numpy"), gn.backends.backend("cuda")):
+        package = "numpy_kernels" if be.name == "numpy" else "cuda_kernels"
+        for name in primitives.NAMES:
+            fn = getattr(be, name)
+            assert fn.__module__ == f"{package}.{primitives.FAMILY_OF[name]}", (be.name, name)
+    table = primitives.table()
+    assert all(f"`{name}`" in table for name in primitives.NAMES)
+    sources = [p for p in (ROOT / "gpunet").rglob("*.py") if p.name != "primitives.py"]
+    for path in sources:  # no second hand-kept list of primitive names
+        text = path.read_text()
+        listed = sum(f'"{name}"' in text for name in primitives.NAMES)
+        assert listed < 5, f"{path.relative_to(ROOT)} lists {listed} primitive names"

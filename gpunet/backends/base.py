@@ -3,41 +3,22 @@
 Model code (Tensor, ops, nn, optim, train) never calls NumPy or CuPy for math
 directly: it asks ``tensor.backend``.  A backend offers an array module ``xp``
 for plain array code written once, host <-> device transfers, and the
-primitive kernels below, forward and backward side by side.
+primitive kernels, forward and backward side by side.
 
-Conventions shared by every backend:
-
-* images are NCHW, conv weights ``(C_out, C_in, kH, kW)``;
-* ``stride`` and ``padding`` arrive as ``(int, int)`` pairs, already checked;
-* ``saved`` / ``argmax`` values are opaque: only the same backend reads them;
-* max pooling pads with ``-inf`` and, on ties, picks the first maximum in
-  row-major window order (as PyTorch does), so all backends route a tied
-  gradient to the same element;
-* avg pooling counts padded zeros in the divisor (PyTorch's default
-  ``count_include_pad=True``);
-* optimiser updates work in place on the parameter and state arrays.
+The primitives themselves are declared once, in ``primitives.py`` (family, name, contract),
+and bound onto each backend from its kernel package; this class holds what is not a kernel.
 """
 from __future__ import annotations
 
 import abc
 import math
-import os
 import threading
 
 import numpy as np
 
+from cuda_kernels.simulator import simulator_on  # noqa: F401  (the one rule, re-exported)
+
 _RNG_LOCK = threading.Lock()
-
-
-def simulator_on() -> bool:
-    """The one rule for "is Numba's CUDA simulator on": ``NUMBA_ENABLE_CUDASIM`` set to
-    anything but empty or 0 (Numba's own reading of it).
-
-    Example:
-        >>> isinstance(simulator_on(), bool)
-        True
-    """
-    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0").strip() not in ("", "0")
 
 
 class Backend(abc.ABC):
@@ -91,10 +72,6 @@ class Backend(abc.ABC):
             True
         """
         return None
-
-    def matmul(self, a, b):
-        """Matrix product with broadcasting over leading axes (BLAS / cuBLAS)."""
-        return self.xp.matmul(a, b)
 
     def erf(self, array):
         """The error function, elementwise (``math.erf`` on the host; backends may do better)."""
@@ -177,123 +154,6 @@ class Backend(abc.ABC):
         """Standard-normal samples of ``shape`` and ``dtype``."""
         return self._draw(self.random_kernels.normal, shape, dtype, 2)
 
-    # --- conv2d ---------------------------------------------------------------
-    @abc.abstractmethod
-    def conv2d_fwd(self, x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1,
-                   relu=False):
-        """Cross-correlation. x (N,C,H,W), w (K,C/groups,kH,kW), b (K,) or None; taps
-        ``dilation`` apart; channels split into ``groups`` independent convolutions; then
-        max(., 0) when ``relu`` (fused into the pass that adds the bias).
-
-        Returns ``(y, saved)``: y (N,K,Ho,Wo) and whatever the backward passes reuse
-        (None when ``keep_cols`` is False: no weight gradient will be asked for).
-        """
-
-    @abc.abstractmethod
-    def conv2d_bwd_bias_relu(self, gy, y=None, relu=False, need_bias=True, write_g=True):
-        """``(g, gb)``: NCHW ``gy`` masked where the fused ReLU's output ``y`` <= 0 (only when
-        ``relu``), in whatever layout this backend's conv2d_bwd_data / _weight read best
-        (None unless ``write_g``), and the bias gradient (None unless ``need_bias``)."""
-
-    @abc.abstractmethod
-    def conv2d_bwd_data(self, gy, w, x_shape, stride, padding, saved, dilation=(1, 1), groups=1):
-        """Gradient with respect to the input, shape ``x_shape``; ``gy`` is NCHW or the ``g``
-        of conv2d_bwd_bias_relu."""
-
-    @abc.abstractmethod
-    def conv2d_bwd_weight(self, gy, x, w_shape, stride, padding, saved, dilation=(1, 1), groups=1):
-        """Gradient with respect to the weight, shape ``w_shape``."""
-
-    def conv2d_bwd_bias(self, gy):
-        """Gradient with respect to the bias: gy summed over N, H, W."""
-        return gy.sum(axis=(0, 2, 3))
-
-    # --- pooling --------------------------------------------------------------
-    @abc.abstractmethod
-    def max_pool2d_fwd(self, x, kernel, stride, padding, keep_argmax=True, ceil_mode=False):
-        """Returns ``(y, argmax)``; argmax is what max_pool2d_bwd needs (may be skipped, and
-        then None, when ``keep_argmax`` is False: no backward will follow)."""
-
-    @abc.abstractmethod
-    def conv2d_relu_max_pool_fwd(self, x, w, b, stride, padding, pool, keep_cols=True,
-                                 keep_argmax=True):
-        """``max_pool2d(relu(conv2d(x, w, b, stride, padding)), pool)`` with ``pool``-square
-        windows and stride ``pool``: ``(pooled, cols, saved)``, cols as conv2d_fwd's."""
-
-    @abc.abstractmethod
-    def conv2d_relu_max_pool_bwd(self, gp, saved, need_bias=True, write_g=True):
-        """``(g, gb)``: the conv output's gradient, as conv2d_bwd_bias_relu's ``g``, and the
-        bias gradient, from the pooled output's gradient ``gp``."""
-
-    @abc.abstractmethod
-    def max_pool2d_bwd(self, gy, saved, x_shape, kernel, stride, padding, ceil_mode=False):
-        """Scatter gy to the arg-max positions that ``saved`` (the forward's) records, summing
-        where windows overlap."""
-
-    @abc.abstractmethod
-    def avg_pool2d_fwd(self, x, kernel, stride, padding):
-        """Mean over each window, padded zeros counted."""
-
-    @abc.abstractmethod
-    def avg_pool2d_bwd(self, gy, x_shape, kernel, stride, padding):
-        """Spread gy / (kH*kW) over each window."""
-
-    # --- activations ----------------------------------------------------------
-    @abc.abstractmethod
-    def relu_fwd(self, x):
-        """max(x, 0)."""
-
-    @abc.abstractmethod
-    def relu_bwd(self, gy, y):
-        """gy where the forward output y > 0, else 0."""
-
-    @abc.abstractmethod
-    def bias_relu_fwd(self, y, bias, relu):
-        """In place on a C-contiguous (M, F) ``y``: add ``bias`` (F,) or None, then max(., 0)
-        when ``relu``; returns ``y`` (a linear layer's epilogue)."""
-
-    @abc.abstractmethod
-    def bias_relu_bwd(self, gy, y, relu, need_bias):
-        """``(g, gb)``: (M, F) ``gy`` masked where ``y`` <= 0 when ``relu`` (else gy) and its
-        column sums (None unless ``need_bias``), in a fixed order."""
-
-    # --- fused softmax cross-entropy -----------------------------------------
-    @abc.abstractmethod
-    def softmax_cross_entropy_fwd(self, logits, labels, reduction="none"):
-        """logits (N,C) float, labels (N,) int in [0, C).
-
-        Returns ``(loss, probs)``: per-row loss (N,) = logsumexp(row) - row[label],
-        computed stably (or its "mean" or "sum" as a 0-d array, reduced in the same pass),
-        and the softmax probabilities (N,C) for the backward.
-        """
-
-    @abc.abstractmethod
-    def softmax_cross_entropy_bwd(self, probs, labels, gloss, reduction="none"):
-        """(probs - onehot(labels)) * gloss[:, None], gloss the per-row upstream grad; with a
-        "mean" or "sum" ``reduction`` gloss is the reduced loss's upstream grad (0-d)."""
-
-    # --- optimiser updates (in place) ----------------------------------------
-    @abc.abstractmethod
-    def sgd_update(self, param, grad, buf, lr, momentum, dampening, weight_decay,
-                   nesterov, first_step):
-        """PyTorch's SGD step.  ``buf`` is the momentum buffer (unused when momentum=0)."""
-
-    @abc.abstractmethod
-    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
-                    step, decoupled):
-        """Adam (decoupled=False, L2 added to grad) or AdamW (decoupled weight decay)."""
-
-    @abc.abstractmethod
-    def sgd_update_many(self, params, grads, bufs, lr, momentum, dampening, weight_decay,
-                        nesterov, first_step):
-        """sgd_update on lists of same-dtype arrays (``bufs`` None when momentum=0); the
-        cuda backend updates up to 16 parameters per launch."""
-
-    @abc.abstractmethod
-    def adam_update_many(self, params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay,
-                         step, decoupled):
-        """adam_update on lists of same-dtype arrays sharing one step count."""
-
     def one(self, dtype):
         """A cached 0-d array holding 1 of ``dtype`` (the seed of ``loss.backward()``): read-only
         by convention, so no device op fills a new one every step."""
@@ -302,41 +162,6 @@ class Backend(abc.ABC):
         if key not in ones:
             ones[key] = self.asarray(np.ones((), key))
         return ones[key]
-
-    # --- embedding --------------------------------------------------------------
-    @abc.abstractmethod
-    def embedding_bwd(self, gy, indices, num_embeddings):
-        """Gradient of ``weight[indices]``: gy's rows summed into their table rows, deterministically."""
-
-    # --- layer normalisation ---------------------------------------------------------
-    @abc.abstractmethod
-    def layer_norm_fwd(self, x, weight, bias, eps):
-        """Rows of x (R, D) normalised (biased variance), times weight plus bias (D,) or None.
-
-        Returns ``(y, saved)``; ``saved`` (the row means and reciprocal std) feeds the backward.
-        """
-
-    @abc.abstractmethod
-    def layer_norm_bwd(self, gy, x, weight, saved):
-        """``(gx, gweight, gbias)`` for layer_norm_fwd (the last two None without weight)."""
-
-    # --- recurrent cells (the pointwise part of one step) -------------------------------
-    @abc.abstractmethod
-    def lstm_cell_fwd(self, gi, gh, c_prev):
-        """One LSTM step from gate pre-activations gi, gh (N, 4H; gates i, f, g, o) and c_prev
-        (N, H). Returns ``(hc, saved)``, hc (N, 2H) = [h | c]."""
-
-    @abc.abstractmethod
-    def lstm_cell_bwd(self, ghc, saved):
-        """``(g_gates, g_c_prev)`` from ghc (N, 2H) = [dL/dh | dL/dc]; g_gates is gi's and gh's."""
-
-    @abc.abstractmethod
-    def gru_cell_fwd(self, gi, gh, h_prev):
-        """One GRU step (PyTorch's gates r, z, n) from gi, gh (N, 3H), h_prev (N, H): ``(h, saved)``."""
-
-    @abc.abstractmethod
-    def gru_cell_bwd(self, gh_out, saved):
-        """``(g_gi, g_gh, g_h_prev)`` of one GRU step from dL/dh (N, H)."""
 
     def __repr__(self) -> str:
         return f"<gpunet backend {self.name!r}>"

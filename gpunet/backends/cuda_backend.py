@@ -18,6 +18,7 @@ import contextlib
 
 import numpy as np
 
+from . import primitives
 from .base import Backend, simulator_on
 
 _INSTALL = 'pip install "gpunet[cuda]"'
@@ -85,7 +86,8 @@ def _unavailable_reason() -> str | None:
 
 
 class CudaBackend(Backend):
-    """GPU backend (or its simulator twin): a thin table over the ``cuda_kernels`` families.
+    """GPU backend (or its simulator twin): the primitives of ``primitives.py`` bound from
+    ``cuda_kernels/<family>.py`` when the backend is made (importing numba then, not at import).
 
     Example:
         >>> be = CudaBackend()                             # doctest: +SKIP
@@ -100,8 +102,7 @@ class CudaBackend(Backend):
         reason = unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"the 'cuda' backend cannot run here: {reason}")
-        from cuda_kernels import (_launch, activation, checks, conv, embedding, layer_norm, optim,
-                                  pooling, random, recurrent, softmax_ce)
+        from cuda_kernels import _launch, checks, random
 
         self.simulated = _launch.SIMULATOR
         self.xp = _launch.xp
@@ -109,23 +110,9 @@ class CudaBackend(Backend):
         # and _flag_messages[i] is raised at the next value read (slot 0: the softmax-CE kernel).
         self._flag_messages = [_BAD_LABEL]
         checks.device_flags(), checks.reduction_ticket()  # allocated now, never inside a step
-        self._k_checks, self._k_sce, self.random_kernels = checks, softmax_ce, random
+        self._k_checks, self.random_kernels = checks, random
         self._launch = self.launcher = _launch  # launcher: launch and gemm, which the profiler counts
-        # The primitive table: each protocol name is the family function of the same name.
-        for module, names in ((conv, ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight",
-                                      "conv2d_bwd_bias", "conv2d_bwd_bias_relu")),
-                              (pooling, ("max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd",
-                                         "avg_pool2d_bwd", "conv2d_relu_max_pool_fwd",
-                                         "conv2d_relu_max_pool_bwd")),
-                              (activation, ("relu_fwd", "relu_bwd", "bias_relu_fwd", "bias_relu_bwd")),
-                              (softmax_ce, ("softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd")),
-                              (optim, ("sgd_update", "adam_update", "sgd_update_many", "adam_update_many")),
-                              (embedding, ("embedding_bwd",)),
-                              (layer_norm, ("layer_norm_fwd", "layer_norm_bwd")),
-                              (recurrent, ("lstm_cell_fwd", "lstm_cell_bwd", "gru_cell_fwd",
-                                           "gru_cell_bwd"))):
-            for fn_name in names:
-                setattr(self, fn_name, getattr(module, fn_name))
+        primitives.bind(self, primitives.kernel_modules("cuda_kernels", primitives.FAMILIES))
         self.seed(seed)
 
     # --- arrays and transfers -------------------------------------------------
@@ -175,25 +162,12 @@ class CudaBackend(Backend):
         slot = self._flag_messages.index(message)
         self._k_checks.flag_outside_range(array, lo, hi, self._k_checks.device_flags(), slot)
 
-    def matmul(self, a, b):
-        return self._launch.gemm(a, b)
-
     def erf(self, array):
         if self.simulated:
             return super().erf(array)
         from cupyx.scipy.special import erf
 
         return erf(array)
-
-    # The remaining protocol methods are the family functions bound in __init__.
-    conv2d_fwd = conv2d_bwd_data = conv2d_bwd_weight = conv2d_bwd_bias_relu = None
-    bias_relu_fwd = bias_relu_bwd = sgd_update_many = adam_update_many = None
-    max_pool2d_fwd = max_pool2d_bwd = avg_pool2d_fwd = avg_pool2d_bwd = None
-    conv2d_relu_max_pool_fwd = conv2d_relu_max_pool_bwd = None
-    relu_fwd = relu_bwd = softmax_cross_entropy_fwd = softmax_cross_entropy_bwd = None
-    sgd_update = adam_update = None
-    embedding_bwd = layer_norm_fwd = layer_norm_bwd = None
-    lstm_cell_fwd = lstm_cell_bwd = gru_cell_fwd = gru_cell_bwd = None
 
 
 class _EventTimer:

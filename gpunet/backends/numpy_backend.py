@@ -1,7 +1,6 @@
-"""The NumPy backend: a thin table over the kernel families in ``numpy_kernels/``.
+"""The NumPy backend: the primitives of ``primitives.py`` bound from ``numpy_kernels/<family>.py``.
 
-Each family module mirrors ``cuda_kernels/<family>.py`` function for function (conv, pooling,
-activation, softmax_ce, optim, random, checks, embedding, layer_norm, recurrent), so the two
+Each family module mirrors ``cuda_kernels/<family>.py`` function for function, so the two
 implementations of a primitive can be read side by side.  The kernels split their batch over ``gn.set_num_threads`` threads.
 
 Example:
@@ -15,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from numpy_kernels import (activation, checks, conv, embedding, layer_norm, linalg, optim, pooling,
-                           random, recurrent, softmax_ce)
+from numpy_kernels import checks, random
 from numpy_kernels._parallel import concurrently, keep_freed_memory
 
+from . import primitives
 from .base import Backend
 
 
@@ -46,32 +45,6 @@ class NumpyBackend(Backend):
             super().check_range(array, lo, hi, what, hint)  # raises, naming the range seen
 
     concurrently = staticmethod(concurrently)
-    matmul = staticmethod(linalg.matmul)
-    conv2d_fwd = staticmethod(conv.conv2d_fwd)
-    conv2d_bwd_data = staticmethod(conv.conv2d_bwd_data)
-    conv2d_bwd_weight = staticmethod(conv.conv2d_bwd_weight)
-    conv2d_bwd_bias = staticmethod(conv.conv2d_bwd_bias)
-    conv2d_bwd_bias_relu = staticmethod(conv.conv2d_bwd_bias_relu)
-    max_pool2d_fwd = staticmethod(pooling.max_pool2d_fwd)
-    max_pool2d_bwd = staticmethod(pooling.max_pool2d_bwd)
-    conv2d_relu_max_pool_fwd = staticmethod(pooling.conv2d_relu_max_pool_fwd)
-    conv2d_relu_max_pool_bwd = staticmethod(pooling.conv2d_relu_max_pool_bwd)
-    avg_pool2d_fwd = staticmethod(pooling.avg_pool2d_fwd)
-    avg_pool2d_bwd = staticmethod(pooling.avg_pool2d_bwd)
-    relu_fwd = staticmethod(activation.relu_fwd)
-    relu_bwd = staticmethod(activation.relu_bwd)
-    bias_relu_fwd = staticmethod(activation.bias_relu_fwd)
-    bias_relu_bwd = staticmethod(activation.bias_relu_bwd)
-    softmax_cross_entropy_fwd = staticmethod(softmax_ce.softmax_cross_entropy_fwd)
-    softmax_cross_entropy_bwd = staticmethod(softmax_ce.softmax_cross_entropy_bwd)
-    sgd_update = staticmethod(optim.sgd_update)
-    adam_update = staticmethod(optim.adam_update)
-    sgd_update_many = staticmethod(optim.sgd_update_many)
-    adam_update_many = staticmethod(optim.adam_update_many)
-    embedding_bwd = staticmethod(embedding.embedding_bwd)
-    layer_norm_fwd = staticmethod(layer_norm.layer_norm_fwd)
-    layer_norm_bwd = staticmethod(layer_norm.layer_norm_bwd)
-    lstm_cell_fwd = staticmethod(recurrent.lstm_cell_fwd)
-    lstm_cell_bwd = staticmethod(recurrent.lstm_cell_bwd)
-    gru_cell_fwd = staticmethod(recurrent.gru_cell_fwd)
-    gru_cell_bwd = staticmethod(recurrent.gru_cell_bwd)
+
+
+primitives.bind(NumpyBackend, primitives.kernel_modules("numpy_kernels", primitives.FAMILIES))

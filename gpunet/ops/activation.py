@@ -1,7 +1,11 @@
 """Activations and dropout, one Function each."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import Function
+from .._arg_checks import _tensor
+from .math import dim_index
 
 
 class ReLU(Function):
@@ -97,15 +101,13 @@ class LeakyReLU(Function):
 
     @staticmethod
     def forward(ctx, x, negative_slope):
-        xp = ctx.backend.xp
         ctx.save_for_backward(x)
-        ctx.slope = x.dtype.type(negative_slope)
-        return xp.where(x > 0, x, x * ctx.slope)
+        ctx.negative_slope = negative_slope
+        return ctx.backend.leaky_relu_fwd(x, negative_slope)
 
     @staticmethod
     def backward(ctx, gy):
-        (x,) = ctx.saved
-        return (ctx.backend.xp.where(x > 0, gy, gy * ctx.slope),)
+        return (ctx.backend.leaky_relu_bwd(gy, ctx.saved[0], ctx.negative_slope),)
 
 
 class ELU(Function):
@@ -152,3 +154,62 @@ class GELU(Function):
             return (gy * (x.dtype.type(0.5) * (1 + t) + x.dtype.type(0.5) * x * (1 - t * t) * d_inner),)
         pdf = xp.exp(x * x * x.dtype.type(-0.5)) * x.dtype.type(0.3989422804014327)
         return (gy * (ctx.cdf + x * pdf),)
+
+
+# --- the functions users call (gpunet.functional re-exports them) ---------------
+def relu(x):
+    """max(x, 0)."""
+    return ReLU.apply(_tensor("x", x))
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow."""
+    return Sigmoid.apply(_tensor("x", x))
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return Tanh.apply(_tensor("x", x))
+
+
+def _softmax_dim(fn, x, dim, axis):
+    dim = dim if axis is None else axis
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{fn}(): argument 'dim' must be int, not {type(dim).__name__}")
+    return dim_index(int(dim), _tensor("x", x).ndim)
+
+
+def softmax(x, dim=-1, *, axis=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (``axis=`` is an alias), shifted by the max for stability."""
+    return Softmax.apply(x, axis=_softmax_dim("softmax", x, dim, axis))
+
+
+def log_softmax(x, dim=-1, *, axis=None):
+    """log(softmax(x)) along ``dim``, computed stably."""
+    return LogSoftmax.apply(x, axis=_softmax_dim("log_softmax", x, dim, axis))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else ``negative_slope * x`` (PyTorch's default slope 0.01)."""
+    return LeakyReLU.apply(_tensor("x", x), negative_slope=float(negative_slope))
+
+
+def elu(x, alpha=1.0):
+    """x where x > 0, else ``alpha * (exp(x) - 1)``."""
+    return ELU.apply(_tensor("x", x), alpha=float(alpha))
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x) with the exact normal CDF, or its tanh form with ``approximate="tanh"``."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(_tensor("x", x), approximate=approximate)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(_tensor("x", x), p=p)

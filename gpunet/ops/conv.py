@@ -7,7 +7,10 @@ bias gradient.  The values are those of the layer followed by ``F.relu``, bit fo
 """
 from __future__ import annotations
 
+from kernel_geometry import out_hw
+
 from ..function import Function, is_grad_enabled
+from .._arg_checks import _conv2d_args, _tensor
 
 
 class Linear(Function):
@@ -94,3 +97,74 @@ def _input_and_weight_grads(be, need, g, x, w, args, extra):
     if data and weight:
         return be.concurrently(data, weight)
     return (data() if data else None), (weight() if weight else None)
+
+
+# --- the functions users call (gpunet.functional re-exports them) ---------------
+def linear(x, weight, bias=None, *, _relu=False):
+    """x @ weight.T + bias, weight of shape (out_features, in_features).
+
+    Example:
+        >>> y = F.linear(x, w, b)      # x (N, 784), w (10, 784), b (10,) -> (N, 10)
+    """
+    _tensor("x", x)
+    _tensor("weight", weight, 2)
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: x has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) "
+                         f"but weight (out, in) = {weight.shape} expects {weight.shape[1]}")
+    if bias is not None and _tensor("bias", bias, 1).shape[0] != weight.shape[0]:
+        raise ValueError(f"linear: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
+    return Linear.apply(x, weight, *([bias] if bias is not None else []), relu=_relu)
+
+
+def linear_relu(x, weight, bias=None):
+    """``relu(linear(x, weight, bias))`` with the bias and ReLU fused into one pass after the
+    GEMM (and one pass back): the same values, fewer memory passes and kernel launches.
+
+    Example:
+        >>> y = F.linear_relu(x, w, b)  # == F.relu(F.linear(x, w, b))
+    """
+    return linear(x, weight, bias, _relu=True)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, _relu=False):
+    """2-D cross-correlation: x (N,C,H,W), weight (K,C/groups,kH,kW), bias (K,) -> (N,K,Ho,Wo).
+
+    ``dilation`` spaces the kernel taps; ``groups`` splits the channels into independent
+    convolutions (``groups=C`` with K = C is a depthwise convolution), as in PyTorch.
+
+    Example:
+        >>> y = F.conv2d(x, w, b, stride=1, padding=2)
+    """
+    stride, padding, dilation = _conv2d_args(x, weight, bias, stride, padding, dilation, groups)
+    extra = [bias] if bias is not None else []
+    return Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation,
+                          groups=groups, relu=_relu)
+
+
+def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``relu(conv2d(...))`` with the bias and ReLU fused into the conv's output pass (and the
+    ReLU's backward into the bias-gradient pass): the same values, fewer passes and launches.
+
+    Example:
+        >>> y = F.conv2d_relu(x, w, b, padding=2)  # == F.relu(F.conv2d(x, w, b, padding=2))
+    """
+    return conv2d(x, weight, bias, stride, padding, dilation, groups, _relu=True)
+
+
+def conv2d_relu_max_pool2d(x, weight, bias=None, stride=1, padding=0, pool=2):
+    """``max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool)`` as one op (a plain
+    conv; pool windows ``pool`` square with stride ``pool``): the same values, and on the NumPy
+    backend the pooling runs on each chunk of the conv's output while it is in cache.
+
+    Example:
+        >>> y = F.conv2d_relu_max_pool2d(x, w, b, padding=2)  # LeNet's first block
+    """
+    stride, padding, _ = _conv2d_args(x, weight, bias, stride, padding, 1, 1)
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+        raise ValueError(f"conv2d_relu_max_pool2d: pool must be an int >= 1, got {pool!r}")
+    conv_hw = out_hw(x.shape, weight.shape[2:], stride, padding)
+    if min(conv_hw) < pool:
+        raise ValueError(f"conv2d_relu_max_pool2d: the conv's output {conv_hw} is smaller than "
+                         f"the pool window {pool}x{pool}")
+    extra = [bias] if bias is not None else []
+    return Conv2dReLUMaxPool.apply(x, weight, *extra, stride=stride, padding=padding, pool=pool)

@@ -8,7 +8,11 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import Function
+from .._arg_checks import _tensor
+from ..tensor import Tensor
 
 
 class TakeAlongDim(Function):
@@ -61,61 +65,21 @@ class Clone(Function):
         return (gy,)
 
 
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, a):
-        y = ctx.backend.xp.sqrt(a)
-        ctx.save_for_backward(y)
-        return y
+# --- the functions users call (gpunet.functional re-exports them) ---------------
+def one_hot(labels, num_classes=-1):
+    """(…,) integer class ids -> (…, num_classes) int64 one-hot, as ``F.one_hot``.
 
-    @staticmethod
-    def backward(ctx, gy):
-        return (gy / (2 * ctx.saved[0]),)
-
-
-class PowTensor(Function):
-    """``a ** b`` elementwise for two tensors, with PyTorch's gradients.
-
-    d/da = b * a**(b-1) (0 where b == 0); d/db = a**b * log(a), 0 where a == 0 and b >= 0.
+    Example:
+        >>> F.one_hot(gn.tensor([0, 2]), 3).tolist()
+        [[1, 0, 0], [0, 0, 1]]
     """
-
-    @staticmethod
-    def forward(ctx, a, b):
-        xp = ctx.backend.xp
-        y = xp.power(a, b)
-        ctx.save_for_backward(a, b, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        xp = ctx.backend.xp
-        a, b, y = ctx.saved
-        ga = gb = None
-        zero = xp.zeros((), dtype=gy.dtype)
-        with ctx.backend.errstate(divide="ignore", invalid="ignore"):
-            if ctx.needs_input_grad[0]:
-                ga = xp.where(b == 0, zero, gy * b * xp.power(a, b - 1))
-            if ctx.needs_input_grad[1]:
-                gb = xp.where((a == 0) & (b >= 0), zero, gy * y * xp.log(a))
-        return ga, gb
-
-
-class Embedding(Function):
-    """Rows of ``weight`` at integer ``indices``; the backward sums gradients per row through the
-    backend's deterministic ``embedding_bwd`` (no atomics, the same order on every backend)."""
-
-    @staticmethod
-    def forward(ctx, weight, indices, padding_idx=None):
-        ctx.save_for_backward(indices)
-        ctx.num, ctx.padding_idx = weight.shape[0], padding_idx
-        # the ids were range-checked (on a GPU the error surfaces at the next read): clipping
-        # keeps an out-of-range id from reading outside the table meanwhile
-        return weight[ctx.backend.xp.clip(indices, 0, weight.shape[0] - 1)]
-
-    @staticmethod
-    def backward(ctx, gy):
-        (indices,) = ctx.saved
-        g = ctx.backend.embedding_bwd(gy, indices, ctx.num)
-        if ctx.padding_idx is not None:
-            g[ctx.padding_idx] = 0  # PyTorch: the padding row gets no gradient
-        return (g,)
+    labels = _tensor("labels", labels, float_=False)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+    host = labels.numpy()
+    n = int(host.max()) + 1 if num_classes == -1 and host.size else int(num_classes)
+    if host.size and (host.min() < 0 or host.max() >= n):
+        raise ValueError(f"one_hot: labels must be in [0, {n}), got values in "
+                         f"[{host.min()}, {host.max()}]")
+    out = (host[..., None] == np.arange(max(n, 0))).astype(np.int64)
+    return Tensor(out, backend=labels.backend)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from ..function import Function
+from .._arg_checks import _reduction, _same_shape, _tensor
+from ..tensor import Tensor
 
 
 def apply_reduction(per_item, reduction):
@@ -27,23 +29,6 @@ def _count(shape):
     for s in shape:
         n *= s
     return n
-
-
-class SoftmaxCrossEntropy(Function):
-    """-log softmax(logits)[label], fused and stable; backward (softmax - onehot) * g."""
-
-    @staticmethod
-    def forward(ctx, logits, labels, reduction="mean"):
-        # the reduction happens inside the fused kernel (one launch on cuda)
-        loss, probs = ctx.backend.softmax_cross_entropy_fwd(logits, labels, reduction)
-        ctx.save_for_backward(probs, labels)
-        ctx.reduction = reduction
-        return loss
-
-    @staticmethod
-    def backward(ctx, gy):
-        probs, labels = ctx.saved
-        return ctx.backend.softmax_cross_entropy_bwd(probs, labels, gy, ctx.reduction), None
 
 
 class BinaryCrossEntropyWithLogits(Function):
@@ -96,3 +81,49 @@ def _quiet(backend):
     """Silence NumPy's warnings for log(0), which the clamp handles, and for log of a value
     outside [0, 1], which the range check reports (at the next value read on a GPU)."""
     return backend.errstate(divide="ignore", invalid="ignore")
+
+
+# --- the functions users call (gpunet.functional re-exports them) ---------------
+def nll_loss(input, target, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
+
+    Example:
+        >>> F.nll_loss(F.log_softmax(logits, dim=1), labels)   # == F.cross_entropy(logits, labels)
+    """
+    _tensor("input", input, 2)
+    if not isinstance(target, Tensor):
+        target = Tensor(target, backend=input.backend)
+    if target.dtype.kind not in "iu" or target.shape != (input.shape[0],):
+        raise ValueError(f"nll_loss: target must be ({input.shape[0]},) integer class ids, got "
+                         f"shape {target.shape} dtype {target.dtype}")
+    input.backend.check_range(target.data, 0, input.shape[1] - 1,
+                              f"nll_loss: target must be in [0, {input.shape[1]})")
+    picked = input[input.backend.xp.arange(input.shape[0]), target.data]
+    return apply_reduction(-picked, _reduction(reduction))
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error: mean((input - target)^2)."""
+    target = _same_shape("mse_loss", _tensor("input", input), target)
+    diff = input - target
+    return apply_reduction(diff * diff, _reduction(reduction))
+
+
+def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error (MAE): mean(|input - target|)."""
+    target = _same_shape("l1_loss", _tensor("input", input), target)
+    return apply_reduction((input - target).abs(), _reduction(reduction))
+
+
+def binary_cross_entropy(input, target, reduction="mean"):
+    """BCE on probabilities in [0, 1]: -(t log p + (1-t) log(1-p))."""
+    target = _same_shape("binary_cross_entropy", _tensor("input", input), target)
+    input.backend.check_range(input.data, 0, 1, "binary_cross_entropy: input must be probabilities in [0, 1]",
+                              "; use binary_cross_entropy_with_logits for raw scores")
+    return BinaryCrossEntropy.apply(input, target, reduction=_reduction(reduction))
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    """BCE on raw scores: sigmoid and log fused so that large logits stay finite."""
+    target = _same_shape("binary_cross_entropy_with_logits", _tensor("input", input), target)
+    return BinaryCrossEntropyWithLogits.apply(input, target, reduction=_reduction(reduction))

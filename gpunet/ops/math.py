@@ -214,58 +214,6 @@ class Max(Function):
         return (_expand(gy, ctx.axes, ctx.keepdims, a.shape, ctx.backend.xp) * mask,)
 
 
-class Reshape(Function):
-    @staticmethod
-    def forward(ctx, a, shape):
-        ctx.shape = a.shape
-        return a.reshape(shape)
-
-    @staticmethod
-    def backward(ctx, gy):
-        return (gy.reshape(ctx.shape),)
-
-
-class Transpose(Function):
-    @staticmethod
-    def forward(ctx, a, axes=None):
-        ctx.axes = axes
-        return a.transpose(axes)
-
-    @staticmethod
-    def backward(ctx, gy):
-        if ctx.axes is None:
-            return (gy.transpose(),)
-        inverse = [0] * len(ctx.axes)
-        for i, ax in enumerate(ctx.axes):
-            inverse[ax] = i
-        return (gy.transpose(inverse),)
-
-
-class GetItem(Function):
-    @staticmethod
-    def forward(ctx, a, index):
-        ctx.index, ctx.shape = index, a.shape
-        return a[index]
-
-    @staticmethod
-    def backward(ctx, gy):
-        xp = ctx.backend.xp
-        g = xp.zeros(ctx.shape, dtype=gy.dtype)
-        if _is_basic_index(ctx.index):
-            g[ctx.index] = gy  # ints and slices name each element at most once: no add.at needed
-        else:
-            xp.add.at(g, ctx.index, gy)  # NOTE: add.at so repeated fancy indices accumulate
-        return (g,)
-
-
-def _is_basic_index(index):
-    """True for NumPy basic indexing: ints, slices, None and Ellipsis (alone or in a tuple)."""
-    items = index if isinstance(index, tuple) else (index,)
-    return all(i is None or i is Ellipsis or isinstance(i, slice)
-               or (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)))
-               for i in items)
-
-
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -302,34 +250,43 @@ class MatMul(Function):
         return ga, gb
 
 
-class Stack(Function):
-    """Join same-shaped arrays along a new axis; backward hands each input its slice."""
-
+class Sqrt(Function):
     @staticmethod
-    def forward(ctx, *arrays, axis=0):
-        ctx.axis = axis
-        return ctx.backend.xp.stack(arrays, axis=axis)
-
-    @staticmethod
-    def backward(ctx, gy):
-        parts = ctx.backend.xp.moveaxis(gy, ctx.axis, 0)
-        return tuple(parts[i] if need else None for i, need in enumerate(ctx.needs_input_grad))
-
-
-class Concat(Function):
-    """Join arrays along an existing axis; backward splits the gradient at the same offsets."""
-
-    @staticmethod
-    def forward(ctx, *arrays, axis=0):
-        ctx.axis = axis
-        ctx.offsets = []
-        total = 0
-        for a in arrays[:-1]:
-            total += a.shape[axis]
-            ctx.offsets.append(total)
-        return ctx.backend.xp.concatenate(arrays, axis=axis)
+    def forward(ctx, a):
+        y = ctx.backend.xp.sqrt(a)
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        parts = ctx.backend.xp.split(gy, ctx.offsets, axis=ctx.axis)
-        return tuple(p if need else None for p, need in zip(parts, ctx.needs_input_grad))
+        return (gy / (2 * ctx.saved[0]),)
+
+
+class PowTensor(Function):
+    """``a ** b`` elementwise for two tensors, with PyTorch's gradients.
+
+    d/da = b * a**(b-1) (0 where b == 0); d/db = a**b * log(a), 0 where a == 0 and b >= 0.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        xp = ctx.backend.xp
+        y = xp.power(a, b)
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = ctx.backend.xp
+        a, b, y = ctx.saved
+        ga = gb = None
+        zero = xp.zeros((), dtype=gy.dtype)
+        with ctx.backend.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:
+                ga = xp.where(b == 0, zero, gy * b * xp.power(a, b - 1))
+            if ctx.needs_input_grad[1]:
+                gb = xp.where((a == 0) & (b >= 0), zero, gy * y * xp.log(a))
+        return ga, gb
+
+
+# --- the functions users call (gpunet.functional re-exports them) ---------------

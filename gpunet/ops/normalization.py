@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..function import Function
+from .._arg_checks import _tensor
 
 
 def _channel_shape(x):
@@ -87,28 +88,37 @@ def batch_norm_backward(ctx, gy, sum_over_ranks=None):
     return gx, ggamma, gbeta
 
 
-class LayerNorm(Function):
-    """Normalise over the trailing ``len(normalized_shape)`` dims; the backend's fused kernels
-    do the (R, D) row work, R the leading dims and D the normalised ones."""
+# --- the functions users call (gpunet.functional re-exports them) ---------------
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over x (N, C, ...) per channel, as PyTorch's ``F.batch_norm``.
 
-    @staticmethod
-    def forward(ctx, x, weight=None, bias=None, normalized=1, eps=1e-5):
-        d = 1
-        for n in x.shape[x.ndim - normalized:]:
-            d *= n
-        rows = x.reshape(-1, d)
-        w = None if weight is None else weight.reshape(d)
-        b = None if bias is None else bias.reshape(d)
-        y, saved = ctx.backend.layer_norm_fwd(rows, w, b, eps)
-        ctx.save_for_backward(rows, w, saved)
-        ctx.shape, ctx.param_shape = x.shape, None if weight is None else weight.shape
-        return y.reshape(x.shape)
+    Training: normalise with the batch mean and biased variance, and (when running stats
+    are given) update them in place with ``momentum``. Eval: use the running statistics.
 
-    @staticmethod
-    def backward(ctx, gy):
-        rows, w, saved = ctx.saved
-        gx, gw, gb = ctx.backend.layer_norm_bwd(gy.reshape(rows.shape), rows, w, saved)
-        gx = gx.reshape(ctx.shape)
-        if ctx.param_shape is None:
-            return (gx,)
-        return gx, gw.reshape(ctx.param_shape), gb.reshape(ctx.param_shape)
+    Example:
+        >>> y = F.batch_norm(x, rm, rv, gamma, beta, training=True)   # x (N, C, H, W)
+    """
+    _tensor("x", x, (2, 3, 4))
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and _tensor(name, t, 1).shape != (c,):
+            raise ValueError(f"batch_norm: {name} has shape {t.shape}, needs ({c},) for x {x.shape}")
+    if (weight is None) != (bias is None):
+        raise ValueError("batch_norm: give both weight and bias, or neither")
+    affine = [weight, bias] if weight is not None else []
+    if training or running_mean is None:
+        if x.numel() // c <= 1:
+            raise ValueError(f"batch_norm: training needs more than 1 value per channel, got input "
+                             f"shape {x.shape}; use a batch larger than 1 or call model.eval()")
+        running = None
+        if training and running_mean is not None:
+            running = (running_mean.data, running_var.data, momentum)
+        return BatchNorm.apply(x, *affine, eps=eps, running=running)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    scale = ((running_var + eps) ** -0.5).reshape(shape)
+    y = (x - running_mean.reshape(shape)) * scale
+    if affine:
+        y = y * weight.reshape(shape) + bias.reshape(shape)
+    return y

@@ -1,7 +1,11 @@
 """Max and average pooling over 2-D windows."""
 from __future__ import annotations
 
+import math
+
 from ..function import Function, is_grad_enabled
+from .._arg_checks import _pair, _tensor
+from .shape import stack
 
 
 class MaxPool2d(Function):
@@ -29,3 +33,58 @@ class AvgPool2d(Function):
     @staticmethod
     def backward(ctx, gy):
         return (ctx.backend.avg_pool2d_bwd(gy, *ctx.args),)
+
+
+# --- the functions users call (gpunet.functional re-exports them) ---------------
+def _pool_args(x, kernel_size, stride, padding):
+    _tensor("x", x, 4)
+    kernel = _pair("kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else _pair("stride", stride, 1)
+    padding = _pair("padding", padding, 0)
+    for axis in (0, 1):
+        if padding[axis] * 2 > kernel[axis]:
+            raise ValueError(f"padding {padding} must be at most half of kernel_size {kernel}")
+        if kernel[axis] > x.shape[2 + axis] + 2 * padding[axis]:
+            raise ValueError(f"kernel_size {kernel} is larger than the padded input "
+                             f"{x.shape[2:]} + 2*{padding}")
+    return {"kernel": kernel, "stride": stride, "padding": padding}
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Max over kH×kW windows (stride defaults to the kernel size); ties go to the first maximum.
+
+    ``ceil_mode=True`` rounds the output size up, so a partial last window counts (PyTorch's rule).
+
+    Example:
+        >>> F.max_pool2d(x, kernel_size=2).shape    # (N, C, H//2, W//2)
+    """
+    return MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding),
+                             ceil_mode=bool(ceil_mode))
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over kH×kW windows (padded zeros counted, as PyTorch's default)."""
+    return AvgPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding))
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average over PyTorch's adaptive bins: bin i of n over length L spans
+    [floor(i*L/n), ceil((i+1)*L/n)).  Evenly dividing sizes take one avg_pool2d.
+
+    Example:
+        >>> F.adaptive_avg_pool2d(gn.ones(1, 2, 5, 7), (2, 3)).shape
+        (1, 2, 2, 3)
+    """
+    _tensor("x", x, 4)
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[2:]
+    oh, ow = oh or h, ow or w  # None keeps that size
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(x, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        h0, h1 = (i * h) // oh, math.ceil((i + 1) * h / oh)
+        cols = [x[:, :, h0:h1, (j * w) // ow:math.ceil((j + 1) * w / ow)].mean(dim=(2, 3))
+                for j in range(ow)]
+        rows.append(stack(cols, dim=-1))
+    return stack(rows, dim=-2)

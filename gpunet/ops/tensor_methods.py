@@ -10,8 +10,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import indexing as I
-from . import math as M
+from .indexing import Cast, Clone, TakeAlongDim
+from .math import (Abs, Add, Clip, Div, Exp, Log, MatMul, Max, Mean, Mul, Neg, Pow, PowTensor, Sqrt,
+                   Sub, Sum, _norm_axis, dim_index)
+from .shape import GetItem, Reshape, Transpose
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.max
 
@@ -53,14 +55,14 @@ def _pow(self, p):
     from ..tensor import Tensor
 
     if isinstance(p, Tensor):
-        return I.PowTensor.apply(*_promote(self, p))
-    return M.Pow.apply(self, p=p)
+        return PowTensor.apply(*_promote(self, p))
+    return Pow.apply(self, p=p)
 
 
 def _rpow(self, base):
     from ..tensor import as_tensor_like
 
-    return I.PowTensor.apply(as_tensor_like(base, self), self)
+    return PowTensor.apply(as_tensor_like(base, self), self)
 
 
 def _shape_args(shape):
@@ -68,14 +70,14 @@ def _shape_args(shape):
 
 
 def _reshape(self, *shape):
-    return M.Reshape.apply(self, shape=_shape_args(shape))
+    return Reshape.apply(self, shape=_shape_args(shape))
 
 
 def _permute(self, *dims):
     dims = tuple(d % max(self.ndim, 1) for d in _shape_args(dims))
     if sorted(dims) != list(range(self.ndim)):
         raise ValueError(f"permute(): dims {dims} are not a permutation of 0..{self.ndim - 1}")
-    return M.Transpose.apply(self, axes=dims)
+    return Transpose.apply(self, axes=dims)
 
 
 def _transpose(self, *dims):
@@ -85,7 +87,7 @@ def _transpose(self, *dims):
     order = list(range(self.ndim))
     d0, d1 = (d % max(self.ndim, 1) for d in dims)
     order[d0], order[d1] = order[d1], order[d0]
-    return M.Transpose.apply(self, axes=tuple(order))
+    return Transpose.apply(self, axes=tuple(order))
 
 
 def _squeeze(self, dim=None):
@@ -95,19 +97,19 @@ def _squeeze(self, dim=None):
     else:
         d = dim % max(self.ndim, 1)
         new = shape[:d] + shape[d + 1:] if shape and shape[d] == 1 else shape
-    return M.Reshape.apply(self, shape=new)
+    return Reshape.apply(self, shape=new)
 
 
 def _unsqueeze(self, dim):
     d = dim % (self.ndim + 1)
-    return M.Reshape.apply(self, shape=self.shape[:d] + (1,) + self.shape[d:])
+    return Reshape.apply(self, shape=self.shape[:d] + (1,) + self.shape[d:])
 
 
 def _reduced_dim(name, dim, shape, hint=""):
     """The one ``dim`` that max/min/argmax/argmin reduce, checked as PyTorch checks it."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}(): dim must be one int, got {dim!r}{hint}")
-    d = M.dim_index(int(dim), len(shape))
+    d = dim_index(int(dim), len(shape))
     if shape and shape[d] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size "
                          f"(the tensor's shape is {tuple(shape)})")
@@ -121,7 +123,7 @@ def _nonempty(name, self):
 
 
 def _extreme(name):
-    full, arg = (M.Max, "argmax") if name == "max" else (None, "argmin")
+    full, arg = (Max, "argmax") if name == "max" else (None, "argmin")
 
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         from ..tensor import Tensor
@@ -133,12 +135,12 @@ def _extreme(name):
                                 f"the whole tensor to one value (use a{name}(dim, keepdim=True) "
                                 "for several dims)")
             _nonempty(name, self)
-            return full.apply(self) if full else -M.Max.apply(-self)
+            return full.apply(self) if full else -Max.apply(-self)
         d = _reduced_dim(name, dim, self.shape, f"; a{name}() takes a tuple of dims")
         if self.ndim == 0:  # PyTorch: the value itself, at index 0
-            return ValuesIndices(I.Clone.apply(self), Tensor._wrap(self.backend.xp.zeros((), np.int64), self.backend))
+            return ValuesIndices(Clone.apply(self), Tensor._wrap(self.backend.xp.zeros((), np.int64), self.backend))
         index = getattr(self.data, arg)(axis=d)
-        values = I.TakeAlongDim.apply(self, dim=d, keepdim=keepdim, index=index)
+        values = TakeAlongDim.apply(self, dim=d, keepdim=keepdim, index=index)
         idx = Tensor._wrap(self.backend.xp.expand_dims(index, d) if keepdim else index, self.backend)
         return ValuesIndices(values, idx)
 
@@ -179,8 +181,8 @@ def _amax(name):
             for d in ((axis,) if isinstance(axis, (int, np.integer)) else axis):
                 _reduced_dim(name, d, self.shape)
         if name == "amax":
-            return M.Max.apply(self, axis=axis, keepdims=keepdim)
-        return -M.Max.apply(-self, axis=axis, keepdims=keepdim)
+            return Max.apply(self, axis=axis, keepdims=keepdim)
+        return -Max.apply(-self, axis=axis, keepdims=keepdim)
 
     return method
 
@@ -191,12 +193,12 @@ def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
     dim, keepdim = _dim("var", dim, axis), _keep("var", keepdim, keepdims)
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    axes = M._norm_axis(dim, self.ndim)
+    axes = _norm_axis(dim, self.ndim)
     count = 1
     for ax in axes:
         count *= self.shape[ax]
-    centred = self - M.Mean.apply(self, axis=dim, keepdims=True)
-    return M.Sum.apply(centred * centred, axis=dim, keepdims=keepdim) / max(count - correction, 0)
+    centred = self - Mean.apply(self, axis=dim, keepdims=True)
+    return Sum.apply(centred * centred, axis=dim, keepdims=keepdim) / max(count - correction, 0)
 
 
 def _getitem(self, index):
@@ -206,41 +208,41 @@ def _getitem(self, index):
         index = index.data
     elif isinstance(index, tuple):
         index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return M.GetItem.apply(self, index=index)
+    return GetItem.apply(self, index=index)
 
 
 def install(cls):
     """Attach the operators to the Tensor class (called once by gpunet.tensor)."""
-    for dunder, fn in (("add", M.Add), ("sub", M.Sub), ("mul", M.Mul), ("truediv", M.Div),
-                       ("matmul", M.MatMul)):
+    for dunder, fn in (("add", Add), ("sub", Sub), ("mul", Mul), ("truediv", Div),
+                       ("matmul", MatMul)):
         setattr(cls, f"__{dunder}__", _binary(fn))
         setattr(cls, f"__r{dunder}__", _binary(fn, reverse=True))
-    cls.__neg__ = lambda a: M.Neg.apply(a)
+    cls.__neg__ = lambda a: Neg.apply(a)
     cls.__pow__ = _pow
     cls.__rpow__ = _rpow
     cls.__getitem__ = _getitem
-    cls.exp = lambda a: M.Exp.apply(a)
-    cls.log = lambda a: M.Log.apply(a)
-    cls.abs = lambda a: M.Abs.apply(a)
-    cls.sqrt = lambda a: I.Sqrt.apply(a)
-    cls.clip = lambda a, lo=None, hi=None: M.Clip.apply(a, lo=lo, hi=hi)
-    cls.clamp = lambda a, min=None, max=None: M.Clip.apply(a, lo=min, hi=max)
-    cls.sum = _reduction(M.Sum, "sum")
-    cls.mean = _reduction(M.Mean, "mean")
+    cls.exp = lambda a: Exp.apply(a)
+    cls.log = lambda a: Log.apply(a)
+    cls.abs = lambda a: Abs.apply(a)
+    cls.sqrt = lambda a: Sqrt.apply(a)
+    cls.clip = lambda a, lo=None, hi=None: Clip.apply(a, lo=lo, hi=hi)
+    cls.clamp = lambda a, min=None, max=None: Clip.apply(a, lo=min, hi=max)
+    cls.sum = _reduction(Sum, "sum")
+    cls.mean = _reduction(Mean, "mean")
     cls.max, cls.min = _extreme("max"), _extreme("min")
     cls.argmax, cls.argmin = _argextreme("argmax"), _argextreme("argmin")
     cls.amax, cls.amin = _amax("amax"), _amax("amin")
     cls.var = _var
-    cls.std = lambda a, *args, **kw: I.Sqrt.apply(_var(a, *args, **kw))
+    cls.std = lambda a, *args, **kw: Sqrt.apply(_var(a, *args, **kw))
     cls.reshape = cls.view = _reshape
     cls.transpose = _transpose
     cls.permute = _permute
     cls.squeeze, cls.unsqueeze = _squeeze, _unsqueeze
     cls.flatten = lambda a, start_dim=0, end_dim=-1: _reshape(
         a, a.shape[:start_dim] + (-1,) + a.shape[end_dim % max(a.ndim, 1) + 1:])
-    cls.clone = lambda a: I.Clone.apply(a)
-    cls.float = lambda a: I.Cast.apply(a, dtype="float32") if a.dtype.kind == "f" else a.astype("float32")
-    cls.double = lambda a: I.Cast.apply(a, dtype="float64") if a.dtype.kind == "f" else a.astype("float64")
+    cls.clone = lambda a: Clone.apply(a)
+    cls.float = lambda a: Cast.apply(a, dtype="float32") if a.dtype.kind == "f" else a.astype("float32")
+    cls.double = lambda a: Cast.apply(a, dtype="float64") if a.dtype.kind == "f" else a.astype("float64")
     cls.long = lambda a: a.astype("int64")
     cls.int = lambda a: a.astype("int32")
     # comparisons give constant (non-differentiable) boolean tensors
