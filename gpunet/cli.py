@@ -83,6 +83,12 @@ def _fraction(text):
 
 
 def build_parser():
+    """The ``gpunet`` command line: ``train`` and ``evaluate`` with their options.
+
+    Example:
+        >>> build_parser().parse_args(["train", "--epochs", "2"]).epochs
+        2
+    """
     parser = argparse.ArgumentParser(prog="gpunet", description="Train and evaluate convnets with gpunet.")
     sub = parser.add_subparsers(dest="command", metavar="{train,evaluate}")
     sub.required = True
@@ -158,6 +164,7 @@ def _build_model(name, be, batch_norm):
 
 # --- train -------------------------------------------------------------------------------------
 def cmd_train(args):
+    """``gpunet train``: build the convnet, train it on the dataset and save the best weights."""
     from . import nn, optim
     from .data import DataLoader, TensorDataset, random_split
     from .distributed import DataParallel, DistributedSampler
@@ -343,6 +350,7 @@ def format_confusion(counts, classes):
 
 
 def cmd_evaluate(args):
+    """``gpunet evaluate``: load saved weights and report the test loss and accuracy."""
     from .data import DataLoader, TensorDataset
     from .train import predict
 

@@ -37,8 +37,14 @@ class _FailingImport:
 
 @pytest.fixture
 def real_path(monkeypatch):
-    """The detection path of a machine without the simulator."""
+    """The detection path of a machine without the simulator: the variable unset, and a numba
+    already loaded here reading it as off (gpunet asks numba's config once numba is loaded)."""
+    from cuda_kernels import simulator
+
     monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    for name in simulator._CONFIG_MODULES:
+        if hasattr(sys.modules.get(name), "ENABLE_CUDASIM"):
+            monkeypatch.setattr(sys.modules[name], "ENABLE_CUDASIM", 0)
     return monkeypatch
 
 

@@ -9,6 +9,8 @@ from .math import dim_index
 
 
 class ReLU(Function):
+    """max(x, 0) on the backend's relu kernels; the backward reads the output."""
+
     @staticmethod
     def forward(ctx, x):
         y = ctx.backend.relu_fwd(x)
@@ -21,6 +23,8 @@ class ReLU(Function):
 
 
 class Sigmoid(Function):
+    """1 / (1 + exp(-x)), computed as 0.5 * (1 + tanh(x / 2)) so that no exp overflows."""
+
     @staticmethod
     def forward(ctx, x):
         xp = ctx.backend.xp
@@ -36,6 +40,8 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    """tanh(x); the backward is gy * (1 - y^2) from the output."""
+
     @staticmethod
     def forward(ctx, x):
         y = ctx.backend.xp.tanh(x)
@@ -49,6 +55,8 @@ class Tanh(Function):
 
 
 class Softmax(Function):
+    """exp(x - max) / sum along ``axis``; the backward is y * (gy - sum(gy * y))."""
+
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.backend.xp
@@ -65,6 +73,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    """x - max - log(sum(exp(x - max))) along ``axis``; backward gy - softmax * sum(gy)."""
+
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.backend.xp
@@ -190,7 +200,15 @@ def log_softmax(x, dim=-1, *, axis=None):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """x where x > 0, else ``negative_slope * x`` (PyTorch's default slope 0.01)."""
+    """x where x > 0, else ``negative_slope * x`` (PyTorch's default slope 0.01).
+
+    Example:
+        >>> F.leaky_relu(gn.tensor([-2.0, 3.0]), 0.1)
+        tensor([-0.2,  3. ], backend='numpy')
+    """
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating)):
+        raise TypeError(f"leaky_relu: negative_slope must be a number, got "
+                        f"{type(negative_slope).__name__} {negative_slope!r}")
     return LeakyReLU.apply(_tensor("x", x), negative_slope=float(negative_slope))
 
 

@@ -104,7 +104,9 @@ def linear(x, weight, bias=None, *, _relu=False):
     """x @ weight.T + bias, weight of shape (out_features, in_features).
 
     Example:
-        >>> y = F.linear(x, w, b)      # x (N, 784), w (10, 784), b (10,) -> (N, 10)
+        >>> x, w, b = gn.randn(4, 784), gn.randn(10, 784), gn.zeros(10)
+        >>> F.linear(x, w, b).shape
+        (4, 10)
     """
     _tensor("x", x)
     _tensor("weight", weight, 2)
@@ -121,7 +123,9 @@ def linear_relu(x, weight, bias=None):
     GEMM (and one pass back): the same values, fewer memory passes and kernel launches.
 
     Example:
-        >>> y = F.linear_relu(x, w, b)  # == F.relu(F.linear(x, w, b))
+        >>> x, w, b = gn.randn(4, 784), gn.randn(10, 784), gn.zeros(10)
+        >>> bool((F.linear_relu(x, w, b) == F.relu(F.linear(x, w, b))).all())
+        True
     """
     return linear(x, weight, bias, _relu=True)
 

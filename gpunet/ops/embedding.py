@@ -32,7 +32,9 @@ def embedding(input, weight, padding_idx=None):
     """Rows of ``weight`` (num_embeddings, D) at the integer ids in ``input`` -> input.shape + (D,).
 
     Example:
-        >>> F.embedding(gn.tensor([[1, 2]]), table).shape     # table (10, 4) -> (1, 2, 4)
+        >>> table = gn.randn(10, 4)                       # 10 ids, 4 numbers each
+        >>> F.embedding(gn.tensor([[1, 2]]), table).shape
+        (1, 2, 4)
     """
     _tensor("weight", weight, 2)
     ids = input if isinstance(input, Tensor) else Tensor(input, backend=weight.backend)

@@ -88,7 +88,9 @@ def nll_loss(input, target, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
 
     Example:
-        >>> F.nll_loss(F.log_softmax(logits, dim=1), labels)   # == F.cross_entropy(logits, labels)
+        >>> a = F.nll_loss(F.log_softmax(logits, dim=1), labels)
+        >>> bool(abs(a - F.cross_entropy(logits, labels)) < 1e-6)
+        True
     """
     _tensor("input", input, 2)
     if not isinstance(target, Tensor):

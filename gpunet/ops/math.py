@@ -7,6 +7,8 @@ from ..function import Function
 
 
 class Add(Function):
+    """a + b with broadcasting; each gradient summed back to its input's shape."""
+
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -17,6 +19,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    """a - b with broadcasting."""
+
     @staticmethod
     def forward(ctx, a, b):
         return a - b
@@ -27,6 +31,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """a * b with broadcasting."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -40,6 +46,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    """a / b with broadcasting."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -54,6 +62,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    """-a."""
+
     @staticmethod
     def forward(ctx, a):
         return -a
@@ -79,6 +89,8 @@ class Pow(Function):
 
 
 class Exp(Function):
+    """exp(a); the backward reuses the output."""
+
     @staticmethod
     def forward(ctx, a):
         y = ctx.backend.xp.exp(a)
@@ -91,6 +103,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """log(a) (natural)."""
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -102,6 +116,8 @@ class Log(Function):
 
 
 class Abs(Function):
+    """|a|; the gradient at 0 is 0, as in PyTorch."""
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -172,6 +188,8 @@ def _expand(gy, axes, keepdims, shape, xp):
 
 
 class Sum(Function):
+    """The sum over ``axes`` (all when None)."""
+
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.axes, ctx.keepdims, ctx.shape = _norm_axis(axis, a.ndim), keepdims, a.shape
@@ -183,6 +201,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    """The mean over ``axes`` (all when None)."""
+
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.axes, ctx.keepdims, ctx.shape = _norm_axis(axis, a.ndim), keepdims, a.shape
@@ -215,6 +235,8 @@ class Max(Function):
 
 
 class MatMul(Function):
+    """a @ b with NumPy's broadcasting rules, on the backend's matmul (BLAS / cuBLAS)."""
+
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -251,6 +273,8 @@ class MatMul(Function):
 
 
 class Sqrt(Function):
+    """sqrt(a); the backward is gy / (2 sqrt(a))."""
+
     @staticmethod
     def forward(ctx, a):
         y = ctx.backend.xp.sqrt(a)

@@ -97,7 +97,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     are given) update them in place with ``momentum``. Eval: use the running statistics.
 
     Example:
-        >>> y = F.batch_norm(x, rm, rv, gamma, beta, training=True)   # x (N, C, H, W)
+        >>> x = gn.randn(8, 3, 5, 5)
+        >>> rm, rv = gn.zeros(3), gn.ones(3)                 # running mean and variance
+        >>> y = F.batch_norm(x, rm, rv, gn.ones(3), gn.zeros(3), training=True)
+        >>> round(float(y.mean()), 6), rm.shape               # rm moved 10% toward the batch mean
+        (0.0, (3,))
     """
     _tensor("x", x, (2, 3, 4))
     c = x.shape[1]

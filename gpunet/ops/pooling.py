@@ -9,6 +9,8 @@ from .shape import stack
 
 
 class MaxPool2d(Function):
+    """Window maxima over the backend's pooling kernels; ties go to the first maximum."""
+
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode=False):
         keep = is_grad_enabled() and ctx.needs_input_grad[0]
@@ -25,6 +27,8 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
+    """Window means (padded zeros counted) over the backend's pooling kernels."""
+
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
         ctx.args = (x.shape, kernel, stride, padding)
@@ -56,7 +60,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     ``ceil_mode=True`` rounds the output size up, so a partial last window counts (PyTorch's rule).
 
     Example:
-        >>> F.max_pool2d(x, kernel_size=2).shape    # (N, C, H//2, W//2)
+        >>> F.max_pool2d(x, kernel_size=2).shape    # x (4, 1, 28, 28): (N, C, H//2, W//2)
+        (4, 1, 14, 14)
     """
     return MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding),
                              ceil_mode=bool(ceil_mode))

@@ -10,7 +10,10 @@ freezes the state of a sequence past its length (variable-length batches): the s
 masked step is the previous one, unchanged.
 
 Example:
-    >>> h, c = lstm_cell(gi, gh, c_prev)       # gi, gh (N, 4H), c_prev (N, H) -> (N, H) each
+    >>> gi, gh, c_prev = gn.randn(2, 4 * 3), gn.randn(2, 4 * 3), gn.zeros(2, 3)   # N = 2, H = 3
+    >>> h, c = lstm_cell(gi, gh, c_prev)
+    >>> h.shape, c.shape
+    ((2, 3), (2, 3))
 """
 from __future__ import annotations
 

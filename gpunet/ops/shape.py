@@ -14,6 +14,8 @@ from .math import _norm_axis
 
 
 class Reshape(Function):
+    """The same elements in a new shape; the gradient is reshaped back."""
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -25,6 +27,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    """Dimensions permuted by ``axes``; the gradient takes the inverse permutation."""
+
     @staticmethod
     def forward(ctx, a, axes=None):
         ctx.axes = axes
@@ -41,6 +45,8 @@ class Transpose(Function):
 
 
 class GetItem(Function):
+    """Indexing ``a[index]`` (basic or advanced); the gradient is scattered back, summing repeats."""
+
     @staticmethod
     def forward(ctx, a, index):
         ctx.index, ctx.shape = index, a.shape
@@ -118,7 +124,8 @@ def stack(tensors, dim=0, *, axis=None):
     """Join same-shaped tensors along a new dim (``axis=`` is an alias).
 
     Example:
-        >>> F.stack([a, b], dim=0).shape     # a, b (2, 3) -> (2, 2, 3)
+        >>> F.stack([gn.ones(2, 3), gn.zeros(2, 3)], dim=0).shape
+        (2, 2, 3)
     """
     axis = dim if axis is None else axis
     tensors = _tensor_list("stack", tensors)
@@ -132,7 +139,8 @@ def concat(tensors, dim=0, *, axis=None):
     """Join tensors along an existing dim (their other dims must match); ``gn.cat`` too.
 
     Example:
-        >>> F.concat([a, b], dim=1).shape    # a (2, 3), b (2, 5) -> (2, 8)
+        >>> F.concat([gn.ones(2, 3), gn.zeros(2, 5)], dim=1).shape
+        (2, 8)
     """
     axis = dim if axis is None else axis
     tensors = _tensor_list("concat", tensors)
