@@ -7,7 +7,9 @@ debug, not to train.
 
 Example:
     >>> with gn.autograd.detect_anomaly():
-    ...     loss = model(x).log().mean()      # RuntimeError: Log returned nan in its forward ...
+    ...     loss = gn.tensor([1.0, -1.0]).log().sum()
+    Traceback (most recent call last):
+    RuntimeError: detect_anomaly: Log returned nan values in its forward output (shape (2,)). ...
 """
 from __future__ import annotations
 

@@ -301,7 +301,7 @@ def check_state_dict(expected, got, *, strict=True, name="model"):
         >>> check_state_dict({"fc.weight": (10, 84), "fc.bias": (10,)},
         ...                  {"fc.weight": np.zeros((10, 80)), "fc.extra": np.zeros(3)})
         Traceback (most recent call last):
-        StateDictMismatchError: error(s) loading state dict into model:
+        gpunet.serialization.StateDictMismatchError: error(s) loading state dict into model:
           missing (1):
             fc.bias (expected shape (10,))
           unexpected (1):

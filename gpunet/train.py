@@ -7,10 +7,13 @@ history, early-stopping and loader/RNG state. ``fit(..., resume=path)`` continue
 on the NumPy backend, ends with bit-for-bit the weights an uninterrupted run would have.
 
 Example:
+    >>> import tempfile, os
+    >>> ckpt = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
     >>> history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
-    ...               train_loader, epochs=10, val_loader=val_loader, early_stopping=3,
-    ...               checkpoint="runs/ckpt.npz")
-    >>> history.val_acc[-1], history.best_epoch
+    ...               train_loader, epochs=3, val_loader=test_loader, early_stopping=3,
+    ...               checkpoint=ckpt, progress=False)
+    >>> len(history.val_acc), os.path.exists(ckpt)
+    (3, True)
 """
 from __future__ import annotations
 
@@ -36,8 +39,9 @@ class History:
     """Per-epoch metrics; ``val_*`` are NaN when there is no validation loader.
 
     Example:
-        >>> h = fit(...)
-        >>> h.train_loss[-1], h.to_dict()["val_acc"]
+        >>> h = fit(model, loss_fn, opt, train_loader, epochs=2, progress=False)
+        >>> len(h.train_loss), h.to_dict()["val_acc"]          # no val_loader: NaN
+        (2, [nan, nan])
     """
 
     train_loss: list = dataclasses.field(default_factory=list)
@@ -151,7 +155,9 @@ def predict(model, loader):
 
     Example:
         >>> pred, target = predict(model, test_loader)
-        >>> (pred == target).mean()
+        >>> pred.shape, target.shape, pred.dtype
+        ((32,), (32,), dtype('int64'))
+        >>> accuracy = (pred == target).mean()
     """
     was_training = getattr(model, "training", True)
     model.eval()
@@ -309,9 +315,13 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
       shows progress and writes the checkpoint, and its early-stopping decision is broadcast.
 
     Example:
-        >>> h = fit(model, nn.CrossEntropyLoss(), opt, train_loader, epochs=20,
-        ...         val_loader=val_loader, early_stopping=3, checkpoint="ckpt.npz")
-        >>> h = fit(model, loss_fn, opt, train_loader, epochs=20, resume="ckpt.npz")   # after a crash
+        >>> import tempfile, os
+        >>> ckpt = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
+        >>> h = fit(model, nn.CrossEntropyLoss(), opt, train_loader, epochs=2,
+        ...         val_loader=test_loader, early_stopping=3, checkpoint=ckpt, progress=False)
+        >>> h = fit(model, loss_fn, opt, train_loader, epochs=4, resume=ckpt, progress=False)
+        >>> len(h.train_loss)                  # epochs 1-2 from the checkpoint, 3-4 run now
+        4
     """
     _check_args(epochs, early_stopping, val_loader)
     be = _model_backend(model)

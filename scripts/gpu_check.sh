@@ -1,30 +1,35 @@
 #!/usr/bin/env bash
-# One command on a machine with an NVIDIA GPU: the whole test suite on the real cuda backend, the
-# kernel benchmark, a LeNet-5 step against PyTorch on the same GPU, µs per launch, and the profiler
-# table of one step, each part under its own time limit, all written to
-# benchmarks/results/<gpu>-<date>/ (one file per part plus summary.txt). See usage below.
+# One command on a machine with an NVIDIA GPU, sized for one short lease: a preflight, the kernel
+# benchmark, a LeNet-5 step against PyTorch on the same GPU, µs per launch, the profiler table of
+# one step and the cuda-backend tests, each part under its own time limit, in 360 s by default,
+# packed into summary.txt + gpu-check.tar.gz in $OUT (or --out, or benchmarks/results/). See usage.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: bash scripts/gpu_check.sh [--dry-run] [--out DIR] [--budget SECONDS] [--only PART,...]
+usage: bash scripts/gpu_check.sh [--dry-run] [--plan] [--out DIR] [--budget SECONDS] [--only PART,...]
 
-On a machine with an NVIDIA GPU, runs and records, each part under a time limit:
-  env          GPU, driver, CUDA and package versions (benchmarks/gpu_env.py)
+On a machine with an NVIDIA GPU, runs and records, each part under its own time limit:
+  preflight    benchmarks/gpu_preflight.py: versions, libNVVM, a compile_ptx, one real launch,
+               the fast-route probe and one LeNet-5 step against the numpy backend; if it fails,
+               it says what is missing and nothing else runs
   kernels      benchmarks/bench_cuda_kernels.py (each kernel vs copy bandwidth and PyTorch)
   lenet-step   benchmarks/gpu_step.py: LeNet-5 SGD step, gpunet vs PyTorch eager, batch 64 and
                256, separate processes, 3 alternating rounds, median [min-max]
   launch       benchmarks/launch_overhead.py: µs per launch, ours vs CuPy vs PyTorch
   profile      benchmarks/gpu_step.py --profile: gn.profiler table of one LeNet step
-  tests        the whole test suite on the real cuda backend (no simulator), with the time
-               the parts above left of the budget (at least 240 s)
-Results: benchmarks/results/<gpu-name>-<date>/ (or --out DIR): <n>-<part>.txt per part, JSON
-where a part has numbers, and summary.txt. A failing part is reported and the rest still run;
-the exit status is 1 if any part failed. The whole run stays under --budget seconds (570).
+  tests        the cuda-backend test files on the real GPU, in parallel, 60 s per test at most
+The limits add up to the budget, 360 s by default (--plan prints them): one 10-minute command
+on a lent machine leaves time to look and rerun.  A failing part is reported and the rest still
+run; the exit status is 1 if any part failed.
 
-It installs nothing when python3 (or .venv/bin/python, or $PYTHON) already imports numpy,
-cupy, numba.cuda and pytest; otherwise it makes .venv (--system-site-packages) and installs
-gpunet[cuda12] or gpunet[cuda13] (from nvidia-smi's "CUDA Version") with the bench extra.
+Results: two files in $OUT when it is set, else in --out DIR, else in
+benchmarks/results/<gpu-name>-<date>/: summary.txt and gpu-check.tar.gz (each part's output
+<n>-<part>.txt, and JSON where a part has numbers).
+
+It installs nothing: python3 (or .venv/bin/python, or $PYTHON) must import numpy, cupy,
+numba.cuda and pytest (it says which is missing). --install makes .venv and installs
+gpunet[cuda12] or gpunet[cuda13] with the bench extra from a package index, where there is one.
 
 --only      run only these parts (comma-separated names from the list above)
 --dry-run   no GPU needed: the same Python entry points in Numba's CUDA simulator
@@ -36,11 +41,16 @@ EOF
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-PARTS="env kernels lenet-step launch profile tests"
-dry_run=0 out="" budget=570 only=""
+PARTS="preflight kernels lenet-step launch profile tests"
+# Each part's limit in seconds, on a GPU and in the dry run; the budget defaults to their sum.
+LIMITS_GPU="preflight:30 kernels:45 lenet-step:90 launch:30 profile:25 tests:140"
+LIMITS_DRY="preflight:60 kernels:90 lenet-step:90 launch:60 profile:60 tests:120"
+dry_run=0 plan=0 install=0 out="${OUT:-}" budget="" only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=1 ;;
+    --plan) plan=1 ;;
+    --install) install=1 ;;
     --out) [ $# -ge 2 ] || { echo "gpu_check.sh: --out needs a folder" >&2; exit 2; }; out=$2; shift ;;
     --out=*) out=${1#--out=} ;;
     --budget) [ $# -ge 2 ] || { echo "gpu_check.sh: --budget needs seconds" >&2; exit 2; }; budget=$2; shift ;;
@@ -50,6 +60,14 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+limits=$([ "$dry_run" = 1 ] && echo "$LIMITS_DRY" || echo "$LIMITS_GPU")
+limit_of() { local kv; for kv in $limits; do [ "${kv%%:*}" = "$1" ] && echo "${kv#*:}"; done; }
+planned=0; for kv in $limits; do planned=$((planned + ${kv#*:})); done
+budget=${budget:-$planned}
+if [ "$plan" = 1 ]; then
+  echo "plan ($([ "$dry_run" = 1 ] && echo dry run || echo GPU)): ${limits} = ${planned} s (budget ${budget} s)"
+  exit 0
+fi
 case "$budget" in ''|*[!0-9]*) echo "gpu_check.sh: --budget must be whole seconds, got '$budget'" >&2; exit 2 ;; esac
 for part in ${only//,/ }; do
   case " $PARTS " in *" $part "*) ;; *)
@@ -86,17 +104,28 @@ for candidate in "${PYTHON:-}" .venv/bin/python python3; do
   if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 \
      && "$candidate" -c "$needs" >/dev/null 2>&1; then PY=$candidate; break; fi
 done
-if [ -z "$PY" ]; then
+if [ -z "$PY" ] && [ "$install" = 1 ]; then
   [ "$dry_run" = 1 ] && extras="bench" || extras="$(cuda_extra),bench"
-  echo "gpu_check.sh: no Python here imports ($needs); installing .[${extras}] into .venv"
+  echo "gpu_check.sh: installing .[${extras}] into .venv from the package index (--install)"
   [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
   .venv/bin/python -m pip install -q -e ".[${extras}]" "pytest>=8" "pytest-xdist>=3" \
     "hypothesis>=6.100" "safetensors>=0.4"
   PY=.venv/bin/python
 fi
+if [ -z "$PY" ]; then
+  for candidate in "${PYTHON:-}" .venv/bin/python python3; do
+    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1; then
+      missing=$("$candidate" -c "import importlib.util as u; print(', '.join(m for m in ('numpy', 'cupy', 'numba', 'pytest') if u.find_spec(m) is None) or 'numba.cuda')" 2>&1 || true)
+      echo "gpu_check.sh: $candidate cannot import: $missing" >&2
+    fi
+  done
+  echo "gpu_check.sh: nothing installed (no package index is assumed): carry wheels, or pass --install" >&2
+  exit 2
+fi
 
 mkdir -p "$out"
-summary="$out/summary.txt"
+work=$(mktemp -d "${TMPDIR:-/tmp}/gpunet-gpu-check.XXXXXX")  # the part files, packed at the end
+summary="$work/summary.txt"
 deadline=$((SECONDS + budget))
 failed=()
 {
@@ -108,6 +137,7 @@ failed=()
   echo "# $(date -Iseconds)  $commit"
   [ "$dry_run" = 1 ] || echo "# gpu $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
   echo "# python $PY ($("$PY" -c 'import platform; print(platform.python_version())'))  budget ${budget}s"
+  echo "# plan: ${limits} = ${planned} s"
 } > "$summary"
 cat "$summary"
 
@@ -124,60 +154,79 @@ run_part() {
   local left=$((deadline - SECONDS))
   [ "$limit" -le "$left" ] || limit=$left
   if [ "$limit" -le 0 ]; then
-    status="NOT RUN (budget spent)"; rc=1; echo "$status" > "$out/$file"
+    status="NOT RUN (budget spent)"; rc=1; echo "$status" > "$work/$file"
   else
-    echo "== $name (limit ${limit}s) -> $out/$file"
-    timeout --kill-after=10 "$limit" "$@" > "$out/$file" 2>&1 || rc=$?
+    echo "== $name (limit ${limit}s) -> $file"
+    timeout --kill-after=5 "$limit" "$@" > "$work/$file" 2>&1 || rc=$?
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then status="TIMED OUT after ${limit}s"
     elif [ "$rc" != 0 ]; then status="FAILED (exit $rc)"
-    elif ! grep -qE -- "$expect" "$out/$file"; then status="FAILED (output lacks /$expect/)"; rc=1
+    elif ! grep -qE -- "$expect" "$work/$file"; then status="FAILED (output lacks /$expect/)"; rc=1
     else status="ok"; fi
   fi
   if [ "$rc" != 0 ]; then
     failed+=("$name")
-    tail -n 15 "$out/$file" | sed 's/^/   | /'
+    tail -n 15 "$work/$file" | sed 's/^/   | /'
   fi
   printf '%-11s %-28s %5ss  %s\n' "$name" "$status" "$((SECONDS - t0))" "$file" | tee -a "$summary"
 }
 
-# The tests run last and get what is left of the budget (at least 240 s of the 570).
+# The cuda-backend test files (each op on both backends, the kernels, the GPU step, the profiler).
+CUDA_TESTS=(tests/test_cuda_kernels.py tests/test_cuda_kernels_fused.py tests/test_cuda_kernels_recurrent.py
+            tests/test_cuda_launch.py tests/test_cuda_ptx.py tests/test_cuda_fallback.py
+            tests/test_cuda_versions.py tests/test_gpu_step.py tests/test_profiler.py
+            tests/test_backends.py tests/test_geometry_property.py tests/test_pytorch_api.py)
+
+finish() {  # $1: the last summary line; packs the part files into $out
+  echo "$1" | tee -a "$summary"
+  tar czf "$out/gpu-check.tar.gz" -C "$work" . && cp "$summary" "$out/summary.txt"
+  rm -rf "$work"
+}
+
+dry=()
+[ "$dry_run" = 1 ] && dry=(--dry-run)
+run_part preflight "$(limit_of preflight)" 1-preflight.txt "^preflight: ok" \
+  "$PY" benchmarks/gpu_preflight.py ${dry[@]+"${dry[@]}"}
+if [[ " ${failed[*]-} " == *" preflight "* ]]; then
+  finish "FAILED: preflight (see 1-preflight.txt); nothing else was run; results in $out"
+  exit 1
+fi
 if [ "$dry_run" = 1 ]; then
-  echo "dry run: the tests part runs a small subset; the whole suite runs on a GPU" \
+  echo "dry run: the tests part runs a small subset; the cuda test files run on a GPU" \
     | tee -a "$summary"
-  run_part env 60 1-env.txt "cuda backend: runs here" "$PY" benchmarks/gpu_env.py
-  run_part kernels 120 2-kernels.txt "^# every result matches" \
+  run_part kernels "$(limit_of kernels)" 2-kernels.txt "^# every result matches" \
     "$PY" benchmarks/bench_cuda_kernels.py --smoke --reps 1 --no-torch
-  run_part lenet-step 120 3-lenet-step.txt "ratio gpunet/PyTorch" \
+  run_part lenet-step "$(limit_of lenet-step)" 3-lenet-step.txt "ratio gpunet/PyTorch" \
     "$PY" benchmarks/gpu_step.py --dry-run --batches 2 --rounds 1 --reps 1 \
-    --json "$out/3-lenet-step.json"
-  run_part launch 60 4-launch.txt "^gpunet _launch.launch" \
+    --json "$work/3-lenet-step.json"
+  run_part launch "$(limit_of launch)" 4-launch.txt "^gpunet _launch.launch" \
     "$PY" benchmarks/launch_overhead.py --dry-run --launches 3 --reps 1 --rounds 2 --n 64 \
-    --json "$out/4-launch.json"
-  run_part profile 60 5-profile.txt "^total " \
+    --json "$work/4-launch.json"
+  run_part profile "$(limit_of profile)" 5-profile.txt "^total " \
     "$PY" benchmarks/gpu_step.py --dry-run --profile --batch 2
-  run_part tests 120 6-tests.txt "[0-9]+ passed" \
-    "$PY" -m pytest -q -p no:cacheprovider -p no:xdist tests/test_cuda_versions.py \
-    tests/test_cuda_kernels.py::test_relu tests/test_cuda_kernels.py::test_backend_identity
+  run_part tests "$(limit_of tests)" 6-tests.txt "[0-9]+ passed" \
+    env GPUNET_TEST_TIMEOUT=60 "$PY" -m pytest -q -p no:cacheprovider -p no:xdist \
+    tests/test_cuda_versions.py tests/test_cuda_kernels.py::test_relu \
+    tests/test_cuda_kernels.py::test_backend_identity
 else
   workers=$(( $(nproc) > 8 ? 8 : $(nproc) ))
   xdist=()
   if "$PY" -c "import xdist" >/dev/null 2>&1; then xdist=(-n "$workers"); fi
-  run_part env 30 1-env.txt "cuda backend: runs here" \
-    "$PY" benchmarks/gpu_env.py --require-gpu
-  run_part kernels 60 2-kernels.txt "^# every result matches" \
+  run_part kernels "$(limit_of kernels)" 2-kernels.txt "^# every result matches" \
     "$PY" benchmarks/bench_cuda_kernels.py
-  run_part lenet-step 150 3-lenet-step.txt "ratio gpunet/PyTorch" \
-    "$PY" benchmarks/gpu_step.py --batches 64 256 --rounds 3 --json "$out/3-lenet-step.json"
-  run_part launch 45 4-launch.txt "^cupy ElementwiseKernel" \
-    "$PY" benchmarks/launch_overhead.py --rounds 3 --json "$out/4-launch.json"
-  run_part profile 45 5-profile.txt "^total " \
+  run_part lenet-step "$(limit_of lenet-step)" 3-lenet-step.txt "ratio gpunet/PyTorch" \
+    "$PY" benchmarks/gpu_step.py --batches 64 256 --rounds 3 --json "$work/3-lenet-step.json"
+  run_part launch "$(limit_of launch)" 4-launch.txt "^cupy ElementwiseKernel" \
+    "$PY" benchmarks/launch_overhead.py --launches 2000 --reps 3 --rounds 2 \
+    --json "$work/4-launch.json"
+  run_part profile "$(limit_of profile)" 5-profile.txt "^total " \
     "$PY" benchmarks/gpu_step.py --profile --batch 64
-  run_part tests "$budget" 6-tests.txt "[0-9]+ passed" \
-    "$PY" -m pytest -q -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} tests
+  run_part tests "$(limit_of tests)" 6-tests.txt "[0-9]+ passed" \
+    env GPUNET_TEST_TIMEOUT=60 "$PY" -m pytest -q -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} \
+    "${CUDA_TESTS[@]}"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "FAILED: ${failed[*]} (see the files above); results in $out" | tee -a "$summary"
+  finish "FAILED: ${failed[*]} (see the files above); results in $out"
   exit 1
 fi
-echo "all parts passed in ${SECONDS}s; results in $out" | tee -a "$summary"
+finish "all parts passed in ${SECONDS}s; results in $out (summary.txt, gpu-check.tar.gz)"

@@ -67,3 +67,33 @@ def run_outside_simulator(script: str) -> subprocess.CompletedProcess:
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, cwd=root, timeout=300)
+
+
+# GPUNET_TEST_TIMEOUT=S (the GPU check sets 60) fails any one test that runs longer than S
+# seconds, with its traceback, so a hung kernel costs one test rather than the whole lease.
+_TEST_TIMEOUT = float(os.environ.get("GPUNET_TEST_TIMEOUT", "0") or 0)
+
+
+class TestTimeout(Exception):
+    """A test ran past GPUNET_TEST_TIMEOUT."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    import signal
+    import threading
+
+    if _TEST_TIMEOUT <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TestTimeout(f"{item.nodeid} ran past GPUNET_TEST_TIMEOUT={_TEST_TIMEOUT:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, _TEST_TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -23,6 +23,16 @@ def fake_numba(available):
     return types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: available))
 
 
+def fake_nvvm(error=None):
+    """numba-cuda's ``nvvm`` module: ``NVVM()`` loads libNVVM, or raises ``error`` as it does
+    when the library is not found."""
+    def load():
+        if error is not None:
+            raise error
+        return types.SimpleNamespace(get_version=lambda: (2, 0))
+    return types.SimpleNamespace(NVVM=load)
+
+
 class _FailingImport:
     """A meta-path finder that makes ``import cupy`` raise ``error``."""
 
@@ -42,6 +52,7 @@ def real_path(monkeypatch):
     from cuda_kernels import simulator
 
     monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    monkeypatch.setitem(sys.modules, "numba.cuda.cudadrv.nvvm", fake_nvvm())
     for name in simulator._CONFIG_MODULES:
         if hasattr(sys.modules.get(name), "ENABLE_CUDASIM"):
             monkeypatch.setattr(sys.modules[name], "ENABLE_CUDASIM", 0)
@@ -137,3 +148,22 @@ def test_the_mismatch_reaches_auto_and_the_error(real_path):
     assert "CuPy is built for CUDA 13.0" in backends.auto_reason
     with pytest.raises(gn.BackendUnavailableError, match="driver supports only CUDA 12.8"):
         backends.backend("cuda")
+
+
+def test_a_missing_libnvvm_makes_the_backend_unavailable_and_says_how_to_fix_it(real_path):
+    """GPU, CuPy and numba-cuda all work but libNVVM is not found (nvrtc from a wheel, no
+    CUDA_HOME): every compile would fail, so ``auto`` must not pick cuda, and the reason
+    carries numba-cuda's own message and the fix."""
+    from gpunet import backends
+
+    real_path.setitem(sys.modules, "cupy", fake_cupy(runtime=13000, driver=13000))
+    real_path.setitem(sys.modules, "numba", fake_numba(available=True))
+    missing = OSError("libNVVM cannot be found. Do `conda install cudatoolkit`")
+    real_path.setitem(sys.modules, "numba.cuda.cudadrv.nvvm", fake_nvvm(missing))
+    reason = cuda_backend.unavailable_reason()
+    assert "cannot load libNVVM" in reason and "libNVVM cannot be found" in reason
+    assert "numba-cuda[cu13]" in reason and "CUDA_HOME" in reason
+    real_path.setattr(backends, "_instances", {})
+    real_path.setattr(backends, "auto_reason", "")
+    assert backends.backend("auto").name == "numpy"
+    assert "libNVVM" in backends.auto_reason

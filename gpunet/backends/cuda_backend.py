@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib
 
 import numpy as np
 
@@ -82,6 +83,24 @@ def _unavailable_reason() -> str | None:
             return mismatch
         return ("Numba cannot use the GPU that CuPy sees (check the driver and that numba-cuda's "
                 f"CUDA major matches the driver's: {either})")
+    return nvvm_missing_reason()
+
+
+def nvvm_missing_reason() -> str | None:
+    """None when numba-cuda can load libNVVM, which compiles every kernel; else why, and the fix.
+
+    Without it the GPU and CuPy work but the first kernel launch fails, so the backend counts as
+    unavailable.  Example:
+        >>> nvvm_missing_reason() is None or "libNVVM" in nvvm_missing_reason()
+        True
+    """
+    try:
+        nvvm = importlib.import_module("numba.cuda.cudadrv.nvvm")
+        nvvm.NVVM().get_version()
+    except Exception as exc:
+        return (f"numba-cuda cannot load libNVVM, so no kernel can be compiled ({type(exc).__name__}: "
+                f"{exc}); install it with the CUDA toolkit's pip wheels (pip install \"numba-cuda[cu13]\" "
+                f"or [cu12], matching the driver) or set CUDA_HOME to a CUDA toolkit that has nvvm/")
     return None
 
 

@@ -7,8 +7,8 @@ it with one fancy-index per array (no Python loop over the items).
 Example:
     >>> ds = TensorDataset(x_train, y_train)          # host NumPy arrays or gpunet Tensors
     >>> train, val = random_split(ds, [0.9, 0.1], seed=0)
-    >>> len(train), len(val)
-    (3600, 400)
+    >>> len(train), len(val)                          # 64 examples: floor(57.6) + 1, floor(6.4)
+    (58, 6)
 """
 from __future__ import annotations
 
@@ -152,7 +152,9 @@ def random_split(dataset, lengths, seed=None):
 
     Example:
         >>> train, val = random_split(TensorDataset(x, y), [0.9, 0.1], seed=0)
-        >>> a, b, c = random_split(ds, [50, 30, 20])
+        >>> a, b, c = random_split(ds, [32, 16, 16])
+        >>> len(a), len(b), len(c)
+        (32, 16, 16)
     """
     n = len(dataset)
     counts = _split_lengths(n, lengths)

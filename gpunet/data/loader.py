@@ -8,8 +8,9 @@ uninterrupted one.
 
 Example:
     >>> loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=0)
-    >>> for x, y in loader:           # x: Tensor (64, 1, 28, 28), y: Tensor (64,) int64
-    ...     ...
+    >>> for x, y in loader:
+    ...     print(x.shape, y.shape, y.dtype)
+    (64, 1, 28, 28) (64,) int64
 """
 from __future__ import annotations
 
@@ -41,10 +42,12 @@ class DataLoader:
       as with ``num_workers=0``.
 
     Example:
-        >>> loader = DataLoader(ds, batch_size=128, shuffle=True, drop_last=True, seed=1)
-        >>> len(loader)                  # number of batches per epoch
-        31
+        >>> loader = DataLoader(ds, batch_size=10, shuffle=True, drop_last=True, seed=1)
+        >>> len(loader)                  # batches per epoch: 64 examples, the last 4 dropped
+        6
         >>> x, y = next(iter(loader))
+        >>> x.shape, y.shape
+        ((10, 1, 28, 28), (10,))
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, backend=None,

@@ -50,9 +50,12 @@ def read_idx(path):
     number is wrong or the data are shorter or longer than the header says.
 
     Example:
-        >>> labels = read_idx("train-labels-idx1-ubyte.gz")   # doctest: +SKIP
-        >>> labels.shape, labels.dtype
-        ((60000,), dtype('uint8'))
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "labels-idx1-ubyte.gz"
+        >>> write_idx(path, np.array([3, 1, 4], np.uint8))
+        >>> labels = read_idx(path)
+        >>> labels, labels.dtype
+        (array([3, 1, 4], dtype=uint8), dtype('uint8'))
     """
     path = os.fspath(path)
     raw = _read_bytes(path)
@@ -89,7 +92,11 @@ def write_idx(path, array):
     Supports uint8, int8, int16, int32, float32 and float64 arrays of 1 to 255 dimensions.
 
     Example:
-        >>> write_idx(tmp / "labels-idx1-ubyte.gz", np.array([3, 1, 4], np.uint8))  # doctest: +SKIP
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "images-idx3-ubyte"
+        >>> write_idx(path, np.zeros((2, 28, 28), np.uint8))
+        >>> read_idx(path).shape
+        (2, 28, 28)
     """
     path = os.fspath(path)
     array = np.asarray(array)

@@ -10,7 +10,9 @@ Example (``mpiexec -n 2 python train.py``):
     >>> model = gn.distributed.DataParallel(model)
     >>> sampler = gn.distributed.DistributedSampler(train_set)      # shuffle=True, seed=0
     >>> loader = gn.data.DataLoader(train_set, batch_size=32, sampler=sampler)
-    >>> gn.train.fit(model, loss_fn, opt, loader, epochs=10)        # calls sampler.set_epoch
+    >>> history = gn.train.fit(model, loss_fn, opt, loader, epochs=2, progress=False)  # calls sampler.set_epoch
+    >>> len(history.train_loss)
+    2
 """
 from .collectives import all_gather, all_reduce, barrier, broadcast, get_rank, get_world_size
 from .comm import Communicator, ReduceOp, get_communicator, init, is_initialized

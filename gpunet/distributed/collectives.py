@@ -38,7 +38,10 @@ def broadcast(tensor, src=0):
     """Overwrite ``tensor`` on every rank with rank ``src``'s values; returns None.
 
     Example:
-        >>> broadcast(model_weight, src=0)
+        >>> weight = gn.tensor([float(comm.rank)])
+        >>> broadcast(weight, src=0)      # every rank now holds rank 0's values
+        >>> weight
+        tensor([0.], backend='numpy')
     """
     _check("broadcast", "tensor", tensor)
     get_communicator().broadcast_array(tensor.data, tensor.backend, src)

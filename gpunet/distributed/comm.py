@@ -57,7 +57,10 @@ class Communicator:
 
     Example:
         >>> comm = gn.distributed.init()
+        >>> comm.rank, comm.size          # one process: no MPI launcher
+        (0, 1)
         >>> comm.allreduce_array(be.asarray(np.ones(3)), be, "mean")
+        array([1., 1., 1.])
     """
 
     def __init__(self, mpi_comm=None, local_rank=0):

@@ -9,8 +9,9 @@ one all-reduce and written back. BatchNorm statistics stay per rank (PyTorch's D
 
 Example:
     >>> comm = gn.distributed.init()
-    >>> model = gn.distributed.DataParallel(build_model())
-    >>> loss_fn(model(x), y).backward()        # gradients are now the mean over ranks
+    >>> ddp = gn.distributed.DataParallel(model)
+    >>> opt = optim.SGD(ddp.parameters(), lr=0.1)
+    >>> loss_fn(ddp(x), y).backward()          # gradients are now the mean over ranks
     >>> opt.step()
 """
 from __future__ import annotations
@@ -93,9 +94,10 @@ class DataParallel(Module):
         """Backward passes inside this block leave gradients unaveraged (accumulate locally).
 
         Example:
-            >>> with model.no_sync():
-            ...     loss_fn(model(x1), y1).backward()
-            >>> loss_fn(model(x2), y2).backward()     # averages the sum of both
+            >>> ddp = gn.distributed.DataParallel(model)
+            >>> with ddp.no_sync():
+            ...     loss_fn(ddp(x[:2]), y[:2]).backward()
+            >>> loss_fn(ddp(x[2:]), y[2:]).backward()     # averages the sum of both
         """
         object.__setattr__(self, "_sync", False)
         try:

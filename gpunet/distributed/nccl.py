@@ -5,8 +5,11 @@ Rank 0 makes the NCCL unique id, MPI broadcasts it, and each rank opens an
 ``NcclCommunicator`` on the GPU of its local rank. Every call is queued on CuPy's current
 stream, like the kernels, so a step never waits for the host.
 
+``create(comm)`` (under an MPI launch) opens the transport or says why not; the reason alone:
+
 Example:
-    >>> transport, why_not = create(comm)   # (None, "the cuda backend runs in ...") without a GPU
+    >>> why_not_nccl(be)                       # be: the numpy backend here
+    'the numpy backend keeps arrays in host memory'
 """
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ def sum_over_ranks(comm, values):
     """Host floats summed over all ranks (one float64 all-reduce), as a list.
 
     Example:
-        >>> loss_sum, correct, n = sum_over_ranks(comm, [loss_sum, correct, n])
+        >>> sum_over_ranks(comm, [2.5, 30, 32])     # one process: the values themselves
+        [2.5, 30.0, 32.0]
     """
     host = np.array([float(v) for v in values], dtype=np.float64)
     comm.allreduce_array(host, backends.backend("numpy"), "sum")

@@ -2,6 +2,12 @@
 
 Example:
     >>> nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 2))
+    Sequential(
+      (0): Linear(in_features=4, out_features=8, bias=True)
+      (1): GELU(approximate='none')
+      (2): Linear(in_features=8, out_features=2, bias=True)
+    )
+    Total params: 58
 """
 from __future__ import annotations
 

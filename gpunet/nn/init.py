@@ -7,7 +7,10 @@ return a new float32 tensor on the default backend.
 
 Example:
     >>> gn.manual_seed(0)
+    >>> layer = nn.Conv2d(1, 6, 5)
     >>> w = nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    >>> w is layer.weight, w.shape
+    (True, (6, 1, 5, 5))
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ and live on the default backend unless ``backend=`` says otherwise.
 Example:
     >>> conv = nn.Conv2d(1, 6, kernel_size=5, padding=2)
     >>> conv(x).shape                       # x (N, 1, 28, 28) -> (N, 6, 28, 28)
+    (4, 6, 28, 28)
 """
 from __future__ import annotations
 
@@ -163,6 +164,7 @@ class MaxPool2d(_Pool2d):
 
     Example:
         >>> nn.MaxPool2d(2)(x).shape            # (N, C, H, W) -> (N, C, H//2, W//2)
+        (4, 1, 14, 14)
     """
 
     _fn = staticmethod(F.max_pool2d)
@@ -181,7 +183,8 @@ class AvgPool2d(_Pool2d):
     """Mean over kernel windows (stride defaults to kernel_size; padded zeros counted).
 
     Example:
-        >>> nn.AvgPool2d(2, stride=2)(x)
+        >>> nn.AvgPool2d(2, stride=2)(gn.tensor([[[[1., 2.], [3., 6.]]]]))
+        tensor([[[[3.]]]], backend='numpy')
     """
 
     _fn = staticmethod(F.avg_pool2d)
@@ -234,6 +237,7 @@ class Flatten(Module):
 
     Example:
         >>> nn.Flatten()(x).shape
+        (4, 784)
     """
 
     def __init__(self, start_dim=1):
@@ -251,7 +255,8 @@ class Dropout(Module):
     """Zero each element with probability p while training (scaling the rest by 1/(1-p)); identity in eval.
 
     Example:
-        >>> drop = nn.Dropout(0.5); drop.eval(); drop(x) is x
+        >>> drop = nn.Dropout(0.5).eval()
+        >>> drop(x) is x
         True
     """
 
@@ -297,7 +302,8 @@ class Embedding(Module):
 
     Example:
         >>> emb = nn.Embedding(1000, 64, padding_idx=0)
-        >>> emb(gn.tensor([[5, 9, 0]])).shape        # (1, 3, 64)
+        >>> emb(gn.tensor([[5, 9, 0]])).shape
+        (1, 3, 64)
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,

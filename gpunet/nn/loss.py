@@ -1,9 +1,11 @@
 """Loss modules: thin wrappers over gpunet.functional, each with ``reduction`` ("mean" | "sum" | "none").
 
 Example:
-    >>> loss_fn = nn.CrossEntropyLoss()
-    >>> loss = loss_fn(logits, labels)      # logits (N, C) float, labels (N,) int
+    >>> scores = gn.randn(3, 10, requires_grad=True)
+    >>> loss = nn.CrossEntropyLoss()(scores, labels)      # scores (N, C) float, labels (N,) int
     >>> loss.backward()
+    >>> scores.grad.shape
+    (3, 10)
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy from raw logits (N, C) against integer class ids (N,).
 
     Example:
-        >>> nn.CrossEntropyLoss()(logits, gn.tensor([3, 0, 9]))
+        >>> nn.CrossEntropyLoss()(gn.zeros(2, 4), gn.tensor([3, 0]))      # log(4)
+        tensor(1.3863, backend='numpy')
     """
 
     _fn = staticmethod(F.softmax_cross_entropy)
@@ -39,7 +42,8 @@ class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
 
     Example:
-        >>> nn.NLLLoss()(nn.LogSoftmax(dim=1)(logits), labels)
+        >>> nn.NLLLoss()(nn.LogSoftmax(dim=1)(gn.zeros(2, 4)), gn.tensor([3, 0]))
+        tensor(1.3863, backend='numpy')
     """
 
     _fn = staticmethod(F.nll_loss)

@@ -115,7 +115,12 @@ class Module:
         """Register a non-learnable tensor (e.g. running statistics) saved in ``state_dict``.
 
         Example:
-            >>> self.register_buffer("running_mean", gn.tensor(np.zeros(8, np.float32)))
+            >>> class Counter(nn.Module):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.register_buffer("steps", gn.zeros(1))
+            >>> list(Counter().state_dict())
+            ['steps']
         """
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(f"register_buffer: name must be a non-empty str without '.', got {name!r}")
@@ -169,7 +174,9 @@ class Module:
         """Call ``fn(module)`` on every sub-module, children first, then on this one; returns self.
 
         Example:
-            >>> model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+            >>> _ = model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+            >>> float(model[4].bias.abs().sum())
+            0.0
         """
         for child in self.children():
             child.apply(fn)

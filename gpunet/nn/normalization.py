@@ -5,9 +5,11 @@ Training mode normalises with the batch mean and biased variance and updates
 ``running_mean`` / ``running_var`` (unbiased) with ``momentum``; eval mode uses them.
 
 Example:
-    >>> bn = nn.BatchNorm2d(16)
-    >>> y = bn(x)                 # x (N, 16, H, W); updates bn.running_mean
-    >>> bn.eval(); y = bn(x)      # normalises with the running statistics
+    >>> bn = nn.BatchNorm2d(1)
+    >>> y = bn(x)                 # x (N, 1, H, W); updates bn.running_mean
+    >>> y.shape, bool(bn.running_mean.abs().sum() > 0)
+    ((4, 1, 28, 28), True)
+    >>> y = bn.eval()(x)          # normalises with the running statistics
 """
 from __future__ import annotations
 
@@ -104,7 +106,8 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) inputs, per channel C.
 
     Example:
-        >>> nn.BatchNorm2d(6)(x)       # x (N, 6, H, W)
+        >>> nn.BatchNorm2d(6)(gn.randn(2, 6, 5, 5)).shape
+        (2, 6, 5, 5)
     """
 
     _ndims, _layout = (4,), "4-D (N, C, H, W)"

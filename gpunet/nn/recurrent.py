@@ -18,7 +18,9 @@ is a ``PackedSequence`` (``nn.utils.rnn.pad_packed_sequence`` pads it again).
 
 Example:
     >>> lstm = nn.LSTM(input_size=8, hidden_size=16, batch_first=True)
-    >>> out, (h, c) = lstm(x)          # x (N, T, 8) -> out (N, T, 16), h and c (1, N, 16)
+    >>> out, (h, c) = lstm(gn.randn(4, 7, 8))          # (N, T, input_size)
+    >>> out.shape, h.shape, c.shape
+    ((4, 7, 16), (1, 4, 16), (1, 4, 16))
 """
 from __future__ import annotations
 

@@ -223,7 +223,8 @@ def install(cls):
     cls.__getitem__ = _getitem
     cls.exp = lambda a: Exp.apply(a)
     cls.log = lambda a: Log.apply(a)
-    cls.abs = lambda a: Abs.apply(a)
+    cls.abs = cls.__abs__ = lambda a: Abs.apply(a)
+    cls.all, cls.any = _truth("all"), _truth("any")
     cls.sqrt = lambda a: Sqrt.apply(a)
     cls.clip = lambda a, lo=None, hi=None: Clip.apply(a, lo=lo, hi=hi)
     cls.clamp = lambda a, min=None, max=None: Clip.apply(a, lo=min, hi=max)
@@ -249,6 +250,21 @@ def install(cls):
     for name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
         setattr(cls, name, _comparison(name))
     cls.__hash__ = object.__hash__
+
+
+def _truth(name):
+    def truth(a, dim=None, keepdim=False):
+        """PyTorch's all/any: a constant boolean tensor, over ``dim`` or every element."""
+        from ..tensor import Tensor
+
+        if dim is not None:
+            if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+                raise TypeError(f"{name}(): dim must be one int, got {dim!r}")
+            dim = dim_index(int(dim), a.ndim)
+        out = getattr(a.data.astype(bool), name)(axis=dim, keepdims=keepdim)
+        return Tensor._wrap(a.backend.xp.asarray(out), a.backend)
+
+    return truth
 
 
 def _comparison(name):

@@ -6,7 +6,10 @@ Creating a scheduler records each group's ``initial_lr`` and sets the epoch-0 ra
 Example:
     >>> sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.1)
     >>> for epoch in range(30):
-    ...     train_one_epoch(); sched.step()
+    ...     loss_fn(model(x), y).backward(); opt.step(); opt.zero_grad()   # one "epoch"
+    ...     sched.step()
+    >>> round(opt.param_groups[0]["lr"], 6)      # 0.1 * 0.1 ** 3
+    0.0001
 """
 from __future__ import annotations
 

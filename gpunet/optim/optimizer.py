@@ -30,8 +30,10 @@ class Optimizer:
     of every state array, so it can be saved with ``gn.save`` and restored to resume exactly.
 
     Example:
-        >>> opt = optim.SGD([{"params": model.fc1.parameters()},
-        ...                  {"params": model.fc2.parameters(), "lr": 0.01}], lr=0.1)
+        >>> opt = optim.SGD([{"params": model[0].parameters()},              # the conv
+        ...                  {"params": model[4].parameters(), "lr": 0.01}], lr=0.1)
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.01]
     """
 
     def __init__(self, params, defaults):

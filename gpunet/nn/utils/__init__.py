@@ -2,8 +2,8 @@
 users call them.
 
 Example:
-    >>> loss.backward()
-    >>> nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    >>> loss_fn(model(x), y).backward()
+    >>> total = nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)   # the norm before
     >>> opt.step()
 """
 from __future__ import annotations

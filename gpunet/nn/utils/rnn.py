@@ -61,7 +61,8 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     ``enforce_sorted=True`` needs ``lengths`` in decreasing order; ``False`` sorts (stably).
 
     Example:
-        >>> pack_padded_sequence(x, [3, 1]).batch_sizes.tolist()     # x (3, 2, F)
+        >>> seqs = gn.randn(3, 2, 5)                          # (T, N, F)
+        >>> pack_padded_sequence(seqs, [3, 1]).batch_sizes.tolist()
         [2, 1, 1]
     """
     if not isinstance(input, Tensor) or input.ndim < 2:
@@ -93,7 +94,10 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     original order, ``padding_value`` past each length, T = ``total_length`` or the longest.
 
     Example:
+        >>> packed = pack_padded_sequence(gn.randn(2, 3, 5), [3, 1], batch_first=True)
         >>> padded, lengths = pad_packed_sequence(packed, batch_first=True)
+        >>> padded.shape, lengths.tolist()
+        ((2, 3, 5), [3, 1])
     """
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"pad_packed_sequence: sequence must be a PackedSequence, got "
