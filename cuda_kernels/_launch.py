@@ -3,14 +3,19 @@
 On a real GPU each launch goes to CuPy's *current* stream.  Two routes (``fast_launch``):
 
 * fast (the default): the compiled kernel is looked up once per argument-type signature and
-  its arguments are marshalled here -- a CuPy array is Numba's seven fields (meminfo, parent,
-  size, itemsize, pointer, shape, strides) read straight off the array -- then handed to
-  ``cuda.core.launch``, as Numba's own ``_Kernel.launch`` does after its slower per-argument
-  work (numba-cuda issues 477, 539, 578; PR 694).  No wrapper object per argument, no stream
-  synchronise, no launch-configuration object per call.
-* plain: ``kernel[grid, block, stream](*args)`` with each CuPy array wrapped by
-  ``numba.cuda.as_cuda_array(a, sync=False)``; configurations are cached, and Numba's
-  low-occupancy warning is silenced for our launches only.
+  its arguments are marshalled here -- a CuPy array (recognised by its type) is Numba's seven
+  fields (meminfo, parent, size, itemsize, pointer, shape, strides) read straight off the
+  array, an int64 or float64 stays a Python number and a narrower scalar becomes its NumPy
+  type -- then handed to ``cuda.core.launch`` on ``cuda.core.Stream.from_handle`` of CuPy's
+  stream, as Numba's own ``_Kernel.launch`` does after its slower per-argument work
+  (numba-cuda issues 477, 539, 578; PR 694).  No wrapper object per argument, no stream
+  synchronise, no launch-configuration object per call.  It reads one private attribute of
+  numba-cuda (the compiled kernel's cuda.core handle), so it is checked before use and
+  numba-cuda is pinned to the releases that launch through cuda.core (>= 0.23).
+* plain: ``kernel[grid, block, stream](*args)`` on ``numba.cuda.external_stream`` of CuPy's
+  stream, each CuPy array wrapped by ``numba.cuda.as_cuda_array(a, sync=False)``: public
+  Numba API only.  Configurations are cached, and Numba's low-occupancy warning is silenced
+  for our launches only.
 
 The first launch on a GPU checks the fast route against the plain one with a tiny kernel; if
 it fails, every launch takes the plain route and one line is logged.  ``GPUNET_FAST_LAUNCH=0``
@@ -23,7 +28,7 @@ Example:
 """
 from __future__ import annotations
 
-import ctypes
+import importlib
 import logging
 import os
 import warnings
@@ -61,7 +66,8 @@ else:
 # Shared-memory size of every block reduction; launch block sizes are powers of two <= this.
 SHARED_SIZE = 256
 
-_streams: dict = {}
+_numba_streams: dict = {}
+_core_streams: dict = {}
 
 
 def blocks_for(n: int, tpb: int = TPB) -> int:
@@ -77,16 +83,25 @@ def reduce_threads(n: int) -> int:
     return t
 
 
-def _current_stream():
-    """Numba's and cuda.core's handles of CuPy's current stream (made once per stream)."""
+def _numba_stream():
+    """Numba's handle of CuPy's current stream (public API; made once per stream)."""
     ptr = cupy.cuda.get_current_stream().ptr
     key = (cupy.cuda.runtime.getDevice(), ptr)
-    stream = _streams.get(key)
+    stream = _numba_streams.get(key)
     if stream is None:
-        numba_stream = cuda.external_stream(ptr)
-        from numba.cuda.cudadrv import driver
+        stream = _numba_streams[key] = cuda.external_stream(ptr)
+    return stream
 
-        stream = _streams[key] = (numba_stream, driver._to_core_stream(numba_stream))
+
+def _core_stream():
+    """cuda.core's handle of CuPy's current stream (``Stream.from_handle``; once per stream)."""
+    ptr = cupy.cuda.get_current_stream().ptr
+    key = (cupy.cuda.runtime.getDevice(), ptr)
+    stream = _core_streams.get(key)
+    if stream is None:
+        from cuda.core import Stream
+
+        stream = _core_streams[key] = Stream.from_handle(ptr)
     return stream
 
 
@@ -116,16 +131,29 @@ _configs: dict = {}
 
 def plain_launch(kernel, grid, block, args) -> None:
     """Numba's own launch path, with cached configurations and CuPy arrays wrapped without sync."""
-    numba_stream = _current_stream()[0]
+    numba_stream = _numba_stream()
     key = (kernel, grid, block, numba_stream)
     configured = _configs.get(key)
     if configured is None:
-        from numba.core.errors import NumbaPerformanceWarning
-
         with warnings.catch_warnings():  # "Grid size N will likely result in ... low occupancy"
-            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            for warning in performance_warnings():
+                warnings.simplefilter("ignore", warning)
             configured = _configs[key] = kernel[grid, block, numba_stream]
     configured(*(_wrap(a) for a in args))
+
+
+def performance_warnings() -> tuple:
+    """The class(es) Numba warns about low occupancy with: numba-cuda's own
+    (``numba.cuda.core.errors``, which its dispatcher raises) and Numba's, where they differ."""
+    found = []
+    for module in ("numba.cuda.core.errors", "numba.core.errors"):
+        try:
+            cls = getattr(importlib.import_module(module), "NumbaPerformanceWarning")
+        except (ImportError, AttributeError):
+            continue
+        if cls not in found:
+            found.append(cls)
+    return tuple(found)
 
 
 def _wrap(a):
@@ -134,51 +162,85 @@ def _wrap(a):
     return cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
 
 
+MIN_NUMBA_CUDA = (0, 23)  # the first numba-cuda whose kernels launch through cuda.core
+
+
+def numba_cuda_version() -> tuple | None:
+    """numba-cuda's (major, minor) from its installed metadata, None when not installed."""
+    from importlib import metadata
+
+    try:
+        return tuple(int(p) for p in metadata.version("numba-cuda").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+
+
 class _FastRoute:
-    """Kernel lookup by argument signature and argument marshalling without Numba's wrappers."""
+    """Kernel lookup by argument signature and argument marshalling without Numba's wrappers.
+
+    The hot path per launch is one pass over the arguments (:func:`marshal`: the flat list and
+    the signature key together), one dict lookup for the compiled kernel, a cached launch
+    configuration and the stream handle.  The first launch of a signature compiles (or loads)
+    the kernel and checks that every argument packs as Numba's type of it says.
+    """
 
     def __init__(self):
         self.enabled = None if os.environ.get("GPUNET_FAST_LAUNCH", "1") != "0" else False
-        self._kernels = {}  # (dispatcher, signature key) -> (cuda.core kernel, marshal plan)
+        self._kernels = {}  # signature key (dispatcher first) -> cuda.core kernel
         self._configs = {}  # (grid, block) -> cuda.core LaunchConfig
         self._core = None  # cuda.core's (launch, LaunchConfig), imported by check()
-
-    @staticmethod
-    def signature_key(args):
-        key = []
-        for a in args:
-            if isinstance(a, tuple):
-                key.append(tuple((x.dtype.char, x.ndim, x.flags.c_contiguous) for x in a))
-            elif hasattr(a, "__cuda_array_interface__"):
-                key.append((a.dtype.char, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous))
-            else:
-                key.append(type(a))
-        return tuple(key)
+        self.array_type = None  # cupy.ndarray, set by check(): the one array type marshalled
 
     def lookup(self, kernel, args):
-        key = (kernel, self.signature_key(args))
-        found = self._kernels.get(key)
-        if found is None:
+        """The compiled kernel for ``args``' signature: compiled (or loaded) and stored once."""
+        key, _ = marshal(kernel, args, self.array_type)
+        handle = self._kernels.get(key)
+        if handle is None:
             argtypes = tuple(kernel.typeof_pyval(a) for a in args)
             compiled = kernel.compile(argtypes)  # from memory, the disk cache, or compiled now
-            handle = compiled._codelibrary.get_cufunc().kernel
-            found = self._kernels[key] = (handle, tuple(plan_for(t) for t in argtypes))
-        return found
+            handle = self.store(kernel, args, compiled._codelibrary.get_cufunc().kernel, argtypes)
+        return handle
+
+    def store(self, kernel, args, handle, argtypes):
+        """Keep ``handle`` for the signature of ``args``, once each argument is checked to pack
+        (as :func:`marshal` passes it) the way Numba's ``argtypes`` lay it out."""
+        for position, (numba_type, a) in enumerate(zip(argtypes, args)):
+            kind = plan_for(numba_type)
+            arrays = a if kind is _TUPLE else (a,) if kind is _ARRAY else ()
+            if any(type(x) is not self.array_type for x in arrays):
+                raise TypeError(f"fast launch: argument {position} must be a CuPy array (or a tuple "
+                                f"of them), got {type(a).__name__}")
+            if kind not in (_ARRAY, _TUPLE) and type(a) not in kind:
+                raise TypeError(f"fast launch: argument {position} is a {type(a).__name__}, which "
+                                f"does not pack as Numba's {numba_type} (pass one of "
+                                f"{[t.__name__ for t in kind]})")
+        key, _ = marshal(kernel, args, self.array_type)
+        self._kernels[key] = handle
+        return handle
 
     def launch(self, kernel, grid, block, args):
         core_launch, launch_config = self._core
-        handle, plan = self.lookup(kernel, args)
+        key, flat = marshal(kernel, args, self.array_type)
+        handle = self._kernels.get(key)
+        if handle is None:
+            handle = self.lookup(kernel, args)
         config = self._configs.get((grid, block))
         if config is None:
             config = self._configs[(grid, block)] = launch_config(grid=grid, block=block, shmem_size=0)
-        core_launch(_current_stream()[1], config, handle, *marshal(plan, args))
+        core_launch(_core_stream(), config, handle, *flat)
 
     def check(self):
         """Run a probe kernel both ways once; keep the fast route only if it agrees."""
         try:
+            version = numba_cuda_version()
+            if version is None or version < MIN_NUMBA_CUDA:
+                raise RuntimeError(f"numba-cuda {version} is older than "
+                                   f"{'.'.join(map(str, MIN_NUMBA_CUDA))}, whose kernels launch "
+                                   "through cuda.core")
             from cuda.core import LaunchConfig, launch as core_launch  # numba-cuda's own launcher
 
             self._core = (core_launch, LaunchConfig)
+            self.array_type = cupy.ndarray
             x = cupy.arange(300, dtype=np.float32)
             outs = []
             for route in (plain_launch, self.launch):
@@ -195,11 +257,13 @@ class _FastRoute:
                         "path", type(exc).__name__, exc)
 
 
-_ARRAY, _TUPLE, _BOOL = "array", "tuple", "bool"
+_ARRAY, _TUPLE = "array", "tuple"
 
 
 def plan_for(numba_type):
-    """How one argument of ``numba_type`` is marshalled (Numba's _Kernel._prepare_args rules)."""
+    """How an argument of ``numba_type`` is passed: "array", "tuple" (of arrays), or the Python
+    and NumPy scalar types that ``cuda.core.launch`` packs at that type's width, passed as they
+    are (Numba's ``_Kernel._prepare_args`` makes a ctypes value of the same width)."""
     from numba.cuda import types
 
     if isinstance(numba_type, types.Array):
@@ -207,31 +271,42 @@ def plan_for(numba_type):
     if isinstance(numba_type, types.BaseTuple) and all(isinstance(t, types.Array) for t in numba_type):
         return _TUPLE
     if numba_type == types.boolean:
-        return _BOOL
-    if isinstance(numba_type, types.Integer):
-        return getattr(ctypes, f"c_{numba_type}")
-    if numba_type == types.float32:
-        return ctypes.c_float
+        return (bool, np.bool_)  # a Python bool goes as Numba passes it (an intptr_t)
+    if numba_type == types.int64:
+        return (int, np.int64)  # cuda.core packs a Python int as intptr_t: 64 bits here
     if numba_type == types.float64:
-        return ctypes.c_double
+        return (float, np.float64)  # a Python float is packed as a C double
+    if isinstance(numba_type, (types.Integer, types.Float)):
+        return (np.dtype(str(numba_type)).type,)
     raise TypeError(f"fast launch: no marshalling for an argument of type {numba_type}")
 
 
-def marshal(plan, args):
-    """The flat argument list ``cuda.core.launch`` takes: per array (meminfo 0, parent 0, size,
-    itemsize, device pointer, *shape, *strides in bytes), as Numba's array data model lays it out."""
-    out = []
-    for kind, a in zip(plan, args):
-        if kind is _ARRAY:
-            out += (0, 0, a.size, a.itemsize, a.data.ptr, *a.shape, *a.strides)
-        elif kind is _TUPLE:
+def marshal(kernel, args, array_type):
+    """``(signature key, flat argument list)`` of one launch, in one pass over ``args``.
+
+    The list is what ``cuda.core.launch`` takes: per array (meminfo 0, parent 0, size, itemsize,
+    device pointer, *shape, *strides in bytes), as Numba's array data model lays it out, and
+    each scalar as it is.  The key (``kernel`` first) holds each array's dtype, rank and
+    layout and each scalar's type: what Numba's type of the arguments depends on.
+    """
+    key = [kernel]
+    flat = []
+    for a in args:
+        kind = type(a)
+        if kind is array_type:
+            dtype, shape, c = a.dtype, a.shape, a._c_contiguous
+            key += (dtype, len(shape), c, c or a._f_contiguous)
+            flat += (0, 0, a.size, dtype.itemsize, a.data.ptr, *shape, *a.strides)
+        elif kind is tuple:
+            key.append(len(a))
             for x in a:
-                out += (0, 0, x.size, x.itemsize, x.data.ptr, *x.shape, *x.strides)
-        elif kind is _BOOL:
-            out.append(bool(a))
+                dtype, shape, c = x.dtype, x.shape, x._c_contiguous
+                key += (dtype, len(shape), c, c or x._f_contiguous)
+                flat += (0, 0, x.size, dtype.itemsize, x.data.ptr, *shape, *x.strides)
         else:
-            out.append(kind(a))
-    return out
+            key.append(kind)
+            flat.append(a)
+    return tuple(key), flat
 
 
 @cuda.jit(cache=True)
