@@ -70,6 +70,33 @@ _numba_streams: dict = {}
 _core_streams: dict = {}
 
 
+def cached_jit(fn=None, **options):
+    """``cuda.jit(cache=True, **options)`` for a kernel, or ``cache=False`` with one logged line
+    when its closure cannot be pickled: numba-cuda pickles a kernel's closure variables into the key of
+    its disk cache (``caching.py``'s ``_index_key``), and a failure there would otherwise stop
+    the first compile of the kernel on a GPU.  (The simulator keeps no cache.)
+
+    Example:
+        >>> @cached_jit                                              # doctest: +SKIP
+        ... def add_one_kernel(x):
+        ...     x[cuda.grid(1)] += 1
+    """
+    if fn is None:
+        return lambda f: cached_jit(f, **options)
+    if not SIMULATOR and fn.__closure__:
+        from numba.cuda.serialize import dumps
+
+        try:
+            dumps(tuple(cell.cell_contents for cell in fn.__closure__))
+        except ValueError:  # a cell not filled yet: Numba reads it at compile time
+            pass
+        except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the cache is off
+            log.warning("gpunet: kernel %s is compiled without a disk cache (its closure does not "
+                        "pickle: %s: %s)", fn.__name__, type(exc).__name__, exc)
+            return cuda.jit(cache=False, **options)(fn)
+    return cuda.jit(cache=True, **options)(fn)
+
+
 def blocks_for(n: int, tpb: int = TPB) -> int:
     """Blocks for a grid-stride loop over ``n`` items: one item per thread up to MAX_BLOCKS."""
     return max(1, min(MAX_BLOCKS, (n + tpb - 1) // tpb))
@@ -81,6 +108,13 @@ def reduce_threads(n: int) -> int:
     while t < REDUCE_TPB and t < n:
         t *= 2
     return t
+
+
+def stream_key():
+    """(device, stream handle) of CuPy's current stream; None in the simulator (no streams)."""
+    if SIMULATOR:
+        return None
+    return cupy.cuda.runtime.getDevice(), cupy.cuda.get_current_stream().ptr
 
 
 def _numba_stream():
@@ -309,7 +343,7 @@ def marshal(kernel, args, array_type):
     return tuple(key), flat
 
 
-@cuda.jit(cache=True)
+@cached_jit
 def _probe_kernel(x, ys, scale, offset, flag):
     """ys[j][i] = x[i] * scale + offset + j (when flag): every kind of argument the kernels use."""
     y = ys[cuda.blockIdx.y]

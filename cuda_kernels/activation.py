@@ -18,7 +18,7 @@ from . import _launch
 SHARED = _launch.SHARED_SIZE
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def relu_fwd_kernel(x, y):
     """y[i] = max(x[i], 0) over flat arrays; NaN propagates (as in PyTorch)."""
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -26,7 +26,7 @@ def relu_fwd_kernel(x, y):
         y[i] = 0 if v <= 0 else v
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def relu_bwd_kernel(gy, y, gx, zero):
     """gx[i] = 0 where the forward output y[i] <= 0, else gy[i] (NaN passes, as in PyTorch)."""
     for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
@@ -64,7 +64,7 @@ def relu_bwd(gy, y):
     return gx
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def leaky_relu_fwd_kernel(x, y, slope):
     """y[i] = x[i] if x[i] > 0 else slope * x[i] (NaN propagates)."""
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -72,7 +72,7 @@ def leaky_relu_fwd_kernel(x, y, slope):
         y[i] = v if v > 0 else v * slope
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def leaky_relu_bwd_kernel(gy, x, gx, slope):
     """gx[i] = gy[i] where the forward input x[i] > 0, else slope * gy[i] (x = 0 and NaN too)."""
     for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
@@ -110,7 +110,7 @@ def leaky_relu_bwd(gy, x, negative_slope):
     return gx
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def bias_relu_fwd_kernel(y, bias, has_bias, relu, zero):
     """y[r, j] = y[r, j] (+ bias[j]), then max(., 0) when ``relu`` (NaN passes), in place."""
     M, F = y.shape
@@ -126,7 +126,7 @@ def bias_relu_fwd_kernel(y, bias, has_bias, relu, zero):
 
 
 def _make_bias_relu_bwd(acc_t):
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def bias_relu_bwd_kernel(gy, y, g, gb, relu, has_bias):
         """Block (cols, rows) threads: column j = tile + x sums rows x.y, x.y + rows, ... in
         order (masking by the ReLU and writing g where ``relu``); thread row 0 then adds the

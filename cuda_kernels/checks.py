@@ -30,11 +30,14 @@ def device_flags():
 
 
 def reduction_ticket():
-    """The 1-element int32 block counter of the loss kernel's last-block reduction (each launch
-    leaves it at 0 for the next)."""
-    if "ticket" not in _device_state:
-        _device_state["ticket"] = _launch.xp.zeros(1, dtype=np.int32)
-    return _device_state["ticket"]
+    """The 1-element int32 block counter of the loss kernel's last-block reduction on CuPy's
+    current stream (each launch leaves it at 0 for the next).  One per stream: two launches
+    in flight on two streams would otherwise count each other's blocks.  A stream's first
+    ticket is allocated on its first use (the default stream's when the backend is made)."""
+    key = ("ticket", _launch.stream_key())
+    if key not in _device_state:
+        _device_state[key] = _launch.xp.zeros(1, dtype=np.int32)
+    return _device_state[key]
 
 
 def read_and_clear_flags():
@@ -46,7 +49,7 @@ def read_and_clear_flags():
     return host
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def range_check_kernel(a, lo, hi, flags, slot):
     """flags[slot] = 1 if some a[i] is not in [lo, hi]; every writer stores the same 1."""
     for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):

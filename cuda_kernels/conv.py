@@ -28,7 +28,7 @@ from ._device import block_sum, covering_windows, unravel_nchw
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo, dh, dw):
     """cols[(c*kh + a)*kw + b, n*P + oh*Wo + ow] = x[n, c, oh*sh - ph + a*dh, ow*sw - pw + b*dw] or 0.
 
@@ -58,7 +58,7 @@ def im2col_fwd_kernel(x, cols, kh, kw, sh, sw, ph, pw, Wo, dh, dw):
                 q += 1
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
     """col2im: gx[n, c, h, w] = sum of the column entries that im2col copied from (h, w).
 
@@ -82,7 +82,7 @@ def im2col_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, zero):
         gx[n, c, h, w] = acc
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def im2col_dilated_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, dh, dw, zero):
     """col2im for dilated windows: gx[n, c, h, w] gathers, over the kernel taps (a, b), the
     column entry of the one output position (if any) whose tap a, b lands on (h, w).
@@ -108,7 +108,7 @@ def im2col_dilated_bwd_kernel(cols, gx, kh, kw, sh, sw, ph, pw, Wo, dh, dw, zero
         gx[n, c, h, w] = acc
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def conv2d_epilogue_fwd_kernel(src, bias, y, has_bias, relu, zero):
     """y[n, k, p] = src[k, n, p] (+ bias[k]), then max(., 0) when ``relu`` (NaN passes)."""
     N, K, P = y.shape
@@ -126,7 +126,7 @@ def conv2d_epilogue_fwd_kernel(src, bias, y, has_bias, relu, zero):
 
 
 def _make_bias_relu_bwd(acc_t):
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def conv2d_epilogue_bwd_kernel(gy, y, g, gb, relu, write_g, has_bias):
         """g[k, n*P + p] = gy[n, k, p] (0 where ``relu`` and y[n, k, p] <= 0); gb[k] = the sum
         of channel k: block k adds its threads' strided partial sums with a fixed tree."""

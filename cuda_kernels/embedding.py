@@ -16,7 +16,7 @@ from numba import cuda
 from . import _launch
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def embedding_bwd_kernel(g, order, ids, starts, out, zero):
     """out[ids[starts[s]], j] = sum of g[order[t], j] for t in [starts[s], starts[s + 1])."""
     S = starts.shape[0] - 1

@@ -26,7 +26,7 @@ LayerNormKernels = namedtuple("LayerNormKernels", "fwd bwd param_grad")
 
 
 def _make_kernels(acc_t):
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def layer_norm_fwd_kernel(x, weight, bias, affine, eps, y, mean, rstd):
         sm = cuda.shared.array(SHARED, dtype=acc_t)
         R, D = x.shape
@@ -50,7 +50,7 @@ def _make_kernels(acc_t):
                 mean[row] = m
                 rstd[row] = r
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def layer_norm_bwd_kernel(gy, x, weight, affine, mean, rstd, gx):
         sm = cuda.shared.array(SHARED, dtype=acc_t)
         R, D = x.shape
@@ -71,7 +71,7 @@ def _make_kernels(acc_t):
                 g = gy[row, j] * weight[j] if affine else gy[row, j]
                 gx[row, j] = r * (g - mg - (x[row, j] - m) * r * mgx)
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def layer_norm_param_grad_kernel(gy, x, mean, rstd, gw, gb):
         R, D = x.shape
         for j in range(cuda.grid(1), D, cuda.gridsize(1)):

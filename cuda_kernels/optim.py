@@ -24,7 +24,7 @@ from . import _launch
 MAX_TENSORS = 16  # SGD: 3 arrays a tensor; Adam: 4 (16 * 4 * 56 bytes = 3.5 KiB)
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def sgd_update_kernel(params, grads, bufs, lr, momentum, one_minus_damp, wd, nesterov, first_step):
     """PyTorch's SGD: L2 weight decay, momentum buffer with dampening, optional Nesterov."""
     param = params[cuda.blockIdx.y]
@@ -49,7 +49,7 @@ def sgd_update_kernel(params, grads, bufs, lr, momentum, one_minus_damp, wd, nes
         param[i] = p - lr * d
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def adam_update_kernel(params, grads, ms, vs, lr, beta1, beta2, one_minus_b1, one_minus_b2, eps,
                        wd, decoupled, decay, step_size, bc2_sqrt):
     """PyTorch's Adam (L2 in the gradient) or AdamW (decoupled decay p *= 1 - lr*wd)."""

@@ -23,7 +23,7 @@ from ._device import covering_windows, unravel_plane
 from .conv import conv2d_bwd_bias_relu, conv2d_fwd
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
     """y = window max; argmax = h * W + w of the first maximum in row-major window order.
 
@@ -54,7 +54,7 @@ def max_pool2d_fwd_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, lowest):
         argmax[pl, oh, ow] = idx
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
     """gx[h, w] = sum of gy over the windows covering (h, w) whose argmax is (h, w)."""
     H, W = gx.shape[1], gx.shape[2]
@@ -72,7 +72,7 @@ def max_pool2d_bwd_kernel(gy, argmax, gx, kh, kw, sh, sw, ph, pw, zero):
         gx[pl, h, w] = acc
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
     """y = window sum * inv, inv = 1 / (kh * kw): padded zeros count in the divisor."""
     H, W = x.shape[1], x.shape[2]
@@ -92,7 +92,7 @@ def avg_pool2d_fwd_kernel(x, y, kh, kw, sh, sw, ph, pw, zero, inv):
         y[pl, oh, ow] = acc * inv
 
 
-@cuda.jit(cache=True)
+@_launch.cached_jit
 def avg_pool2d_bwd_kernel(gy, gx, kh, kw, sh, sw, ph, pw, zero, inv):
     """gx[h, w] = sum of gy * inv over the windows covering (h, w), inv = 1 / (kh * kw)."""
     H, W = gx.shape[1], gx.shape[2]

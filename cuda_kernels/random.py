@@ -68,7 +68,7 @@ def normal_from_uniforms(u1, u2, minus_two, two_pi, pi, tiny, zero):
 def _make_kernels(float_t):
     """Uniform and normal kernels computing in ``float_t`` (no float64 work for float32)."""
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def uniform_fwd_kernel(out, key_lo, key_hi, offset, drop, scale):
         """out[i] = (bits(offset + i) >> drop) * scale: uniform on [0, 1)."""
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
@@ -76,7 +76,7 @@ def _make_kernels(float_t):
 
     # NOTE: fastmath gives the hardware's approximate cos/log, accurate to ~1e-6 on [-pi, pi]
     # (the angle's range here); the exact cosf carries a float64 path for huge arguments.
-    @cuda.jit(fastmath=True, cache=True)
+    @_launch.cached_jit(fastmath=True)
     def normal_fwd_kernel(out, key_lo, key_hi, offset, drop, scale, tiny):
         """Box-Muller: counters 2i and 2i+1 give two uniforms, out[i] one standard normal."""
         one = float_t(1)

@@ -30,7 +30,7 @@ def _make_kernels(acc_t):
     def sigmoid(x):
         return half * (one + math.tanh(half * x))  # no overflow in exp(-x)
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def lstm_cell_fwd_kernel(gi, gh, c_prev, hc, acts, tanh_c):
         N, H = c_prev.shape
         for idx in range(cuda.grid(1), N * H, cuda.gridsize(1)):
@@ -50,7 +50,7 @@ def _make_kernels(acc_t):
             acts[n, 3 * H + j] = o
             tanh_c[n, j] = tc
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def lstm_cell_bwd_kernel(ghc, acts, c_prev, tanh_c, g_gates, g_c_prev):
         N, H = c_prev.shape
         for idx in range(cuda.grid(1), N * H, cuda.gridsize(1)):
@@ -66,7 +66,7 @@ def _make_kernels(acc_t):
             g_gates[n, 3 * H + j] = dh * tc * o * (one - o)
             g_c_prev[n, j] = dc * f
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def gru_cell_fwd_kernel(gi, gh, h_prev, h, acts):
         N, H = h_prev.shape
         for idx in range(cuda.grid(1), N * H, cuda.gridsize(1)):
@@ -80,7 +80,7 @@ def _make_kernels(acc_t):
             acts[n, H + j] = z
             acts[n, 2 * H + j] = cand
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def gru_cell_bwd_kernel(gh_out, acts, gh, h_prev, g_gi, g_gh, g_h_prev):
         N, H = h_prev.shape
         for idx in range(cuda.grid(1), N * H, cuda.gridsize(1)):

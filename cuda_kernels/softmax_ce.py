@@ -6,8 +6,9 @@ thread 0 writes ``loss = log(sum) + max - x[label]``.  The row stays in L1/L2 be
 passes, so HBM traffic is one read of the logits and one write of the probabilities, and
 10 classes and 1,000 classes are both one launch.  With a "mean" or "sum" reduction the same
 launch also reduces the per-row losses: the last block to finish (an integer ticket, the
-pattern of CUDA's threadFenceReduction sample) sums them in a fixed order, so the result is
-the same bits every run and no float atomics are used.  Backward is one elementwise launch:
+pattern of CUDA's threadFenceReduction sample: a fence before the ticket, L2 reads after it)
+sums them in a fixed order, so the result is the same bits every run.  The ticket belongs to
+the stream (``checks.reduction_ticket``), so launches on two streams never share one.  Backward is one elementwise launch:
 ``(probs - onehot(labels)) * gloss[row or 0] * scale``.
 
 Example:
@@ -34,7 +35,7 @@ SoftmaxCEKernels = namedtuple("SoftmaxCEKernels", "fwd bwd")
 def _make_kernels(acc_t):
     """Build the forward and backward kernels for one float type (shared memory is typed)."""
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def softmax_ce_fwd_kernel(logits, labels, loss, probs, bad_label, total_out, ticket, scale):
         sm = cuda.shared.array(SHARED, dtype=acc_t)
         last = cuda.shared.array(1, dtype=int32)
@@ -73,16 +74,18 @@ def _make_kernels(acc_t):
                 last[0] = cuda.atomic.add(ticket, 0, 1) == cuda.gridDim.x - 1
             cuda.syncthreads()
             if last[0]:
+                # the other blocks' losses are read with atomics (adding 0), which go to L2:
+                # the volatile reads of CUDA's pattern, never a stale line of this SM's L1
                 acc = acc_t(0)
                 for row in range(t, N, nt):
-                    acc += loss[row]
+                    acc += cuda.atomic.add(loss, row, acc_t(0))
                 sm[t] = acc
                 acc = block_sum(sm, t, nt)
                 if t == 0:
                     total_out[0] = acc * scale
                     ticket[0] = 0  # ready for the next launch
 
-    @cuda.jit(cache=True)
+    @_launch.cached_jit
     def softmax_ce_bwd_kernel(probs, labels, gloss, gstride, scale, gx):
         N, C = probs.shape
         for i in range(cuda.grid(1), probs.size, cuda.gridsize(1)):

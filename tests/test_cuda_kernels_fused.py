@@ -81,6 +81,20 @@ def test_conv_relu_max_pool(rng, dtype, hw):
           NP.conv2d_bwd_weight(g_n, x, w.shape, *args, cols_n), dtype)
 
 
+def test_each_stream_has_its_own_loss_ticket(monkeypatch):
+    """Two launches in flight on two streams must not count each other's blocks."""
+    from cuda_kernels import _launch, checks
+
+    on = {"stream": 1}
+    monkeypatch.setattr(_launch, "stream_key", lambda: (0, on["stream"]))
+    first = checks.reduction_ticket()
+    on["stream"] = 2
+    second = checks.reduction_ticket()
+    assert first is not second and int(host(second)[0]) == 0
+    on["stream"] = 1
+    assert checks.reduction_ticket() is first
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("n, c", [(5, 7), (9, 3)])  # 9 rows: more rows than simulated blocks
