@@ -46,3 +46,25 @@ def test_event_timer_takes_the_median_between_recorded_events():
     timer = event_timer(Event, lambda s, e: 10.0 * (e.t - s.t), reps=3, warmup=2)
     assert timer(lambda: calls.append(1)) == 10.0
     assert len(calls) == 5
+
+
+def test_the_torch_reference_is_exact_where_float32_algorithms_differ():
+    """Conv and softmax-CE expectations come from float64 (no Winograd/FFT/TF32 stand-in);
+    ReLU and pooling only select values, so their float32 results are exact already."""
+    import numpy as np
+    import torch
+
+    from benchmarks.kernel_bench_tools import TorchReference
+
+    rng = np.random.default_rng(0)
+    ref = TorchReference(torch, None, "CPU")
+    x, w = rng.standard_normal((2, 3, 6, 5), np.float32), rng.standard_normal((4, 3, 3, 3), np.float32)
+    b, gy = rng.standard_normal(4, np.float32), rng.standard_normal((2, 4, 4, 3), np.float32)
+    conv = ref.conv2d(x, w, b, gy, (1, 1), (0, 0))
+    y, grads = conv["fwd"][0], conv["bwd"][0]
+    assert y.dtype == np.float64 and all(g.dtype == np.float64 for g in grads)
+    want = torch.nn.functional.conv2d(*(torch.from_numpy(a).double() for a in (x, w, b)))
+    np.testing.assert_array_equal(y, want.numpy())
+    ce = ref.softmax_ce(rng.standard_normal((5, 7), np.float32), rng.integers(0, 7, 5),
+                        np.ones(5, np.float32))
+    assert ce["fwd"][0].dtype == np.float64 and ce["bwd"][0].dtype == np.float64
