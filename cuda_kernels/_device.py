@@ -64,6 +64,19 @@ def block_sum(sm, t, nt):
 
 
 @cuda.jit(device=True, inline=True)
+def last_to_arrive(tickets, slot, arrivals, flag, t):
+    """True in every thread of the block that takes the last of ``arrivals`` tickets of
+    ``slot``: that block then sees every other block's writes (each fenced them before taking
+    its ticket) and must set ``tickets[slot]`` back to 0.  ``flag`` is a 1-slot shared array."""
+    cuda.threadfence()  # this block's partial sums are visible device-wide before its ticket
+    cuda.syncthreads()
+    if t == 0:
+        flag[0] = cuda.atomic.add(tickets, slot, 1) == arrivals - 1
+    cuda.syncthreads()
+    return flag[0] != 0
+
+
+@cuda.jit(device=True, inline=True)
 def block_max(sm, t, nt):
     """Like block_sum, for the maximum."""
     cuda.syncthreads()

@@ -102,6 +102,23 @@ def blocks_for(n: int, tpb: int = TPB) -> int:
     return max(1, min(MAX_BLOCKS, (n + tpb - 1) // tpb))
 
 
+# Rows (images, batch rows) per block of a split reduction: its partial sums are added by the
+# last block to finish, in a fixed order.  Small in the simulator so tests take several splits.
+SPLIT_ROWS = 2 if SIMULATOR else 16
+
+
+def splits_for(n: int, per: int = SPLIT_ROWS) -> tuple[int, int]:
+    """``(splits, rows per split)`` for a reduction over ``n`` rows: about ``per`` rows each,
+    at most 65535 splits (a grid's y extent).
+
+    Example:
+        >>> splits_for(64, 16), splits_for(5, 2), splits_for(0, 16)
+        ((4, 16), (3, 2), (1, 16))
+    """
+    splits = max(1, min(65535, -(-n // per)))
+    return splits, max(per, -(-n // splits))
+
+
 def reduce_threads(n: int) -> int:
     """Power-of-two block size (MIN_REDUCE_TPB .. REDUCE_TPB) for a block that reduces ``n`` items."""
     t = MIN_REDUCE_TPB

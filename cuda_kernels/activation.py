@@ -2,7 +2,8 @@
 
 ``bias_relu_fwd`` adds the bias to a GEMM's (M, F) output in place and applies the ReLU that
 follows the layer, in one pass; ``bias_relu_bwd`` masks the upstream gradient by that ReLU and
-sums the bias gradient over the rows, in one launch, in a fixed order (no atomics).
+sums the bias gradient over the rows, in one launch: the rows are split about 16 per block and
+the last block of a column tile adds the splits' sums in a fixed order (the same bits every run).
 
 Example:
     >>> from cuda_kernels import activation        # doctest: +SKIP
@@ -11,9 +12,10 @@ Example:
 """
 from __future__ import annotations
 
-from numba import cuda
+from numba import cuda, int32
 
-from . import _launch
+from . import _launch, checks
+from ._device import last_to_arrive
 
 SHARED = _launch.SHARED_SIZE
 
@@ -127,21 +129,26 @@ def bias_relu_fwd_kernel(y, bias, has_bias, relu, zero):
 
 def _make_bias_relu_bwd(acc_t):
     @_launch.cached_jit
-    def bias_relu_bwd_kernel(gy, y, g, gb, relu, has_bias):
-        """Block (cols, rows) threads: column j = tile + x sums rows x.y, x.y + rows, ... in
-        order (masking by the ReLU and writing g where ``relu``); thread row 0 then adds the
-        ``rows`` partial sums in order, so gb is the same bits on every run."""
+    def bias_relu_bwd_kernel(gy, y, g, gb, relu, has_bias, per, partial, tickets):
+        """Block (tile, s) of (cols, rows) threads: column j = tile*cols + x sums the rows x.y,
+        x.y + rows, ... of split s (``per`` rows), masking by the ReLU and writing g where
+        ``relu``; thread row 0 adds the ``rows`` sums in order into partial[s, j].  The last
+        of a tile's blocks to finish adds partial[0..S, j] in order, so gb is the same bits
+        on every run."""
         sm = cuda.shared.array(SHARED, dtype=acc_t)
+        last = cuda.shared.array(1, dtype=int32)
         M, F = gy.shape
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         cols = cuda.blockDim.x
         rows = cuda.blockDim.y
+        s = cuda.blockIdx.y
+        splits = cuda.gridDim.y
         for j0 in range(cuda.blockIdx.x * cols, F, cuda.gridDim.x * cols):
             j = j0 + tx
             acc = acc_t(0)
             if j < F:
-                for r in range(ty, M, rows):
+                for r in range(s * per + ty, min(M, s * per + per), rows):
                     v = gy[r, j]
                     if relu:
                         if y[r, j] <= 0:
@@ -155,7 +162,15 @@ def _make_bias_relu_bwd(acc_t):
                     total = acc_t(0)
                     for q in range(rows):
                         total += sm[q * cols + tx]
-                    gb[j] = total
+                    partial[s, j] = total
+                if last_to_arrive(tickets, j0 // cols, splits, last, ty * cols + tx):
+                    if ty == 0 and j < F:
+                        out = acc_t(0)
+                        for q in range(splits):  # read through L2: other SMs wrote them
+                            out += cuda.atomic.add(partial, (q, j), acc_t(0))
+                        gb[j] = out
+                    if ty == 0 and tx == 0:
+                        tickets[j0 // cols] = 0
                 cuda.syncthreads()
 
     return bias_relu_bwd_kernel
@@ -207,6 +222,10 @@ def bias_relu_bwd(gy, y, relu, need_bias):
     cols = 8 if _launch.SIMULATOR else 32
     rows = 4 if _launch.SIMULATOR else 8
     yc = _launch.contiguous(y) if relu else gy
-    _launch.launch(bias_relu_bwd_kernel(gy.dtype), _launch.blocks_for(f, cols), (cols, rows),
-                   gy, yc, g, gb if need_bias else gy.reshape(-1)[:1], bool(relu), bool(need_bias))
+    splits, per = _launch.splits_for(m)
+    tiles = _launch.blocks_for(f, cols)
+    partial = xp.empty((splits, f), gy.dtype) if need_bias else gy[:1]
+    _launch.launch(bias_relu_bwd_kernel(gy.dtype), (tiles, splits), (cols, rows),
+                   gy, yc, g, gb if need_bias else gy.reshape(-1)[:1], bool(relu), bool(need_bias),
+                   per, partial, checks.split_tickets(-(-f // cols)))
     return g, gb

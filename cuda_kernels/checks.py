@@ -40,6 +40,20 @@ def reduction_ticket():
     return _device_state[key]
 
 
+SPLIT_TICKETS = 1024  # per stream; a reduction over more outputs than this grows the array
+
+
+def split_tickets(count):
+    """The int32 counters (at least ``count``, all 0 between launches) of the split reductions
+    on CuPy's current stream: the last of a channel's blocks to finish, by its ticket, adds the
+    blocks' partial sums in a fixed order and sets the counter back to 0."""
+    key = ("split", _launch.stream_key())
+    tickets = _device_state.get(key)
+    if tickets is None or tickets.shape[0] < count:
+        tickets = _device_state[key] = _launch.xp.zeros(max(count, SPLIT_TICKETS), dtype=np.int32)
+    return tickets
+
+
 def read_and_clear_flags():
     """A host copy of the flags (waits for queued work on a GPU); clears those that were set."""
     flags = device_flags()

@@ -9,8 +9,9 @@ so the forward, backward-data and backward-weight products are each one large GE
 ``conv2d_epilogue_fwd_kernel`` turns the ``(K, N, P)`` GEMM output into NCHW while adding the bias
 (and applying a ReLU that follows the conv), so neither costs an extra pass.  On the way back,
 ``conv2d_epilogue_bwd_kernel`` masks the upstream gradient by the ReLU, writes it in the ``(K, N*P)``
-layout both backward GEMMs read and sums the bias gradient, in one launch and without atomics
-(each channel is one block's ordered reduction: two runs give the same bits).
+layout both backward GEMMs read and sums the bias gradient, in one launch: each channel is
+split over about 16 images per block (4x more blocks than channels at batch 64), and the last
+block of a channel adds the splits' sums in a fixed order, so two runs give the same bits.
 
 Example:
     >>> from cuda_kernels import conv                          # doctest: +SKIP
@@ -18,12 +19,12 @@ Example:
 """
 from __future__ import annotations
 
-from numba import cuda
+from numba import cuda, int32
 
-from . import _launch
+from . import _launch, checks
 from kernel_geometry import int_geometry, out_hw
 
-from ._device import block_sum, covering_windows, unravel_nchw
+from ._device import block_sum, covering_windows, last_to_arrive, unravel_nchw
 
 SHARED = _launch.SHARED_SIZE  # shared-memory slots of a block reduction
 
@@ -127,16 +128,21 @@ def conv2d_epilogue_fwd_kernel(src, bias, y, has_bias, relu, zero):
 
 def _make_bias_relu_bwd(acc_t):
     @_launch.cached_jit
-    def conv2d_epilogue_bwd_kernel(gy, y, g, gb, relu, write_g, has_bias):
-        """g[k, n*P + p] = gy[n, k, p] (0 where ``relu`` and y[n, k, p] <= 0); gb[k] = the sum
-        of channel k: block k adds its threads' strided partial sums with a fixed tree."""
+    def conv2d_epilogue_bwd_kernel(gy, y, g, gb, relu, write_g, has_bias, per, partial, tickets):
+        """Block (k, s): g[k, n*P + p] = gy[n, k, p] (0 where ``relu`` and y[n, k, p] <= 0) for
+        the ``per`` images n of split s; their sum over channel k (a fixed tree) goes to
+        partial[s, k].  The last of channel k's blocks to finish adds partial[0..S, k] in
+        order into gb[k], so gb is the same bits every run."""
         sm = cuda.shared.array(SHARED, dtype=acc_t)
+        last = cuda.shared.array(1, dtype=int32)
         N, K, P = gy.shape
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
+        s = cuda.blockIdx.y
+        splits = cuda.gridDim.y
         for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
             acc = acc_t(0)
-            for n in range(N):
+            for n in range(s * per, min(N, s * per + per)):
                 for p in range(t, P, nt):  # consecutive threads read consecutive p
                     v = gy[n, k, p]
                     if relu and y[n, k, p] <= 0:
@@ -148,7 +154,15 @@ def _make_bias_relu_bwd(acc_t):
                 sm[t] = acc
                 total = block_sum(sm, t, nt)
                 if t == 0:
-                    gb[k] = total
+                    partial[s, k] = total
+                if last_to_arrive(tickets, k, splits, last, t):
+                    if t == 0:
+                        out = acc_t(0)
+                        for q in range(splits):  # read through L2: other SMs wrote them
+                            out += cuda.atomic.add(partial, (q, k), acc_t(0))
+                        gb[k] = out
+                        tickets[k] = 0
+                    cuda.syncthreads()
 
     return conv2d_epilogue_bwd_kernel
 
@@ -238,10 +252,13 @@ def conv2d_bwd_bias_relu(gy, y=None, relu=False, need_bias=True, write_g=True):
         return g, gb
     y3 = _launch.contiguous(y).reshape(gy3.shape) if relu else gy3
     dummy = gy3.reshape(-1)[:1]
-    _launch.launch(conv2d_epilogue_bwd_kernel(gy.dtype), _launch.blocks_for(k, 1),
+    splits, per = _launch.splits_for(n)
+    partial = xp.empty((splits, k), gy.dtype) if need_bias else dummy.reshape(1, 1)
+    _launch.launch(conv2d_epilogue_bwd_kernel(gy.dtype), (_launch.blocks_for(k, 1), splits),
                    _launch.reduce_threads(gy3.shape[2]), gy3, y3,
                    g if write_g else dummy.reshape(1, 1), gb if need_bias else dummy,
-                   bool(relu), bool(write_g), bool(need_bias))
+                   bool(relu), bool(write_g), bool(need_bias), per, partial,
+                   checks.split_tickets(k))
     return g, gb
 
 

@@ -2,8 +2,9 @@
 
 ``layer_norm_fwd_kernel`` computes each row's mean and reciprocal standard deviation (two-pass,
 biased variance) and writes y; ``layer_norm_bwd_kernel`` writes the input gradient of a row from
-its two row means; ``layer_norm_param_grad_kernel`` gives one thread per column that sums the
-weight and bias gradients over the rows in order, so results repeat bit for bit.
+its two row means; ``layer_norm_param_grad_kernel`` gives one thread per column and splits the
+rows about 16 per block; the last block of a column tile adds the splits' weight and bias
+gradients in a fixed order, so results repeat bit for bit.
 
 Example:
     >>> from cuda_kernels import layer_norm                         # doctest: +SKIP
@@ -14,10 +15,10 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
-from numba import cuda
+from numba import cuda, int32
 
-from . import _launch
-from ._device import block_sum
+from . import _launch, checks
+from ._device import block_sum, last_to_arrive
 
 SHARED = _launch.SHARED_SIZE
 
@@ -72,16 +73,36 @@ def _make_kernels(acc_t):
                 gx[row, j] = r * (g - mg - (x[row, j] - m) * r * mgx)
 
     @_launch.cached_jit
-    def layer_norm_param_grad_kernel(gy, x, mean, rstd, gw, gb):
+    def layer_norm_param_grad_kernel(gy, x, mean, rstd, per, partial_w, partial_b, tickets, gw, gb):
+        """Block (tile, s): thread j of the tile sums column j over the ``per`` rows of split s
+        into partial_w[s, j], partial_b[s, j]; the last of a tile's blocks to finish adds the
+        splits in order into gw[j], gb[j] (the same bits every run)."""
+        last = cuda.shared.array(1, dtype=int32)
         R, D = x.shape
-        for j in range(cuda.grid(1), D, cuda.gridsize(1)):
-            sw = acc_t(0)
-            sb = acc_t(0)
-            for row in range(R):
-                sw += gy[row, j] * (x[row, j] - mean[row]) * rstd[row]
-                sb += gy[row, j]
-            gw[j] = sw
-            gb[j] = sb
+        t, nt = cuda.threadIdx.x, cuda.blockDim.x
+        s, splits = cuda.blockIdx.y, cuda.gridDim.y
+        for j0 in range(cuda.blockIdx.x * nt, D, cuda.gridDim.x * nt):
+            j = j0 + t
+            if j < D:
+                sw = acc_t(0)
+                sb = acc_t(0)
+                for row in range(s * per, min(R, s * per + per)):
+                    sw += gy[row, j] * (x[row, j] - mean[row]) * rstd[row]
+                    sb += gy[row, j]
+                partial_w[s, j] = sw
+                partial_b[s, j] = sb
+            if last_to_arrive(tickets, j0 // nt, splits, last, t):
+                if j < D:
+                    sw = acc_t(0)
+                    sb = acc_t(0)
+                    for q in range(splits):  # read through L2: other SMs wrote them
+                        sw += cuda.atomic.add(partial_w, (q, j), acc_t(0))
+                        sb += cuda.atomic.add(partial_b, (q, j), acc_t(0))
+                    gw[j] = sw
+                    gb[j] = sb
+                if t == 0:
+                    tickets[j0 // nt] = 0
+            cuda.syncthreads()
 
     return LayerNormKernels(layer_norm_fwd_kernel, layer_norm_bwd_kernel, layer_norm_param_grad_kernel)
 
@@ -127,7 +148,10 @@ def layer_norm_bwd(gy, x, weight, saved):
                    gy, x, w, affine, mean, rstd, gx)
     if not affine:
         return gx, None, None
-    gw = _launch.xp.empty((d,), x.dtype)
-    gb = _launch.xp.empty((d,), x.dtype)
-    _launch.launch(k.param_grad, _launch.blocks_for(d), _launch.TPB, gy, x, mean, rstd, gw, gb)
+    xp = _launch.xp
+    gw, gb = xp.empty((d,), x.dtype), xp.empty((d,), x.dtype)
+    splits, per = _launch.splits_for(r)
+    partial_w, partial_b = xp.empty((splits, d), x.dtype), xp.empty((splits, d), x.dtype)
+    _launch.launch(k.param_grad, (_launch.blocks_for(d), splits), _launch.TPB, gy, x, mean, rstd,
+                   per, partial_w, partial_b, checks.split_tickets(-(-d // _launch.TPB)), gw, gb)
     return gx, gw, gb

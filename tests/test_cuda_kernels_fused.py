@@ -111,3 +111,40 @@ def test_softmax_cross_entropy_reduced_in_the_kernel(rng, dtype, reduction, n, c
     gloss = np.asarray(0.7, dtype)
     close(CU.softmax_cross_entropy_bwd(p_c, CU.asarray(labels), CU.asarray(gloss), reduction),
           NP.softmax_cross_entropy_bwd(p_n, labels, gloss, reduction), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_reductions_are_exact_repeatable_and_leave_their_tickets_at_zero(rng, dtype):
+    """Bias (conv and linear) and LayerNorm parameter gradients are summed in splits of rows
+    (2 per block in the simulator): 5 rows make 3 uneven splits, 6 channels more than the
+    simulator's 4 blocks, 37 columns several tiles.  A second launch gives the same bits, so
+    each launch sets every ticket it took back to 0."""
+    from cuda_kernels import checks, layer_norm
+
+    gy = rng.standard_normal((5, 6, 3, 2)).astype(dtype)
+    gm = rng.standard_normal((5, 37)).astype(dtype)
+    x = rng.standard_normal((5, 37)).astype(dtype)
+    w, b = np.ones(37, dtype), np.zeros(37, dtype)
+    _, saved = layer_norm.layer_norm_fwd(CU.asarray(x), CU.asarray(w), CU.asarray(b), 1e-5)
+    runs = []
+    for _ in range(2):
+        runs.append([host(CU.conv2d_bwd_bias(CU.asarray(gy))),
+                     host(CU.bias_relu_bwd(CU.asarray(gm), CU.asarray(gm), False, True)[1]),
+                     *(host(a) for a in layer_norm.layer_norm_bwd(CU.asarray(gm), CU.asarray(x),
+                                                                  CU.asarray(w), saved)[1:])])
+        assert not host(checks.split_tickets(0)).any()
+    for a, b_ in zip(*runs):
+        np.testing.assert_array_equal(a, b_)
+    close(runs[0][0], NP.conv2d_bwd_bias(gy), dtype)
+    close(runs[0][1], gm.sum(axis=0), dtype)
+    _, saved_n = NP.layer_norm_fwd(x, w, b, 1e-5)
+    _, gw_n, gb_n = NP.layer_norm_bwd(gm, x, w, saved_n)
+    close(runs[0][2], gw_n, dtype)
+    close(runs[0][3], gb_n, dtype)
+
+
+def test_a_batch_of_64_splits_each_channel_over_4_blocks():
+    from cuda_kernels import _launch
+
+    assert _launch.splits_for(64, 16) == (4, 16) and _launch.splits_for(256, 16) == (16, 16)
+    assert _launch.splits_for(10 ** 7, 16)[0] == 65535  # a grid's y extent at most

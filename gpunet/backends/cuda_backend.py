@@ -128,7 +128,8 @@ class CudaBackend(Backend):
         # Errors found on the device: slot i of checks.device_flags() is set to 1 by a kernel,
         # and _flag_messages[i] is raised at the next value read (slot 0: the softmax-CE kernel).
         self._flag_messages = [_BAD_LABEL]
-        checks.device_flags(), checks.reduction_ticket()  # allocated now, never inside a step
+        # allocated now, never inside a step
+        checks.device_flags(), checks.reduction_ticket(), checks.split_tickets(0)
         self._k_checks, self.random_kernels = checks, random
         self._launch = self.launcher = _launch  # launcher: launch and gemm, which the profiler counts
         primitives.bind(self, primitives.kernel_modules("cuda_kernels", primitives.FAMILIES))
