@@ -285,14 +285,26 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding, dilation)
     if x.shape[0] == 0:  # an empty batch: no launch (the kernels divide by the batch size)
         return _launch.xp.empty((0, k, ho, wo), x.dtype), None
+    yt, cols = conv2d_gemm(x, w, stride, padding, dilation, groups)
+    y = epilogue(yt, b, x.shape[0], relu)  # (N, K, P)
+    return y.reshape(x.shape[0], k, ho, wo), (cols if keep_cols else None)
+
+
+def conv2d_gemm(x, w, stride, padding, dilation=(1, 1), groups=1):
+    """``(yt, cols)``: the conv as its GEMM output ``yt`` (K, N*P), before any epilogue, and the
+    im2col columns it read (a non-empty batch).
+
+    Example:
+        >>> yt, cols = conv2d_gemm(x, w, (1, 1), (1, 1))   # doctest: +SKIP
+    """
+    k = w.shape[0]
     cols = im2col_wide(x, w.shape[2:], stride, padding, dilation)  # (Q, N*P)
     wg = w.astype(cols.dtype, copy=False)
     if groups == 1:
         yt = _launch.gemm(wg.reshape(k, -1), cols)  # (K, N*P)
     else:
         yt = _launch.gemm(wg.reshape(groups, k // groups, -1), cols.reshape(groups, -1, cols.shape[1]))
-    y = epilogue(yt.reshape(k, -1), b, x.shape[0], relu)  # (N, K, P)
-    return y.reshape(x.shape[0], k, ho, wo), (cols if keep_cols else None)
+    return yt.reshape(k, -1), cols
 
 
 def _gy_t(gy):

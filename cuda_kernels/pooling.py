@@ -14,13 +14,15 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int32
 
 from kernel_geometry import int_geometry, out_hw
 
-from . import _launch
-from ._device import covering_windows, unravel_plane
-from .conv import conv2d_bwd_bias_relu, conv2d_fwd
+from . import _launch, checks
+from ._device import block_sum, covering_windows, last_to_arrive, unravel_plane
+from .conv import conv2d_gemm
+
+SHARED = _launch.SHARED_SIZE
 
 
 @_launch.cached_jit
@@ -180,31 +182,149 @@ def avg_pool2d_bwd(gy, x_shape, kernel, stride, padding):
     return gx
 
 
-# --- conv -> ReLU -> max pool, as one primitive (on the GPU: the kernels above, composed) ---
+# --- conv -> ReLU -> max pool, as one primitive: the GEMM and one kernel each way --------
+
+@_launch.cached_jit
+def conv2d_relu_max_pool_fwd_kernel(src, bias, has_bias, pooled, argmax, keep_argmax, pool, Wo,
+                                    lowest, zero):
+    """pooled[n, k, oh, ow] = the max over its pool x pool window of relu(src[k, n, h*Wo + w] +
+    bias[k]), read straight from the conv's GEMM output (K, N, Ho*Wo): the epilogue and the pool
+    in one pass.  argmax = h * Wo + w of the first maximum (a NaN takes over, as in
+    max_pool2d_fwd_kernel), or -1 where the max is <= 0: no gradient passes the ReLU there."""
+    N, K, PH, PW = pooled.shape
+    for i in range(cuda.grid(1), pooled.size, cuda.gridsize(1)):
+        plane = i // (PH * PW)
+        r = i - plane * (PH * PW)
+        oh = r // PW
+        ow = r - oh * PW
+        n = plane // K
+        k = plane - n * K
+        best = lowest
+        idx = -1
+        for a in range(pool):
+            h = oh * pool + a
+            for b in range(pool):
+                w = ow * pool + b
+                v = src[k, n, h * Wo + w]
+                if has_bias:
+                    v += bias[k]
+                if v <= 0:
+                    v = zero
+                if idx < 0 or v > best or v != v:
+                    best = v
+                    idx = h * Wo + w
+        pooled[n, k, oh, ow] = best
+        if keep_argmax:
+            argmax[n, k, oh, ow] = -1 if best <= 0 else idx
+
+
+def _make_pool_bwd(acc_t):
+    @_launch.cached_jit
+    def conv2d_relu_max_pool_bwd_kernel(gp, argmax, g, gb, write_g, has_bias, pool, Wo, per,
+                                        partial, tickets):
+        """Block (k, s): g[k, n*P + p] = gp[n, k, oh, ow] where p is its window's argmax, else 0,
+        for the ``per`` images n of split s (windows do not overlap: each p has at most one);
+        gb[k] = their sum, split by split as conv2d_epilogue_bwd_kernel adds it."""
+        sm = cuda.shared.array(SHARED, dtype=acc_t)
+        last = cuda.shared.array(1, dtype=int32)
+        K, NP = g.shape
+        N, _, PH, PW = gp.shape
+        P = NP // N
+        t = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        s = cuda.blockIdx.y
+        splits = cuda.gridDim.y
+        for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
+            acc = acc_t(0)
+            for n in range(s * per, min(N, s * per + per)):
+                for p in range(t, P, nt):
+                    h = p // Wo
+                    oh = h // pool
+                    ow = (p - h * Wo) // pool
+                    v = acc_t(0)
+                    if oh < PH and ow < PW and argmax[n, k, oh, ow] == p:
+                        v = gp[n, k, oh, ow]
+                    if write_g:
+                        g[k, n * P + p] = v
+                    acc += v
+            if has_bias:
+                sm[t] = acc
+                total = block_sum(sm, t, nt)
+                if t == 0:
+                    partial[s, k] = total
+                if last_to_arrive(tickets, k, splits, last, t):
+                    if t == 0:
+                        out = acc_t(0)
+                        for q in range(splits):  # read through L2: other SMs wrote them
+                            out += cuda.atomic.add(partial, (q, k), acc_t(0))
+                        gb[k] = out
+                        tickets[k] = 0
+                    cuda.syncthreads()
+
+    return conv2d_relu_max_pool_bwd_kernel
+
+
+_pool_bwd_cache: dict = {}
+
+
+def conv2d_relu_max_pool_bwd_kernel(dtype):
+    """The fused pool + ReLU + bias backward kernel specialised for ``dtype``."""
+    return _launch.specialised(_pool_bwd_cache, _make_pool_bwd, dtype)
+
+
 def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, keep_argmax=True):
     """``max_pool2d(relu(conv2d(x, w, b)), pool)`` (pool windows ``pool`` square, stride
     ``pool``); returns ``(pooled, cols, saved)``: the pooled output, the conv's columns for
     the weight gradient (or None) and what :func:`conv2d_relu_max_pool_bwd` needs.
 
-    On the GPU this is the conv (its epilogue adds the bias and applies the ReLU) and the pool
-    kernel: the NumPy twin fuses the pool into the conv's chunks, to save memory passes.
+    On the GPU this is the conv's GEMM and one kernel that adds the bias, applies the ReLU and
+    pools, reading the GEMM output once (the NumPy twin fuses the pool into the conv's chunks).
 
     Example:
         >>> p, cols, saved = conv2d_relu_max_pool_fwd(x, w, b, (1, 1), (2, 2), 2)  # doctest: +SKIP
     """
-    y, cols = conv2d_fwd(x, w, b, stride, padding, keep_cols=keep_cols, relu=True)
-    pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax=keep_argmax)
-    return pooled, cols, (y, argmax, pool)
+    n, k = x.shape[0], w.shape[0]
+    ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
+    xp = _launch.xp
+    pooled = xp.empty((n, k, ho // pool, wo // pool), x.dtype)
+    idx_t = np.int32 if ho * wo < 2**31 else np.int64
+    argmax = xp.empty(pooled.shape if keep_argmax else (1, 1, 1, 1), idx_t)
+    if n == 0:
+        return pooled, None, (argmax, pool, (n, k, ho, wo))
+    yt, cols = conv2d_gemm(x, w, stride, padding)
+    src = yt.reshape(k, n, ho * wo)
+    bias = src.reshape(-1)[:1] if b is None else _launch.contiguous(b).astype(src.dtype, copy=False)
+    if pooled.size:
+        _launch.launch(conv2d_relu_max_pool_fwd_kernel, _launch.blocks_for(pooled.size),
+                       _launch.TPB, src, bias, b is not None, pooled, argmax, bool(keep_argmax),
+                       int(pool), int(wo), _launch.scalar(-np.inf, src.dtype),
+                       _launch.scalar(0, src.dtype))
+    return pooled, (cols if keep_cols else None), (argmax, pool, (n, k, ho, wo))
 
 
 def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
     """``(g, gb)`` from the pooled output's gradient: g is the conv output's gradient (the pool
-    routed back, masked by the ReLU) in the layout the conv's backward GEMMs read, gb the bias
-    gradient (None unless ``need_bias``); see ``conv.conv2d_bwd_bias_relu``.
+    routed back, masked by the ReLU) in the (K, N*P) layout the conv's backward GEMMs read, gb
+    the bias gradient (None unless ``need_bias``), in one launch.
 
     Example:
         >>> g, gb = conv2d_relu_max_pool_bwd(gp, saved)   # doctest: +SKIP
     """
-    y, argmax, pool = saved
-    gy = max_pool2d_bwd(gp, argmax, y.shape, (pool, pool), (pool, pool), (0, 0))
-    return conv2d_bwd_bias_relu(gy, y, True, need_bias, write_g)
+    argmax, pool, (n, k, ho, wo) = saved
+    gp = _launch.contiguous(gp)
+    xp = _launch.xp
+    g = xp.empty((k, n * ho * wo), gp.dtype) if write_g else None
+    gb = xp.empty((k,), gp.dtype) if need_bias else None
+    if n == 0 or ho * wo == 0 or not (write_g or need_bias):
+        if gb is not None:
+            gb[...] = 0
+        return g, gb
+    dummy = gp.reshape(-1)[:1]
+    splits, per = _launch.splits_for(n)
+    partial = xp.empty((splits, k), gp.dtype) if need_bias else dummy.reshape(1, 1)
+    _launch.launch(conv2d_relu_max_pool_bwd_kernel(gp.dtype), (_launch.blocks_for(k, 1), splits),
+                   _launch.reduce_threads(ho * wo), gp, argmax,
+                   g if write_g else dummy.reshape(1, 1), gb if need_bias else dummy,
+                   bool(write_g), bool(need_bias), int(pool), int(wo), per, partial,
+                   checks.split_tickets(k))
+    return g, gb

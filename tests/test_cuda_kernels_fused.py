@@ -148,3 +148,24 @@ def test_a_batch_of_64_splits_each_channel_over_4_blocks():
 
     assert _launch.splits_for(64, 16) == (4, 16) and _launch.splits_for(256, 16) == (16, 16)
     assert _launch.splits_for(10 ** 7, 16)[0] == 65535  # a grid's y extent at most
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv_relu_max_pool_passes_nan_and_blocks_the_relu_as_the_numpy_twin(dtype):
+    """A 1x1 identity conv, so the conv output is x: a window holding a NaN pools to NaN and
+    passes its gradient; a window of negatives pools to 0 and passes none; ties go first."""
+    x = np.array([[[[np.nan, 1.0, -1.0, -2.0],
+                    [0.5, 2.0, -3.0, -0.5],
+                    [3.0, 3.0, 0.0, 0.0],
+                    [1.0, -1.0, 0.0, 0.0]]]], dtype)
+    w, b = np.ones((1, 1, 1, 1), dtype), np.zeros(1, dtype)
+    p_c, _, s_c = CU.conv2d_relu_max_pool_fwd(CU.asarray(x), CU.asarray(w), CU.asarray(b),
+                                              (1, 1), (0, 0), 2)
+    p_n, _, s_n = NP.conv2d_relu_max_pool_fwd(x, w, b, (1, 1), (0, 0), 2)
+    np.testing.assert_array_equal(host(p_c), p_n)  # NaN where NaN; selections only: exact
+    assert np.isnan(p_n[0, 0, 0, 0]) and p_n[0, 0, 0, 1] == 0
+    gp = np.arange(1, 5, dtype=dtype).reshape(1, 1, 2, 2)
+    g_c, gb_c = CU.conv2d_relu_max_pool_bwd(CU.asarray(gp), s_c)
+    g_n, gb_n = NP.conv2d_relu_max_pool_bwd(gp, s_n)
+    np.testing.assert_array_equal(host(g_c).reshape(-1), np.asarray(g_n).reshape(-1))
+    np.testing.assert_array_equal(host(gb_c), gb_n)

@@ -63,6 +63,11 @@ SCRIPT = textwrap.dedent("""
             (conv.conv2d_epilogue_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), b, b, f)),
             (conv.conv2d_epilogue_bwd_kernel(dt), (A(dt, 3), A(dt, 3), A(dt, 2), A(dt, 1), b, b, b, i,
                                                   A(dt, 2), A(np.int32, 1))),
+            (pooling.conv2d_relu_max_pool_fwd_kernel, (A(dt, 3), A(dt, 1), b, A(dt, 4),
+                                                       A(np.int32, 4), b, i, i, f, f)),
+            (pooling.conv2d_relu_max_pool_bwd_kernel(dt), (A(dt, 4), A(np.int32, 4), A(dt, 2),
+                                                           A(dt, 1), b, b, i, i, i, A(dt, 2),
+                                                           A(np.int32, 1))),
             (activation.bias_relu_fwd_kernel, (A(dt, 2), A(dt, 1), b, b, f)),
             (activation.bias_relu_bwd_kernel(dt), (A(dt, 2),) * 3 + (A(dt, 1), b, b, i, A(dt, 2),
                                                                   A(np.int32, 1))),
@@ -90,4 +95,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 60, proc.stdout
+    assert proc.stdout.count("OK ") == 64, proc.stdout
