@@ -15,6 +15,8 @@ import numpy as np
 
 from . import autograd as _anomaly
 from . import backends
+from .backends.device import of_backend
+from .dtypes import is_dtype, tensor_type_name
 
 DEFAULT_FLOAT = np.float32
 
@@ -77,7 +79,8 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     is_leaf = property(lambda self: self._node is None)
     T = property(lambda self: self.permute(*reversed(range(self.ndim))))
-    device = property(lambda self: "cpu" if self.backend.name == "numpy" else self.backend.name)
+    device = property(lambda self: of_backend(self.backend), doc="``gn.device`` of the data.")
+    is_cuda = property(lambda self: self.backend.name == "cuda", doc="True on the GPU backend.")
 
     def size(self, dim=None):
         """The shape, as ``torch.Tensor.size()``; ``size(d)`` is the length of dim ``d``."""
@@ -145,12 +148,53 @@ class Tensor:
         """The same values, cut from the graph."""
         return Tensor._wrap(self.data, self.backend)
 
-    def to(self, backend) -> Tensor:
-        """This tensor on another backend: ``x.to("cuda")``, ``x.to("numpy")``."""
-        be = backends.resolve(backend)
-        if be is self.backend:
-            return self
-        return Tensor._wrap(be.asarray(self.numpy()), be, self.requires_grad)
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False) -> Tensor:
+        """PyTorch's ``to``: ``x.to("cuda")``, ``x.to(gn.float64)``, ``x.to(device, dtype)``,
+        ``x.to(other)`` (its device and dtype), or by keyword.  Returns ``self`` when nothing
+        changes (unless ``copy``).  A float-to-float cast stays in the graph; a move to another
+        backend is a new leaf (it keeps ``requires_grad``).
+
+        Example:
+            >>> x = gn.tensor([1, 2])
+            >>> x.to(gn.float64).dtype, x.to("cpu", gn.float32).dtype, x.to(x) is x
+            (dtype('float64'), dtype('float32'), True)
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.backend, arg.dtype
+            elif is_dtype(arg):
+                dtype = arg
+            elif isinstance(arg, (str, backends.Backend, backends.device)):
+                device = arg
+            else:
+                raise TypeError(f"to(): expected a device, a dtype or a Tensor, got {arg!r}")
+        out = self
+        if device is not None:
+            be = backends.resolve(device)
+            if be is not self.backend:
+                out = Tensor._wrap(be.asarray(self.numpy()), be, self.requires_grad)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = out.float() if np.dtype(dtype) == np.float32 else out.double() \
+                if np.dtype(dtype) == np.float64 else out.astype(np.dtype(dtype))
+        return out.clone() if copy and out is self else out
+
+    def type(self, dtype=None):
+        """PyTorch's ``type``: the type name (``'gpunet.FloatTensor'``) with no argument, else
+        this tensor cast to ``dtype``.
+
+        Example:
+            >>> gn.zeros(2).type(), gn.zeros(2).type(gn.long).dtype
+            ('gpunet.FloatTensor', dtype('int64'))
+        """
+        if dtype is None:
+            return tensor_type_name(self.dtype, self.is_cuda)
+        return self.to(dtype)
+
+    def __index__(self):
+        """A one-element integer tensor used as an index (``classes[labels[j]]``)."""
+        if self.numel() != 1 or self.dtype.kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
 
     def astype(self, dtype) -> Tensor:
         """A copy with another dtype (not differentiable)."""

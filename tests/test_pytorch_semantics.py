@@ -145,7 +145,7 @@ def test_everyday_tensor_methods(backend, rng):
     loss = g.sum()
     assert f"{loss:.3f}" == f"{t.sum().item():.3f}" and float(loss) == pytest.approx(t.sum().item())
     assert g.to("cpu").backend.name == "numpy" and g.cpu().backend.name == "numpy"
-    assert g.cuda().backend.name == "cuda" and g.cuda().device == "cuda" and g.cpu().device == "cpu"
+    assert g.cuda().backend.name == "cuda" and g.cuda().device == gn.device("cuda", 0) and g.cpu().device == gn.device("cpu")
     assert (gn.tensor([1, 2]) * 2.5).dtype == np.float32  # int tensor times a float
 
 

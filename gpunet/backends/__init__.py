@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from .base import Backend, simulator_on
+from .device import device
 from .numpy_backend import NumpyBackend
 
 log = logging.getLogger("gpunet")
@@ -60,6 +61,11 @@ def backend(name: str) -> Backend:
     PyTorch's device names are accepted too: "cpu" is the NumPy backend, "cuda:0" the GPU.
     """
     global auto_reason
+    if isinstance(name, device):
+        if name.type == "cuda" and name.index not in (None, 0):
+            raise ValueError(f"{name}: gpunet drives one GPU per process (cuda:0); pick the GPU with "
+                             "CUDA_VISIBLE_DEVICES, or use gn.distributed for several")
+        name = name.backend_name
     name = DEVICE_ALIASES.get(name, name) if isinstance(name, str) else name
     if not isinstance(name, str) or name not in NAMES:
         raise ValueError(f"backend must be one of {NAMES}, got {name!r}")

@@ -155,6 +155,14 @@ class CudaBackend(Backend):
             return None
         return _EventTimer(self.xp)
 
+    def device_count(self) -> int:
+        """GPUs CuPy sees (1 in the simulator, which simulates one)."""
+        return 1 if self.simulated else int(self.xp.cuda.runtime.getDeviceCount())
+
+    def current_device(self) -> int:
+        """CuPy's current GPU (0 in the simulator)."""
+        return 0 if self.simulated else int(self.xp.cuda.runtime.getDevice())
+
     def synchronize(self) -> None:
         if not self.simulated:
             self.xp.cuda.get_current_stream().synchronize()

@@ -246,10 +246,69 @@ def install(cls):
     cls.double = lambda a: Cast.apply(a, dtype="float64") if a.dtype.kind == "f" else a.astype("float64")
     cls.long = lambda a: a.astype("int64")
     cls.int = lambda a: a.astype("int32")
+    cls.bool = lambda a: a.astype("bool")
+    cls.pow = _pow
+    cls.t = _t
+    cls.contiguous = lambda a: a if a.data.flags.c_contiguous else Clone.apply(a)
+    cls.view_as = cls.reshape_as = lambda a, other: _reshape(a, other.shape)
+    for name in ("zeros", "ones", "empty"):
+        setattr(cls, f"new_{name}", _new(name))
+    cls.new_full = _new_full
+    cls.new_tensor = _new_tensor
+    for name in ("sigmoid", "tanh", "relu", "softmax", "log_softmax"):
+        setattr(cls, name, _functional(name))
     # comparisons give constant (non-differentiable) boolean tensors
     for name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
         setattr(cls, name, _comparison(name))
+        setattr(cls, name.strip("_"), _comparison(name))  # t.eq(other), t.lt(other), ...
     cls.__hash__ = object.__hash__
+
+
+def _t(a):
+    """PyTorch's ``t()``: a 2-D tensor transposed; 0-D and 1-D ones as they are."""
+    if a.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {a.ndim}D")
+    return a if a.ndim < 2 else _transpose(a, 0, 1)
+
+
+def _like(a, dtype, device, requires_grad, host):
+    from .. import backends
+    from ..tensor import Tensor
+
+    be = a.backend if device is None else backends.resolve(device)
+    return Tensor._wrap(be.asarray(host.astype(a.dtype if dtype is None else np.dtype(dtype))),
+                        be, requires_grad)
+
+
+def _new(name):
+    def new(a, *size, dtype=None, device=None, requires_grad=False):
+        """PyTorch's ``new_zeros/new_ones/new_empty``: this tensor's dtype and backend."""
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        host = np.zeros(size) if name != "ones" else np.ones(size)
+        return _like(a, dtype, device, requires_grad, host)
+
+    return new
+
+
+def _new_full(a, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """PyTorch's ``new_full``: ``size`` filled with ``fill_value``, this tensor's dtype."""
+    return _like(a, dtype, device, requires_grad, np.full(tuple(size), fill_value))
+
+
+def _new_tensor(a, data, *, dtype=None, device=None, requires_grad=False):
+    """PyTorch's ``new_tensor``: a copy of ``data`` with this tensor's dtype and backend."""
+    return _like(a, dtype, device, requires_grad, np.array(data))
+
+
+def _functional(name):
+    def method(a, *args, **kwargs):
+        from .. import functional as F
+
+        return getattr(F, name)(a, *args, **kwargs)
+
+    method.__name__ = name
+    return method
 
 
 def _truth(name):
