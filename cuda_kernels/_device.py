@@ -77,6 +77,27 @@ def last_to_arrive(tickets, slot, arrivals, flag, t):
 
 
 @cuda.jit(device=True, inline=True)
+def add_channel_split(sm, last, acc, partial, tickets, out, k, t, nt, zero):
+    """Block-sum each thread's ``acc`` into partial[s, k] (s = blockIdx.y, one split of the
+    rows); the last of channel k's blocks to finish adds partial[0..S, k] in order into out[k]
+    and sets tickets[k] back to 0.  Deterministic: fixed trees, a fixed order of splits."""
+    s = cuda.blockIdx.y
+    splits = cuda.gridDim.y
+    sm[t] = acc
+    total = block_sum(sm, t, nt)
+    if t == 0:
+        partial[s, k] = total
+    if last_to_arrive(tickets, k, splits, last, t):
+        if t == 0:
+            total = zero
+            for q in range(splits):  # read through L2: other SMs wrote them
+                total += cuda.atomic.add(partial, (q, k), zero)
+            out[k] = total
+            tickets[k] = 0
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
 def block_max(sm, t, nt):
     """Like block_sum, for the maximum."""
     cuda.syncthreads()

@@ -134,26 +134,30 @@ def stream_key():
     return cupy.cuda.runtime.getDevice(), cupy.cuda.get_current_stream().ptr
 
 
-def _numba_stream():
-    """Numba's handle of CuPy's current stream (public API; made once per stream)."""
+def _stream(handles, make):
+    """``make(pointer)`` of CuPy's current stream, made once per (device, stream) in ``handles``."""
     ptr = cupy.cuda.get_current_stream().ptr
     key = (cupy.cuda.runtime.getDevice(), ptr)
-    stream = _numba_streams.get(key)
+    stream = handles.get(key)
     if stream is None:
-        stream = _numba_streams[key] = cuda.external_stream(ptr)
+        stream = handles[key] = make(ptr)
     return stream
+
+
+def _numba_stream():
+    """Numba's handle of CuPy's current stream (public API)."""
+    return _stream(_numba_streams, cuda.external_stream)
 
 
 def _core_stream():
-    """cuda.core's handle of CuPy's current stream (``Stream.from_handle``; once per stream)."""
-    ptr = cupy.cuda.get_current_stream().ptr
-    key = (cupy.cuda.runtime.getDevice(), ptr)
-    stream = _core_streams.get(key)
-    if stream is None:
-        from cuda.core import Stream
+    """cuda.core's handle of CuPy's current stream (its public ``Stream.from_handle``)."""
+    return _stream(_core_streams, _core_stream_of)
 
-        stream = _core_streams[key] = Stream.from_handle(ptr)
-    return stream
+
+def _core_stream_of(ptr):
+    from cuda.core import Stream
+
+    return Stream.from_handle(ptr)
 
 
 def launch(kernel, grid, block, *args) -> None:

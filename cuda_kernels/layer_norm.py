@@ -1,4 +1,4 @@
-"""Layer normalisation kernels: one block per row, shared-memory reductions, no atomics.
+"""Layer normalisation kernels: one block per row, shared-memory reductions, deterministic.
 
 ``layer_norm_fwd_kernel`` computes each row's mean and reciprocal standard deviation (two-pass,
 biased variance) and writes y; ``layer_norm_bwd_kernel`` writes the input gradient of a row from

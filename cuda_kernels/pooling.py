@@ -19,7 +19,7 @@ from numba import cuda, int32
 from kernel_geometry import int_geometry, out_hw
 
 from . import _launch, checks
-from ._device import block_sum, covering_windows, last_to_arrive, unravel_plane
+from ._device import add_channel_split, covering_windows, unravel_plane
 from .conv import conv2d_gemm
 
 SHARED = _launch.SHARED_SIZE
@@ -233,7 +233,6 @@ def _make_pool_bwd(acc_t):
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
         s = cuda.blockIdx.y
-        splits = cuda.gridDim.y
         for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
             acc = acc_t(0)
             for n in range(s * per, min(N, s * per + per)):
@@ -248,18 +247,7 @@ def _make_pool_bwd(acc_t):
                         g[k, n * P + p] = v
                     acc += v
             if has_bias:
-                sm[t] = acc
-                total = block_sum(sm, t, nt)
-                if t == 0:
-                    partial[s, k] = total
-                if last_to_arrive(tickets, k, splits, last, t):
-                    if t == 0:
-                        out = acc_t(0)
-                        for q in range(splits):  # read through L2: other SMs wrote them
-                            out += cuda.atomic.add(partial, (q, k), acc_t(0))
-                        gb[k] = out
-                        tickets[k] = 0
-                    cuda.syncthreads()
+                add_channel_split(sm, last, acc, partial, tickets, gb, k, t, nt, acc_t(0))
 
     return conv2d_relu_max_pool_bwd_kernel
 
