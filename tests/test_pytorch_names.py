@@ -226,3 +226,47 @@ def test_utils_data_is_pytorchs_path_to_gpunet_data():
     assert (DataLoader, Dataset, Subset, TensorDataset, random_split) == (
         gn.data.DataLoader, gn.data.Dataset, gn.data.Subset, gn.data.TensorDataset, gn.data.random_split)
     assert DistributedSampler is gn.distributed.DistributedSampler
+
+
+@pytest.mark.parametrize("make", [lambda m: m.ReLU(True), lambda m: m.ReLU(inplace=True), lambda m: m.ReLU(),
+                                  lambda m: m.LeakyReLU(0.1, True), lambda m: m.ELU(1.0, True),
+                                  lambda m: m.LeakyReLU(0.2)])
+def test_activations_take_inplace_as_pytorch_with_the_same_values_and_repr(make):
+    ours, theirs = make(gn.nn), make(torch.nn)
+    assert repr(ours) == repr(theirs)
+    x = X.copy()
+    np.testing.assert_allclose(ours(gn.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy(), rtol=1e-6)
+    assert gn.nn.Dropout(0.5, True).inplace and gn.nn.Dropout(0.5, inplace=True).p == 0.5
+
+
+@pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.01})])
+def test_step_with_a_closure_returns_its_loss_and_updates_as_pytorch(name, kwargs):
+    rng = np.random.default_rng(1)
+    w, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    x, y = rng.standard_normal((5, 3)).astype(np.float32), rng.integers(0, 2, 5)
+    results = []
+    for lib in (gn, torch):
+        model = lib.nn.Linear(3, 2)
+        if lib is torch:
+            with torch.no_grad():
+                model.weight.copy_(torch.tensor(w))
+                model.bias.copy_(torch.tensor(b))
+        else:
+            model.weight.data[...] = w
+            model.bias.data[...] = b
+        opt = getattr(lib.optim, name)(model.parameters(), **kwargs)
+
+        def closure():
+            opt.zero_grad()
+            loss = lib.nn.functional.cross_entropy(model(lib.tensor(x)), lib.tensor(y))
+            loss.backward()
+            return loss
+
+        losses = [float(opt.step(closure).detach()) for _ in range(3)]
+        results.append((losses, model.weight.detach().numpy().copy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-6)
+    opt = gn.optim.SGD(gn.nn.Linear(3, 2).parameters(), lr=0.1)
+    assert opt.step() is None
+    with pytest.raises(TypeError, match="closure must be a function"):
+        opt.step(0.5)

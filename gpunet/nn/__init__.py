@@ -23,5 +23,6 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "init",
-    "GRU", "GRUCell", "LSTMCell",
+    "GRU", "GRUCell", "LSTMCell", "functional",
 ]
+from . import functional  # noqa: E402  (PyTorch's nn.functional path)

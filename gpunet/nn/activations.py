@@ -16,31 +16,37 @@ from .module import Module
 
 
 class LeakyReLU(Module):
-    """x where x > 0, else ``negative_slope * x``. Example: ``nn.LeakyReLU(0.1)(x)``."""
+    """x where x > 0, else ``negative_slope * x``. Example: ``nn.LeakyReLU(0.1)(x)``.
 
-    def __init__(self, negative_slope=0.01):
+    ``inplace`` is accepted as in PyTorch (see ``nn.ReLU``)."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = bool(inplace)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class ELU(Module):
-    """x where x > 0, else ``alpha * (exp(x) - 1)``. Example: ``nn.ELU()(x)``."""
+    """x where x > 0, else ``alpha * (exp(x) - 1)``. Example: ``nn.ELU()(x)``.
 
-    def __init__(self, alpha=1.0):
+    ``inplace`` is accepted as in PyTorch (see ``nn.ReLU``)."""
+
+    def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
         self.alpha = alpha
+        self.inplace = bool(inplace)
 
     def forward(self, x):
         return F.elu(x, self.alpha)
 
     def extra_repr(self):
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class GELU(Module):

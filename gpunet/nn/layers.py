@@ -191,10 +191,28 @@ class AvgPool2d(_Pool2d):
 
 
 class ReLU(Module):
-    """max(x, 0). Example: ``nn.ReLU()(x)``."""
+    """max(x, 0), as PyTorch's ``nn.ReLU(inplace=False)``.
+
+    ``inplace=True`` (``nn.ReLU(True)``) is accepted and gives the same values and gradients,
+    but gpunet returns a new tensor: the input keeps its values (an in-place write would
+    corrupt what other ops saved for backward, which PyTorch guards with version counters).
+
+    Example:
+        >>> nn.ReLU(True)
+        ReLU(inplace=True)
+        >>> nn.ReLU()(gn.tensor([-1.0, 2.0])).tolist()
+        [0.0, 2.0]
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x):
         return F.relu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):
@@ -260,11 +278,12 @@ class Dropout(Module):
         True
     """
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
         self.p = float(p)
+        self.inplace = bool(inplace)  # accepted as in PyTorch; the result is a new tensor
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)

@@ -97,8 +97,31 @@ class Optimizer:
                 else:
                     p.grad.data[...] = 0
 
-    def step(self):
-        """Update every parameter that has a gradient, in place."""
+    def step(self, closure=None):
+        """Update every parameter that has a gradient, in place.  ``closure`` (as in PyTorch):
+        a function that clears the gradients, computes the loss, calls ``backward()`` and
+        returns the loss; it is called first, and its loss is returned.
+
+        Example:
+            >>> def closure():
+            ...     opt.zero_grad()
+            ...     loss = loss_fn(model(x), y)
+            ...     loss.backward()
+            ...     return loss
+            >>> loss = opt.step(closure)
+            >>> loss.shape
+            ()
+        """
+        loss = None
+        if closure is not None:
+            if not callable(closure):
+                raise TypeError(f"{type(self).__name__}.step(closure): closure must be a function "
+                                f"that returns the loss, got {type(closure).__name__}")
+            loss = closure()
+        self._step()
+        return loss
+
+    def _step(self):
         with no_grad():
             for group in self.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]
