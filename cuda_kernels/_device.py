@@ -89,12 +89,19 @@ def add_channel_split(sm, last, acc, partial, tickets, out, k, t, nt, zero):
         partial[s, k] = total
     if last_to_arrive(tickets, k, splits, last, t):
         if t == 0:
-            total = zero
-            for q in range(splits):  # read through L2: other SMs wrote them
-                total += cuda.atomic.add(partial, (q, k), zero)
-            out[k] = total
+            out[k] = sum_splits(partial, k, splits, zero)
             tickets[k] = 0
         cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
+def sum_splits(partial, col, splits, zero):
+    """partial[0..splits, col] added in order by the last block of a split reduction, read
+    through L2 (an atomic add of 0, which changes no value): other SMs wrote them."""
+    total = zero
+    for q in range(splits):
+        total += cuda.atomic.add(partial, (q, col), zero)
+    return total
 
 
 @cuda.jit(device=True, inline=True)

@@ -135,12 +135,11 @@ def stream_key():
 
 
 def _stream(handles, make):
-    """``make(pointer)`` of CuPy's current stream, made once per (device, stream) in ``handles``."""
-    ptr = cupy.cuda.get_current_stream().ptr
-    key = (cupy.cuda.runtime.getDevice(), ptr)
+    """``make(pointer)`` of CuPy's current stream, made once per :func:`stream_key` in ``handles``."""
+    key = stream_key()
     stream = handles.get(key)
     if stream is None:
-        stream = handles[key] = make(ptr)
+        stream = handles[key] = make(key[1])
     return stream
 
 
@@ -246,15 +245,11 @@ class _FastRoute:
         self._core = None  # cuda.core's (launch, LaunchConfig), imported by check()
         self.array_type = None  # cupy.ndarray, set by check(): the one array type marshalled
 
-    def lookup(self, kernel, args):
-        """The compiled kernel for ``args``' signature: compiled (or loaded) and stored once."""
-        key, _ = marshal(kernel, args, self.array_type)
-        handle = self._kernels.get(key)
-        if handle is None:
-            argtypes = tuple(kernel.typeof_pyval(a) for a in args)
-            compiled = kernel.compile(argtypes)  # from memory, the disk cache, or compiled now
-            handle = self.store(kernel, args, compiled._codelibrary.get_cufunc().kernel, argtypes)
-        return handle
+    def compile(self, kernel, args):
+        """Compile (or load) the kernel for a signature not seen yet, and store it."""
+        argtypes = tuple(kernel.typeof_pyval(a) for a in args)
+        compiled = kernel.compile(argtypes)  # from memory, the disk cache, or compiled now
+        return self.store(kernel, args, compiled._codelibrary.get_cufunc().kernel, argtypes)
 
     def store(self, kernel, args, handle, argtypes):
         """Keep ``handle`` for the signature of ``args``, once each argument is checked to pack
@@ -278,7 +273,7 @@ class _FastRoute:
         key, flat = marshal(kernel, args, self.array_type)
         handle = self._kernels.get(key)
         if handle is None:
-            handle = self.lookup(kernel, args)
+            handle = self.compile(kernel, args)
         config = self._configs.get((grid, block))
         if config is None:
             config = self._configs[(grid, block)] = launch_config(grid=grid, block=block, shmem_size=0)

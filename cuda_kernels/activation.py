@@ -15,7 +15,7 @@ from __future__ import annotations
 from numba import cuda, int32
 
 from . import _launch, checks
-from ._device import last_to_arrive
+from ._device import last_to_arrive, sum_splits
 
 SHARED = _launch.SHARED_SIZE
 
@@ -165,10 +165,7 @@ def _make_bias_relu_bwd(acc_t):
                     partial[s, j] = total
                 if last_to_arrive(tickets, j0 // cols, splits, last, ty * cols + tx):
                     if ty == 0 and j < F:
-                        out = acc_t(0)
-                        for q in range(splits):  # read through L2: other SMs wrote them
-                            out += cuda.atomic.add(partial, (q, j), acc_t(0))
-                        gb[j] = out
+                        gb[j] = sum_splits(partial, j, splits, acc_t(0))
                     if ty == 0 and tx == 0:
                         tickets[j0 // cols] = 0
                 cuda.syncthreads()
@@ -222,10 +219,9 @@ def bias_relu_bwd(gy, y, relu, need_bias):
     cols = 8 if _launch.SIMULATOR else 32
     rows = 4 if _launch.SIMULATOR else 8
     yc = _launch.contiguous(y) if relu else gy
-    splits, per = _launch.splits_for(m)
-    tiles = _launch.blocks_for(f, cols)
-    partial = xp.empty((splits, f), gy.dtype) if need_bias else gy[:1]
-    _launch.launch(bias_relu_bwd_kernel(gy.dtype), (tiles, splits), (cols, rows),
-                   gy, yc, g, gb if need_bias else gy.reshape(-1)[:1], bool(relu), bool(need_bias),
-                   per, partial, checks.split_tickets(-(-f // cols)))
+    splits, per, partial, tickets = checks.split_reduction(m, f if need_bias else 0, gy.dtype,
+                                                           -(-f // cols))
+    _launch.launch(bias_relu_bwd_kernel(gy.dtype), (_launch.blocks_for(f, cols), splits),
+                   (cols, rows), gy, yc, g, gb if need_bias else gy.reshape(-1)[:1], bool(relu),
+                   bool(need_bias), per, partial, tickets)
     return g, gb

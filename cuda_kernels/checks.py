@@ -54,6 +54,18 @@ def split_tickets(count):
     return tickets
 
 
+def split_reduction(rows, cols, dtype, slots):
+    """``(splits, per, partial, tickets)`` of a split reduction over ``rows`` rows into ``cols``
+    outputs: the number of splits (a grid's y extent) of about ``per`` rows each, their partial
+    sums (splits, cols), uninitialised, and the stream's tickets for ``slots`` channels or tiles.
+
+    Example:
+        >>> splits, per, partial, tickets = split_reduction(64, 6, np.float32, 6)   # doctest: +SKIP
+    """
+    splits, per = _launch.splits_for(rows)
+    return splits, per, _launch.xp.empty((splits, cols), dtype), split_tickets(slots)
+
+
 def read_and_clear_flags():
     """A host copy of the flags (waits for queued work on a GPU); clears those that were set."""
     flags = device_flags()

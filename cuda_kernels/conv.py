@@ -240,13 +240,11 @@ def conv2d_bwd_bias_relu(gy, y=None, relu=False, need_bias=True, write_g=True):
         return g, gb
     y3 = _launch.contiguous(y).reshape(gy3.shape) if relu else gy3
     dummy = gy3.reshape(-1)[:1]
-    splits, per = _launch.splits_for(n)
-    partial = xp.empty((splits, k), gy.dtype) if need_bias else dummy.reshape(1, 1)
+    splits, per, partial, tickets = checks.split_reduction(n, k if need_bias else 0, gy.dtype, k)
     _launch.launch(conv2d_epilogue_bwd_kernel(gy.dtype), (_launch.blocks_for(k, 1), splits),
                    _launch.reduce_threads(gy3.shape[2]), gy3, y3,
                    g if write_g else dummy.reshape(1, 1), gb if need_bias else dummy,
-                   bool(relu), bool(write_g), bool(need_bias), per, partial,
-                   checks.split_tickets(k))
+                   bool(relu), bool(write_g), bool(need_bias), per, partial, tickets)
     return g, gb
 
 

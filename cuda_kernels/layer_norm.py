@@ -18,7 +18,7 @@ from collections import namedtuple
 from numba import cuda, int32
 
 from . import _launch, checks
-from ._device import block_sum, last_to_arrive
+from ._device import block_sum, last_to_arrive, sum_splits
 
 SHARED = _launch.SHARED_SIZE
 
@@ -93,13 +93,8 @@ def _make_kernels(acc_t):
                 partial_b[s, j] = sb
             if last_to_arrive(tickets, j0 // nt, splits, last, t):
                 if j < D:
-                    sw = acc_t(0)
-                    sb = acc_t(0)
-                    for q in range(splits):  # read through L2: other SMs wrote them
-                        sw += cuda.atomic.add(partial_w, (q, j), acc_t(0))
-                        sb += cuda.atomic.add(partial_b, (q, j), acc_t(0))
-                    gw[j] = sw
-                    gb[j] = sb
+                    gw[j] = sum_splits(partial_w, j, splits, acc_t(0))
+                    gb[j] = sum_splits(partial_b, j, splits, acc_t(0))
                 if t == 0:
                     tickets[j0 // nt] = 0
             cuda.syncthreads()
@@ -150,8 +145,7 @@ def layer_norm_bwd(gy, x, weight, saved):
         return gx, None, None
     xp = _launch.xp
     gw, gb = xp.empty((d,), x.dtype), xp.empty((d,), x.dtype)
-    splits, per = _launch.splits_for(r)
-    partial_w, partial_b = xp.empty((splits, d), x.dtype), xp.empty((splits, d), x.dtype)
+    splits, per, partial_w, tickets = checks.split_reduction(r, d, x.dtype, -(-d // _launch.TPB))
     _launch.launch(k.param_grad, (_launch.blocks_for(d), splits), _launch.TPB, gy, x, mean, rstd,
-                   per, partial_w, partial_b, checks.split_tickets(-(-d // _launch.TPB)), gw, gb)
+                   per, partial_w, xp.empty_like(partial_w), tickets, gw, gb)
     return gx, gw, gb

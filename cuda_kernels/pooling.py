@@ -308,11 +308,9 @@ def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
             gb[...] = 0
         return g, gb
     dummy = gp.reshape(-1)[:1]
-    splits, per = _launch.splits_for(n)
-    partial = xp.empty((splits, k), gp.dtype) if need_bias else dummy.reshape(1, 1)
+    splits, per, partial, tickets = checks.split_reduction(n, k if need_bias else 0, gp.dtype, k)
     _launch.launch(conv2d_relu_max_pool_bwd_kernel(gp.dtype), (_launch.blocks_for(k, 1), splits),
                    _launch.reduce_threads(ho * wo), gp, argmax,
                    g if write_g else dummy.reshape(1, 1), gb if need_bias else dummy,
-                   bool(write_g), bool(need_bias), int(pool), int(wo), per, partial,
-                   checks.split_tickets(k))
+                   bool(write_g), bool(need_bias), int(pool), int(wo), per, partial, tickets)
     return g, gb

@@ -52,21 +52,24 @@ def _gpu_present() -> tuple[bool, str]:
     return False, reason
 
 
-DEVICE_ALIASES = {"cpu": "numpy", "cuda:0": "cuda"}
-
-
 def backend(name: str) -> Backend:
     """The backend object for ``name`` ("numpy" | "cuda" | "auto"), created once.
 
-    PyTorch's device names are accepted too: "cpu" is the NumPy backend, "cuda:0" the GPU.
+    PyTorch's devices are accepted too, as ``gn.device`` parses them: "cpu" is the NumPy
+    backend, "cuda:0" the GPU.
     """
     global auto_reason
+    if isinstance(name, str) and name not in NAMES:
+        try:
+            name = device(name)
+        except RuntimeError:
+            raise ValueError(f"backend must be one of {NAMES} (or a device such as 'cpu' or "
+                             f"'cuda:0'), got {name!r}") from None
     if isinstance(name, device):
         if name.type == "cuda" and name.index not in (None, 0):
             raise ValueError(f"{name}: gpunet drives one GPU per process (cuda:0); pick the GPU with "
                              "CUDA_VISIBLE_DEVICES, or use gn.distributed for several")
         name = name.backend_name
-    name = DEVICE_ALIASES.get(name, name) if isinstance(name, str) else name
     if not isinstance(name, str) or name not in NAMES:
         raise ValueError(f"backend must be one of {NAMES}, got {name!r}")
     if name == "auto":
