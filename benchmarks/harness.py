@@ -45,12 +45,28 @@ def loadavg():
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
+def blas_kernel() -> str:
+    """The kernel NumPy's OpenBLAS runs here (threadpoolctl), with OPENBLAS_CORETYPE if set."""
+    import numpy  # noqa: F401  (loads NumPy's OpenBLAS, so threadpoolctl sees it)
+
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        kernel = f"{blas[0].get('internal_api')} {blas[0].get('architecture')}" if blas else "none"
+    except ImportError:
+        kernel = "unknown (no threadpoolctl)"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return kernel + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
+
+
 def machine_info() -> dict:
-    """Machine facts stored with every result: CPU model, cores, versions, load average."""
+    """Machine facts stored with every result: CPU model, cores, versions, BLAS kernel, load."""
     import numpy as np
 
     info = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__, "loadavg": loadavg()}
+            "python": platform.python_version(), "numpy": np.__version__, "loadavg": loadavg(),
+            "blas_kernel": blas_kernel()}
     try:
         import importlib.metadata as md
 
@@ -127,7 +143,8 @@ def header(threads, rounds, backend) -> str:
             f"# threads: {threads} for both (OMP/OPENBLAS/MKL/GPUNET_NUM_THREADS, "
             f"torch.set_num_threads)\n"
             f"# machine: {info['cpu_model']}, {info['cores']} cores; backend {backend}; numpy "
-            f"{info['numpy']}, torch {info['torch']}; load average {info['loadavg']}")
+            f"{info['numpy']}, torch {info['torch']}; BLAS {info.get('blas_kernel')}; load average "
+            f"{info['loadavg']}")
 
 
 def write_results(doc, text, backend, tag="") -> Path:

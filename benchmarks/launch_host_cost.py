@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     install_no_op_driver(_launch)
     print(f"# Python µs per launch on the fast route, driver call a no-op; {args.launches} launches "
           f"x {args.reps} runs; median [min-max]; {sys.version.split()[0]}, CuPy "
-          f"{sys.modules['cupy'].__version__}")
+          f"{sys.modules['cupy'].__version__}; load average {[round(v, 2) for v in os.getloadavg()]}")
     for name, kernel, kargs in cases:
         prime(_launch, kernel, kargs)
         per = time_case(_launch, kernel, kargs, args.launches, args.reps)

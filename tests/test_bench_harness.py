@@ -60,3 +60,14 @@ def test_lstm_case_runs_in_both_frameworks():
         case.fn()
         case.sync()
         assert case.items == 64
+
+
+def test_every_result_records_the_blas_kernel_and_the_load(monkeypatch):
+    """A speed figure means little without the OpenBLAS kernel that made it (Haswell's AVX2
+    kernel is half as fast as SkylakeX's on an AVX-512 CPU) and the load on the machine."""
+    from benchmarks import harness
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")  # noted when forced, never set by a benchmark
+    info = harness.machine_info()
+    assert info["blas_kernel"].endswith("(OPENBLAS_CORETYPE=Haswell)") and info["loadavg"] is not None
+    assert "BLAS " + info["blas_kernel"] in harness.header(2, 3, "numpy")
