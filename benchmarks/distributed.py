@@ -105,7 +105,7 @@ def step_split(comm, name, model, batch, steps):
         step()
     total = (time.perf_counter() - t0) / steps
     comm.allreduce_array = reduce
-    grad_bytes = sum(p.data.nbytes for p in model.parameters())
+    grad_bytes = sum(p._data.nbytes for p in model.parameters())
     return {"model": name, "per_rank_batch": batch, "params": grad_bytes // 4, "grad_bytes": grad_bytes,
             "buckets": len(model.buckets), "step_s": total, "wait_s": spent[0] / steps,
             "comm_s": spent[1] / steps, "compute_s": total - sum(spent) / steps}

@@ -17,16 +17,20 @@ from .function import Function, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
-from .creation import arange, full, ones, ones_like, rand, randn, where, zeros, zeros_like
+from .creation import (arange, empty, empty_like, full, full_like, ones, ones_like, rand, rand_like,
+                       randn, randn_like, where, zeros, zeros_like)
+from .size import Size
 from .functional import cat, stack
 from . import autograd, data, datasets, distributed, functional, models, nn, optim, profiler, train
 from .backends.device import device
 from .dtypes import (bool, double, float, float16, float32, float64, half, int, int8, int16,  # noqa: A004
                      int32, int64, long, short, uint8)
-from .tensor_functions import (abs, amax, amin, argmax, argmin, clamp, eq, exp, flatten, ge,  # noqa: A004
-                               gt, inference_mode, le, log, log_softmax, lt, matmul, max, mean, min,
-                               ne, numel, randperm, relu, reshape, sigmoid, softmax, sqrt, squeeze,
-                               sum, tanh, transpose, unsqueeze)
+from .tensor_functions import (abs, amax, amin, argmax, argmin, bmm, chunk, clamp, cos, eq, exp,  # noqa: A004
+                               flatten, gather, ge, gt, inference_mode, le, log, log_softmax, lt,
+                               masked_fill, matmul, max, maximum, mean, min, minimum, multinomial,
+                               narrow, ne, numel, randperm, relu, reshape, roll, sigmoid, sin, softmax,
+                               sort, split, sqrt, squeeze, sum, tanh, topk, transpose, tril, triu,
+                               unsqueeze)
 from . import accelerator, cuda, utils
 
 __version__ = "0.1.0"
@@ -36,7 +40,7 @@ from .tensor_functions import __all__ as _tensor_functions_names  # noqa: E402
 
 __all__ = [
     "arange", "autograd", "cat", "full", "ones", "ones_like", "rand", "randn", "stack", "where", "zeros",
-    "zeros_like", "accelerator", "cuda", "device", "utils",
+    "zeros_like", "empty", "empty_like", "full_like", "rand_like", "randn_like", "Size", "accelerator", "cuda", "device", "utils",
     *_dtypes_names, *_tensor_functions_names,
     "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets", "distributed",
     "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",

@@ -23,7 +23,7 @@ def _tensor(name, x, ndim=None, float_=True):
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a gpunet Tensor, got {type(x).__name__}")
     if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
     if float_ and x.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got dtype {x.dtype}")
     return x
@@ -39,7 +39,7 @@ def _same_shape(fn, input, target):
     if not isinstance(target, Tensor):
         target = as_tensor_like(target, input)
     if input.shape != target.shape:
-        raise ValueError(f"{fn}: input has shape {input.shape} but target has shape {target.shape}; "
+        raise ValueError(f"{fn}: input has shape {tuple(input.shape)} but target has shape {tuple(target.shape)}; "
                          "they must match")
     if target.dtype != input.dtype and not target.requires_grad:
         target = target.astype(input.dtype)  # integer 0/1 targets are fine
@@ -58,8 +58,8 @@ def _conv2d_args(x, weight, bias, stride, padding, dilation, groups):
         raise ValueError(f"conv2d: groups={groups} must divide the input channels ({x.shape[1]}) "
                          f"and the output channels ({weight.shape[0]})")
     if x.shape[1] != weight.shape[1] * groups:
-        raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {x.shape}) but weight "
-                         f"{weight.shape} with groups={groups} expects {weight.shape[1] * groups}")
+        raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {tuple(x.shape)}) but weight "
+                         f"{tuple(weight.shape)} with groups={groups} expects {weight.shape[1] * groups}")
     if x.dtype != weight.dtype:
         raise TypeError(f"conv2d: x is {x.dtype} but weight is {weight.dtype}; they must match")
     for axis, name in ((0, "height"), (1, "width")):
@@ -68,7 +68,7 @@ def _conv2d_args(x, weight, bias, stride, padding, dilation, groups):
         if span > padded:
             raise ValueError(f"conv2d: kernel {name} {weight.shape[2 + axis]} (dilation "
                              f"{dilation[axis]}) spans {span}, more than the padded input {name} "
-                             f"{padded} (input {x.shape}, padding {padding})")
+                             f"{padded} (input {tuple(x.shape)}, padding {padding})")
     if bias is not None and _tensor("bias", bias, 1).shape != (weight.shape[0],):
-        raise ValueError(f"conv2d: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
+        raise ValueError(f"conv2d: bias has shape {tuple(bias.shape)}, needs ({weight.shape[0]},)")
     return stride, padding, dilation

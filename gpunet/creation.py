@@ -47,14 +47,56 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     return _make(np.full(_size((size,), "full"), fill_value, dtype), device, requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
-    """Zeros with ``t``'s shape, dtype and backend."""
-    return _make(np.zeros(t.shape, dtype or t.dtype), t.backend, requires_grad)
+def _like(t, host, dtype, device, requires_grad):
+    return _make(host.astype(dtype or t.dtype), t.backend if device is None else device, requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
-    """Ones with ``t``'s shape, dtype and backend."""
-    return _make(np.ones(t.shape, dtype or t.dtype), t.backend, requires_grad)
+def zeros_like(input, dtype=None, requires_grad=False, *, device=None, memory_format=None) -> Tensor:
+    """Zeros with ``input``'s shape, dtype and backend (unless ``dtype``/``device`` say otherwise)."""
+    return _like(input, np.zeros(input.shape), dtype, device, requires_grad)
+
+
+def ones_like(input, dtype=None, requires_grad=False, *, device=None, memory_format=None) -> Tensor:
+    """Ones with ``input``'s shape, dtype and backend."""
+    return _like(input, np.ones(input.shape), dtype, device, requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None) -> Tensor:
+    """``fill_value`` with ``input``'s shape, dtype and backend.
+
+    Example:
+        >>> gn.full_like(gn.zeros(2), 7).tolist()
+        [7.0, 7.0]
+    """
+    return _like(input, np.full(input.shape, fill_value), dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    """A tensor of ``size`` whose values are not set (PyTorch's ``empty``; gpunet fills zeros)."""
+    return _make(np.zeros(_size(size, "empty"), dtype or DEFAULT_FLOAT), device, requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    """An unset tensor with ``input``'s shape, dtype and backend (gpunet fills zeros)."""
+    return _like(input, np.zeros(input.shape), dtype, device, requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    """U[0, 1) samples with ``input``'s shape, dtype and backend."""
+    return rand(*input.shape, dtype=dtype or input.dtype, device=device or input.backend,
+                requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    """Standard-normal samples with ``input``'s shape, dtype and backend.
+
+    Example:
+        >>> gn.randn_like(gn.zeros(2, 3, dtype=gn.float64)).dtype
+        dtype('float64')
+    """
+    return randn(*input.shape, dtype=dtype or input.dtype, device=device or input.backend,
+                 requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -113,4 +155,4 @@ def where(condition, x, y) -> Tensor:
         x = as_tensor_like(x, ref if ref.dtype.kind == "f" else zeros(1, device=ref.backend))
     if not isinstance(y, Tensor):
         y = as_tensor_like(y, x)
-    return Where.apply(x, y, condition=condition.data.astype(bool))
+    return Where.apply(x, y, condition=condition._data.astype(bool))

@@ -48,34 +48,57 @@ def no_grad():
 class Context:
     """What forward leaves for backward: the backend, saved arrays and any attributes."""
 
-    __slots__ = ("backend", "saved", "needs_input_grad", "__dict__")
+    __slots__ = ("backend", "saved", "needs_input_grad", "versions", "__dict__")
 
     def __init__(self, backend, needs_input_grad):
         self.backend = backend
         self.saved = ()
         self.needs_input_grad = needs_input_grad
+        self.versions = ()
 
     def save_for_backward(self, *arrays) -> None:
         self.saved = arrays
 
 
 class Node:
-    """A recorded application of a Function: what backward walks."""
+    """A recorded application of a Function: what backward walks.
 
-    __slots__ = ("function", "ctx", "inputs")
+    ``parents`` are the inputs' places in the graph when the op ran (their Node, or the leaf
+    tensor itself), so an input changed in place later still sends its gradient to the value
+    this op saw, as PyTorch's edges do.
+    """
+
+    __slots__ = ("function", "ctx", "inputs", "parents")
 
     def __init__(self, function, ctx, inputs):
         self.function = function
         self.ctx = ctx
         self.inputs = inputs
+        self.parents = tuple(t if t._node is None else t._node for t in inputs)
+
+
+def _record_versions(ctx, tensors, result):
+    """Note the version of every tensor whose array ``forward`` saved, for backward's check."""
+    checks = []
+    for saved in ctx.saved:
+        for role, t in ((0, result), *((k + 1, t) for k, t in enumerate(tensors))):
+            if saved is t._data:
+                if t._vc is None:
+                    t._vc = [0]
+                checks.append((t._vc, t._vc[0], role, t.dtype, tuple(t.shape), t.is_cuda))
+                break
+    ctx.versions = checks
 
 
 class Function:
     """Subclass with ``forward(ctx, *arrays, **params)`` and ``backward(ctx, gy)``.
 
     ``backward`` returns one gradient per tensor input (an array, or None when
-    the input needs none), in the order of the inputs.
+    the input needs none), in the order of the inputs.  ``view_of_input = True`` marks ops
+    whose output may share input 0's memory (reshape, transpose, slicing).
     """
+
+    view_of_input = False
 
     @staticmethod
     def forward(ctx, *arrays, **params):
@@ -105,11 +128,16 @@ class Function:
         needs = tuple(t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(needs)
         ctx = Context(ref.backend, needs)
-        out = cls.forward(ctx, *[t.data for t in tensors], **params)
+        out = cls.forward(ctx, *[t._data for t in tensors], **params)
         if anomaly.is_anomaly_enabled():
             ctx.call_site = anomaly.call_site()
             anomaly.check(out, ref.backend, "forward output", cls.__name__, ctx.call_site)
         result = Tensor._wrap(out, ref.backend, requires_grad=record)
+        if cls.view_of_input and (out.base is tensors[0]._data or (
+                out.base is not None and out.base is tensors[0]._data.base)):
+            result._vc = tensors[0]._vc = tensors[0]._vc or [0]  # a view shares the counter
+            result._view_base = tensors[0]
         if record:
+            _record_versions(ctx, tensors, result)
             result._node = Node(cls, ctx, tensors)
         return result

@@ -29,11 +29,11 @@ def numerical_grad(fn, inputs, index, eps):
         values = []
         for delta in (eps, -eps):
             flat[k] = old + delta
-            x.data = be.asarray(host)
+            x._data = be.asarray(host)
             values.append(float((_scalar(fn(*inputs), probe))))
         flat[k] = old
         gflat[k] = (values[0] - values[1]) / (2 * eps)
-    x.data = be.asarray(host)
+    x._data = be.asarray(host)
     return grad
 
 
@@ -72,7 +72,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True):
         err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if err.size and err.max() > 0:
             k = np.unravel_index(int(err.argmax()), err.shape)
-            msg = (f"gradcheck: input {i} (shape {inputs[i].shape}) disagrees at index {k}: "
+            msg = (f"gradcheck: input {i} (shape {tuple(inputs[i].shape)}) disagrees at index {k}: "
                    f"analytic {analytic[k]:.8g}, numerical {numeric[k]:.8g} "
                    f"(atol {atol}, rtol {rtol}; {int((err > 0).sum())} of {err.size} elements off)")
             if raise_exception:

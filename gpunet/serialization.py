@@ -1,24 +1,20 @@
-"""Save and load state dicts as ``.npz`` (or ``.safetensors``) files, written atomically.
+"""gn.save / gn.load in PyTorch's own file format (``torch.save``'s zip), without torch; also
+``.npz`` and ``.safetensors`` files.  Paths are written atomically.
 
-Format: a standard NumPy ``.npz`` (a zip of ``.npy`` files), readable without gpunet::
+* ``save(obj, "model.pt")`` (any name but the two below, or a binary file object) writes what
+  ``torch.save`` writes; ``torch.load(path, weights_only=True)`` reads it into torch tensors.
+* ``save(state, "model.npz")`` writes a NumPy ``.npz``: a flat ``{str: array}`` dict as exactly
+  its keys; anything richer flattened to dotted keys (``"param_groups.0.lr"``) plus a JSON entry
+  ``"__gpunet_meta__"`` describing the structure.  ``.safetensors``: a flat dict of arrays.
 
-    weights = numpy.load("model.npz")      # weights["conv1.weight"] is an ndarray
-
-* A flat dict of arrays/tensors (a model's ``state_dict()``) is stored as exactly its
-  keys, nothing else.
-* Anything richer (nested dicts and lists, int keys, Python scalars, strings, None, as
-  in an optimiser's state dict) is flattened to dotted keys (``"state.0.exp_avg"``,
-  ``"param_groups.0.lr"``; numbers become 0-d arrays) plus one extra entry
-  ``"__gpunet_meta__"``: a 0-d string array holding JSON that describes the structure,
-  so that ``load`` rebuilds the same nested object.
-
-Values may be NumPy arrays, NumPy scalars, Python bool/int/float/str/None, or objects
-with a ``.numpy()`` method (gpunet tensors, on any device: saved from host memory).
-Tensors come back as NumPy arrays. Files are written to a temporary file in the
-same folder, fsynced and renamed over ``path``: a crash mid-save leaves the last good
-file untouched (at worst a stray hidden ``.<name>.<pid>.<hex>.tmp`` file beside it).
+``load`` tells the format by content: torch.save zips (PyTorch's or gpunet's) give Tensors and
+NumPy arrays as saved, ``.npz`` files (older gn.save) NumPy arrays.  Paths are written to a
+temporary file beside them, fsynced and renamed: a crash mid-save leaves the last good file
+untouched (at worst a stray hidden ``.<name>.<pid>.<hex>.tmp`` file beside it).
 """
 
+import contextlib
+import io
 import json
 import os
 import secrets
@@ -28,7 +24,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import backends
+from . import backends, torch_format
+from .backends.base import Backend
+from .backends.device import device
 
 __all__ = ["save", "load", "check_state_dict", "StateDictMismatchError", "META_KEY"]
 
@@ -81,6 +79,8 @@ def _flatten(obj, name, arrays):
     if isinstance(obj, np.generic):
         return {"t": "npscalar", "key": put(np.asarray(obj))}
     arr = _to_host(obj)
+    if arr is None and callable(getattr(obj, "state_dict", None)) and not isinstance(obj, type):
+        raise torch_format.unsupported(obj, repr(name))
     if arr is None:
         raise TypeError(
             f"save: {name or 'state_dict'!r} is a {type(obj).__name__}; values must be arrays, tensors, "
@@ -108,15 +108,12 @@ def _fsync_dir(directory):
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # e.g. Windows cannot open a directory; the rename is still atomic
         return
-    try:
+    with contextlib.suppress(OSError):
         os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    os.close(fd)
 
 
-def _atomic_write(path, arrays, compress, write=None):
+def _atomic_write(path, write):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: cannot write {path}: its folder {directory} does not exist "
@@ -130,44 +127,65 @@ def _atomic_write(path, arrays, compress, write=None):
             continue
     try:
         with os.fdopen(fd, "wb") as f:
-            (write or _write_npz)(f, arrays, compress)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_dir(directory)
 
 
-def save(state_dict, path, *, compress=False):
-    """Save a (possibly nested) state dict to ``path`` as an ``.npz`` file, atomically.
+def save(obj, f, *, format=None, compress=False):  # noqa: A002 - the natural name
+    """Save ``obj`` to ``f`` (a path or a binary file object opened 'wb'), as ``torch.save`` does.
 
-    ``path`` is used as given (no ``.npz`` is appended). ``compress=True`` deflates the arrays.
+    The format follows the name: ``.npz`` (``compress=True`` deflates it) and ``.safetensors``
+    as their suffix says, PyTorch's zip otherwise; ``format="torch" | "npz" | "safetensors"``
+    overrides it.  Tensors (any backend) are saved from host memory; views of one NumPy array
+    share one storage, as in torch.  A whole module is refused (save its ``state_dict()``).
 
     Example:
-        >>> save(model.state_dict(), "lenet.npz")                                   # doctest: +SKIP
-        >>> save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3}, "ckpt.npz")  # doctest: +SKIP
-        >>> numpy.load("lenet.npz")["conv1.weight"].shape                           # doctest: +SKIP
-        (6, 1, 5, 5)
+        >>> buf = io.BytesIO()
+        >>> save({"model": model.state_dict(), "epoch": 3}, buf)
+        >>> load(io.BytesIO(buf.getvalue()))["model"]["0.weight"].shape
+        gpunet.Size([6, 1, 5, 5])
     """
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"save: state_dict must be a dict; got {type(state_dict).__name__}")
-    path = os.fspath(path)
-    arrays = {}
-    tree = _flatten(state_dict, "", arrays)
-    if path.endswith(".safetensors"):
-        if not _is_plain(tree):
-            raise ValueError(f"save: {path}: a .safetensors file holds a flat dict of arrays (a "
-                             "model's state_dict); save nested checkpoints as .npz")
-        return _atomic_write(path, arrays, compress, _write_safetensors)
-    if not _is_plain(tree):
-        meta = {"format": _FORMAT, "version": _VERSION, "tree": tree}
-        arrays[META_KEY] = np.array(json.dumps(meta, allow_nan=True))
-    _atomic_write(path, arrays, compress)
+    path = None if hasattr(f, "write") else os.fspath(f)
+    suffix = os.path.splitext(path or "")[1]
+    fmt = format or {".npz": "npz", ".safetensors": "safetensors"}.get(suffix, "torch")
+    if fmt not in ("torch", "npz", "safetensors"):
+        raise ValueError(f"save: format must be 'torch', 'npz' or 'safetensors', got {format!r}")
+    if fmt == "torch":
+        if compress:
+            raise ValueError("save: compress=True needs an .npz file; PyTorch's format stores its records uncompressed")
+        records = torch_format.pack(obj)
+        stem = os.path.splitext(os.path.basename(path or ""))[0]  # torch's folder name
+        write = lambda fh: torch_format.write(fh, records, stem if stem and stem.isascii() else "archive")  # noqa: E731
+    else:
+        if not isinstance(obj, Mapping):
+            if callable(getattr(obj, "state_dict", None)) and not isinstance(obj, type):
+                raise torch_format.unsupported(obj, "obj")
+            raise TypeError(f"save: state_dict must be a dict; got {type(obj).__name__} (an .{fmt} file "
+                            "holds a dict of arrays; save other objects as .pt)")
+        arrays = {}
+        tree = _flatten(obj, "", arrays)
+        if fmt == "safetensors":
+            if not _is_plain(tree):
+                raise ValueError(f"save: {path or 'f'}: a .safetensors file holds a flat dict of arrays (a "
+                                 "model's state_dict); save nested checkpoints as .npz or .pt")
+            write = lambda fh: fh.write(_safetensors_numpy().save(  # noqa: E731
+                {k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+        else:
+            if not _is_plain(tree):
+                arrays[META_KEY] = np.array(json.dumps({"format": _FORMAT, "version": _VERSION, "tree": tree},
+                                                       allow_nan=True))
+            write = lambda fh: _write_npz(fh, arrays, compress)  # noqa: E731
+    if path is None:
+        write(f)
+    else:
+        _atomic_write(path, write)
 
 
 def _rebuild(node, arrays, used):
@@ -202,19 +220,42 @@ def _safetensors_numpy():
     return st
 
 
-def _write_safetensors(f, arrays, compress):
-    f.write(_safetensors_numpy().save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+def _backend_of(to):
+    if to is not None and not isinstance(to, (str, device, Backend)):
+        raise TypeError(f"load: map_location must be 'cpu', 'cuda', a gn.device, a backend or a dict "
+                        f"of them; got {type(to).__name__}")
+    return backends.resolve("cpu" if to is None else to)
 
 
-def load(path):
-    """Load a file written by :func:`save` (or any ``.npz`` or ``.safetensors`` file, PyTorch's
-    ``safetensors.torch.save_file`` included); arrays come back as NumPy arrays.
+def _targets(map_location):
+    """location -> Backend, as torch.load's ``map_location`` (default: the NumPy backend)."""
+    if not isinstance(map_location, dict):
+        be = _backend_of(map_location)
+        return lambda location: be
+    mapped = {k: _backend_of(v) for k, v in map_location.items()}  # unmapped: where it was saved
+    return lambda location: mapped.get(location) or _backend_of(location)
+
+
+def load(f, map_location=None, *, weights_only=True):
+    """Load what :func:`save` or ``torch.save`` wrote to ``f`` (a path or a binary file object).
+
+    A torch.save file gives gpunet Tensors (on ``map_location``: "cpu", the default, "cuda", a
+    ``gn.device`` or a dict {saved location: target}, as in torch.load) and NumPy arrays as
+    saved; ``.npz`` and ``.safetensors`` files give NumPy arrays.  Only data is unpickled, never
+    code: any other global is refused with UnsupportedGlobalError (a ValueError), as
+    ``torch.load(weights_only=True)`` does; ``weights_only=False`` is accepted but changes nothing.
 
     Example:
-        >>> state = load("lenet.npz")            # doctest: +SKIP
-        >>> model.load_state_dict(state)         # doctest: +SKIP
+        >>> buf = io.BytesIO()
+        >>> save({"w": gn.ones(2), "lr": 0.1}, buf)
+        >>> load(io.BytesIO(buf.getvalue()))
+        {'w': tensor([1., 1.]), 'lr': 0.1}
     """
-    path = os.fspath(path)
+    target = _targets(map_location)
+    if hasattr(f, "read"):
+        name = f.name if isinstance(getattr(f, "name", None), str) else "the file object"
+        return _load_stream(f if getattr(f, "seekable", lambda: False)() else io.BytesIO(f.read()), name, target)
+    path = os.fspath(f)
     if path.endswith(".safetensors"):
         st = _safetensors_numpy()
         if not os.path.exists(path):
@@ -223,20 +264,45 @@ def load(path):
             return st.load_file(path)
         except Exception as e:  # safetensors raises its own error types for a damaged file
             raise ValueError(f"load: {path} is not a readable .safetensors file ({e})") from e
-    bad_file = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+    with open(path, "rb") as fh:
+        return _load_stream(fh, path, target)
+
+
+_BAD_FILE = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _load_stream(fh, name, target):
+    start = fh.tell()
+    head = fh.read(8)
+    fh.seek(start)
+    unreadable = f"load: {name} is not a readable .npz state dict or torch.save file"
+    if head[:6] == b"\x93NUMPY":
+        raise ValueError(f"load: {name} is a single .npy array, not an .npz state dict")
+    if head[:2] == b"\x80\x02":
+        raise ValueError(f"load: {name} is in PyTorch's legacy format (torch.save(..., "
+                         "_use_new_zipfile_serialization=False)); re-save it with torch.save's default")
+    if head[:2] != b"PK":
+        raise ValueError(f"{unreadable} (it is not a zip archive)")
     try:
-        z = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except bad_file as e:
-        raise ValueError(f"load: {path} is not a readable .npz state dict ({e})") from e
-    if not hasattr(z, "files"):  # a plain array from a .npy file
-        raise ValueError(f"load: {path} is a single .npy array, not an .npz state dict")
+        with zipfile.ZipFile(fh) as zf:
+            if torch_format.is_archive(zf.namelist()):
+                return torch_format.read(zf, target, name)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{unreadable} ({e})") from e
+    fh.seek(start)
+    return _load_npz(fh, name)
+
+
+def _load_npz(fh, name):
+    try:
+        z = np.load(fh, allow_pickle=False)
+    except _BAD_FILE as e:
+        raise ValueError(f"load: {name} is not a readable .npz state dict ({e})") from e
     try:
         with z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:  # a damaged member can fail in zipfile, zlib or NumPy's header parser
-        raise ValueError(f"load: {path} is not a readable .npz state dict ({e})") from e
+        raise ValueError(f"load: {name} is not a readable .npz state dict ({e})") from e
     meta = arrays.pop(META_KEY, None)
     if meta is None:
         return arrays
@@ -244,17 +310,17 @@ def load(path):
         info = json.loads(str(meta[()]))
         tree = info["tree"]
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"load: {path} has an unreadable {META_KEY!r} entry ({e})") from e
+        raise ValueError(f"load: {name} has an unreadable {META_KEY!r} entry ({e})") from e
     if info.get("format") != _FORMAT or info.get("version", 0) > _VERSION:
         raise ValueError(
-            f"load: {path} is format {info.get('format')!r} version {info.get('version')!r}; "
+            f"load: {name} is format {info.get('format')!r} version {info.get('version')!r}; "
             f"this gpunet reads {_FORMAT!r} up to version {_VERSION}"
         )
     used = set()
     result = _rebuild(tree, arrays, used)
     extra = sorted(set(arrays) - used)
     if extra:
-        raise ValueError(f"load: {path} has arrays the metadata does not describe: {extra} (corrupt file?)")
+        raise ValueError(f"load: {name} has arrays the metadata does not describe: {extra} (corrupt file?)")
     return result
 
 

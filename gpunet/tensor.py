@@ -17,6 +17,7 @@ from . import autograd as _anomaly
 from . import backends
 from .backends.device import of_backend
 from .dtypes import is_dtype, tensor_type_name
+from .size import Size
 
 DEFAULT_FLOAT = np.float32
 
@@ -47,7 +48,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False, backend=None, dtype=None):
         be = backends.resolve(backend)
         if isinstance(data, Tensor):
-            data = data.backend.to_host(data.data)
+            data = data.backend.to_host(data._data)
         if be.is_array(data) and not isinstance(data, np.ndarray):
             array = data.astype(data.dtype if dtype is None else dtype, copy=True)
         else:
@@ -61,11 +62,41 @@ class Tensor:
             raise TypeError(
                 f"requires_grad=True needs a floating-point tensor, got dtype {array.dtype}; "
                 "convert with .astype('float32')")
-        self.data = array
+        self._data = array
         self.backend = backend
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._node = None
+
+    # PyTorch's version counter: a one-item list shared by a tensor, its views and detach();
+    # bumped by every in-place change. None until someone needs it (saved for backward, viewed).
+    _vc = None
+    _version = property(lambda self: 0 if self._vc is None else self._vc[0],
+                        doc="How many in-place changes this tensor's storage has had (PyTorch's name).")
+
+    @property
+    def data(self) -> Tensor:
+        """PyTorch's ``.data``: the same storage as a tensor outside the graph, with its own
+        version counter, so in-place changes through it are invisible to autograd.
+
+        Example:
+            >>> w = gn.ones(2, requires_grad=True)
+            >>> _ = w.data.mul_(3)
+            >>> w.tolist(), w.data.requires_grad
+            ([3.0, 3.0], False)
+        """
+        return Tensor._wrap(self._data, self.backend)
+
+    @data.setter
+    def data(self, value):
+        if isinstance(value, Tensor):
+            if value.backend is not self.backend:
+                raise ValueError(f"data: the new value is on backend {value.backend.name!r}, this "
+                                 f"tensor on {self.backend.name!r}; move it with .to() first")
+            value = value._data
+        elif not self.backend.is_array(value):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self._data = value
 
     @classmethod
     def _wrap(cls, array, backend, requires_grad=False):
@@ -74,9 +105,9 @@ class Tensor:
         return t
 
     # --- properties ----------------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape))
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
+    shape = property(lambda self: Size(self._data.shape), doc="The shape, a ``gn.Size``.")
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
     is_leaf = property(lambda self: self._node is None)
     T = property(lambda self: self.permute(*reversed(range(self.ndim))))
     device = property(lambda self: of_backend(self.backend), doc="``gn.device`` of the data.")
@@ -84,33 +115,40 @@ class Tensor:
 
     def size(self, dim=None):
         """The shape, as ``torch.Tensor.size()``; ``size(d)`` is the length of dim ``d``."""
-        return self.shape if dim is None else self.shape[dim]
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     def numel(self) -> int:
         """The number of elements."""
-        return int(self.data.size)
+        return int(self._data.size)
 
     def dim(self) -> int:
         """The number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     def __len__(self):
         return self.shape[0]
 
     def __repr__(self):
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
-        return f"tensor({body}, backend={self.backend.name!r}{grad})"
+        extra = "" if self.backend.name == "numpy" else f", device='{self.device}'"
+        if self.dtype not in (np.float32, np.int64, np.bool_):
+            extra += f", dtype=gpunet.{self.dtype}"
+        if self._node is not None:
+            extra += f", grad_fn=<{self._node.function.__name__}Backward>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=1000,
+                               prefix="tensor(")
+        return f"tensor({body}{extra})"
 
     # --- conversion ------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The values as a host NumPy array (a copy when the tensor lives on a GPU)."""
-        return self.backend.to_host(self.data)
+        return self.backend.to_host(self._data)
 
     def item(self):
         """The single value of a one-element tensor as a Python number."""
         if self.numel() != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+            raise ValueError(f"item() needs a tensor with one element, got shape {tuple(self.shape)}")
         return self.numpy().reshape(()).item()
 
     def __float__(self):
@@ -128,10 +166,10 @@ class Tensor:
 
     def __dlpack__(self, *args, **kwargs):
         """DLPack export (``torch.from_dlpack(t)``, ``np.from_dlpack(t)``): zero-copy."""
-        return self.data.__dlpack__(*args, **kwargs)
+        return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self._data.__dlpack_device__()
 
     def cpu(self) -> Tensor:
         """This tensor on the NumPy backend (PyTorch's "cpu")."""
@@ -145,8 +183,11 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> Tensor:
-        """The same values, cut from the graph."""
-        return Tensor._wrap(self.data, self.backend)
+        """The same storage, cut from the graph; in-place changes to either are seen by both
+        (and by autograd's version check, as in PyTorch)."""
+        out = Tensor._wrap(self._data, self.backend)
+        out._vc = self._vc = self._vc or [0]
+        return out
 
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False) -> Tensor:
         """PyTorch's ``to``: ``x.to("cuda")``, ``x.to(gn.float64)``, ``x.to(device, dtype)``,
@@ -198,10 +239,10 @@ class Tensor:
 
     def astype(self, dtype) -> Tensor:
         """A copy with another dtype (not differentiable)."""
-        return Tensor._wrap(self.data.astype(dtype), self.backend)
+        return Tensor._wrap(self._data.astype(dtype), self.backend)
 
     def requires_grad_(self, flag=True) -> Tensor:
-        self._init(self.data, self.backend, flag)
+        self._init(self._data, self.backend, flag)
         return self
 
     def zero_grad(self) -> None:
@@ -221,28 +262,31 @@ class Tensor:
         xp = self.backend.xp
         if grad is None:
             if self.numel() != 1:
-                raise ValueError(f"backward() without a gradient needs a scalar, got shape {self.shape}")
+                raise ValueError(f"backward() without a gradient needs a scalar, got shape {tuple(self.shape)}")
             g = self.backend.one(self.dtype)  # cached: no fill per step
-            g = g if g.shape == self.data.shape else g.reshape(self.data.shape)
+            g = g if g.shape == self._data.shape else g.reshape(self._data.shape)
         else:
-            g = grad.data if isinstance(grad, Tensor) else self.backend.asarray(np.asarray(grad, self.dtype))
-            if g.shape != self.data.shape:
-                raise ValueError(f"backward(grad): grad has shape {g.shape}, tensor has {self.shape}")
-        grads = {id(self): g}
-        for t in _topological_order(self):
-            g = grads.pop(id(t), None)
+            g = grad._data if isinstance(grad, Tensor) else self.backend.asarray(np.asarray(grad, self.dtype))
+            if g.shape != self._data.shape:
+                raise ValueError(f"backward(grad): grad has shape {tuple(g.shape)}, tensor has {tuple(self.shape)}")
+        root = self if self._node is None else self._node
+        grads = {id(root): g}
+        for vertex in _topological_order(root):
+            g = grads.pop(id(vertex), None)
             if g is None:
                 continue
-            if t._node is None:
-                t._accumulate(g)
+            if isinstance(vertex, Tensor):  # a leaf
+                vertex._accumulate(g)
                 continue
-            node = t._node
+            node = vertex
             if getattr(node.ctx, "freed", False):
                 raise RuntimeError(
                     f"backward(): trying to backward through the graph a second time (through "
                     f"{node.function.__name__}); its saved values were freed by the first "
                     "backward(). Call backward(retain_graph=True) the first time if you need to "
                     "backward through it again")
+            if node.ctx.versions:
+                check_versions(node)
             in_grads = node.function.backward(node.ctx, g)
             if not retain_graph:
                 node.ctx.saved, node.ctx.freed = (), True
@@ -252,23 +296,24 @@ class Tensor:
                 for k, ig in enumerate(in_grads):
                     _anomaly.check(ig, self.backend, f"backward (the gradient of input {k})",
                                    node.function.__name__, getattr(node.ctx, "call_site", ""))
-            for inp, ig in zip(node.inputs, in_grads):
-                if ig is None or not inp.requires_grad:
+            for inp, parent, need, ig in zip(node.inputs, node.parents, node.ctx.needs_input_grad,
+                                             in_grads):
+                if ig is None or not need:
                     continue
-                ig = _unbroadcast(ig, inp.data.shape, xp)
-                if ig.dtype != inp.data.dtype:
-                    ig = ig.astype(inp.data.dtype)
-                prev = grads.get(id(inp))
-                grads[id(inp)] = ig if prev is None else prev + ig
+                ig = _unbroadcast(ig, inp._data.shape, xp)
+                if ig.dtype != inp._data.dtype:
+                    ig = ig.astype(inp._data.dtype)
+                prev = grads.get(id(parent))
+                grads[id(parent)] = ig if prev is None else prev + ig
 
     def _accumulate(self, g):
         if self.grad is None:
             # a copy when g is the tensor itself or the cached seed (a user may write into .grad)
             one = self.backend.one(g.dtype)
-            own = g is self.data or g is one or g.base is one
+            own = g is self._data or g is one or g.base is one
             self.grad = Tensor._wrap(g.copy() if own else g, self.backend)
         else:
-            self.grad = Tensor._wrap(self.grad.data + g, self.backend)
+            self.grad = Tensor._wrap(self.grad._data + g, self.backend)
         for hook in list(self.__dict__.get("_post_accumulate_grad_hooks", {}).values()):
             hook(self)
 
@@ -298,23 +343,37 @@ class _HookHandle:
         self._hooks.pop(self._key, None)
 
 
+def check_versions(node) -> None:
+    """Raise PyTorch's error when an array saved for this node's backward changed in place."""
+    for vc, version, role, dtype, shape, is_cuda in node.ctx.versions:
+        if vc[0] != version:
+            what = (f"which is output 0 of {node.function.__name__}Backward" if role == 0
+                    else f"which is input {role - 1} of {node.function.__name__}Backward")
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{tensor_type_name(dtype, is_cuda)} {list(shape)}], {what}, is at version {vc[0]}; "
+                f"expected version {version} instead. Hint: clone() the tensor before changing "
+                "it in place, or change it out of place (x = x + 1 rather than x += 1)")
+
+
 def _topological_order(root):
-    """Tensors reachable from root, each after every tensor that depends on it."""
+    """The graph's vertices (Nodes, and leaf Tensors) reachable from root, each after every
+    vertex that depends on it."""
     order, seen = [], set()
     stack = [(root, False)]
     while stack:
-        t, done = stack.pop()
+        v, done = stack.pop()
         if done:
-            order.append(t)
+            order.append(v)
             continue
-        if id(t) in seen:
+        if id(v) in seen:
             continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t._node is not None:
-            for inp in t._node.inputs:
-                if inp.requires_grad and id(inp) not in seen:
-                    stack.append((inp, False))
+        seen.add(id(v))
+        stack.append((v, True))
+        if not isinstance(v, Tensor):
+            for parent, need in zip(v.parents, v.ctx.needs_input_grad):
+                if need and id(parent) not in seen:
+                    stack.append((parent, False))
     return reversed(order)
 
 
@@ -331,13 +390,21 @@ def _unbroadcast(g, shape, xp):
     return g.reshape(shape)
 
 
-def tensor(data, requires_grad=False, backend=None, dtype=None) -> Tensor:
-    """Make a Tensor from host data (NumPy array, list, number).
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False, *,
+           backend=None) -> Tensor:
+    """Make a Tensor from data (a NumPy array, list, number or Tensor), always a copy, as
+    ``torch.tensor``; ``device=`` ("cpu", "cuda", a ``gn.device``) or ``backend=`` places it.
 
     Example:
         >>> x = gn.tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+        >>> gn.tensor([1, 2], dtype=gn.float64, device="cpu").dtype
+        dtype('float64')
     """
-    return Tensor(data, requires_grad=requires_grad, backend=backend, dtype=dtype)
+    if isinstance(dtype, bool):  # the old positional order: tensor(data, requires_grad)
+        raise TypeError("tensor(): the second argument is dtype, as in PyTorch; pass "
+                        "requires_grad=True by keyword")
+    return Tensor(data, requires_grad=requires_grad, backend=device if backend is None else backend,
+                  dtype=dtype)
 
 
 def from_numpy(array) -> Tensor:

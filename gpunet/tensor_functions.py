@@ -19,12 +19,17 @@ import numpy as np
 
 from . import functional as F
 from .function import no_grad
+from .ops.indexing import gather, masked_fill, sort, topk
+from .ops.sampling import multinomial
+from .ops.shape import chunk, narrow, roll, split, tril, triu
 from .tensor import Tensor
 
-__all__ = ["abs", "amax", "amin", "argmax", "argmin", "clamp", "eq", "exp", "flatten", "ge", "gt",
-           "inference_mode", "le", "log", "log_softmax", "lt", "matmul", "max", "mean", "min", "ne",
-           "numel", "randperm", "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "sum",
-           "tanh", "transpose", "unsqueeze"]
+__all__ = ["abs", "amax", "amin", "argmax", "argmin", "bmm", "chunk", "clamp", "cos", "eq", "exp",
+           "flatten", "gather", "ge", "gt", "inference_mode", "le", "log", "log_softmax", "lt",
+           "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "multinomial",
+           "narrow", "ne", "numel", "randperm", "relu", "reshape", "roll", "sigmoid", "sin", "softmax",
+           "sort", "split", "sqrt", "squeeze", "sum", "tanh", "topk", "transpose", "tril", "triu",
+           "unsqueeze"]
 
 
 def _tensor(name, value):
@@ -38,9 +43,8 @@ def _extreme(name):
         _tensor(name, input)
         if out is not None:
             raise TypeError(f"gn.{name}(): out= is not supported; use the returned tensor")
-        if isinstance(dim, Tensor):
-            raise TypeError(f"gn.{name}(input, other), the elementwise form, is not in gpunet yet: "
-                            f"use gn.where(input {'>=' if name == 'max' else '<='} other, input, other)")
+        if isinstance(dim, Tensor):  # torch.max(input, other): the elementwise form
+            return getattr(input, "maximum" if name == "max" else "minimum")(dim)
         return getattr(input, name)() if dim is None else getattr(input, name)(dim, keepdim)
 
     extreme.__name__ = extreme.__qualname__ = name
@@ -83,6 +87,11 @@ ne = _method("ne", "Elementwise ``input != other``.\n\n    Example:\n        >>>
 lt = _method("lt", "Elementwise ``input < other``.\n\n    Example:\n        >>> gn.lt(gn.tensor([1, 2]), 2).tolist()\n        [True, False]\n")  # noqa: E501
 le = _method("le", "Elementwise ``input <= other``.\n\n    Example:\n        >>> gn.le(gn.tensor([1, 2]), 1).tolist()\n        [True, False]\n")  # noqa: E501
 gt = _method("gt", "Elementwise ``input > other``.\n\n    Example:\n        >>> gn.gt(gn.tensor([1, 2]), 1).tolist()\n        [False, True]\n")  # noqa: E501
+sin = _method("sin", "Elementwise sine.\n\n    Example:\n        >>> gn.sin(gn.zeros(1)).tolist()\n        [0.0]\n")  # noqa: E501
+cos = _method("cos", "Elementwise cosine.\n\n    Example:\n        >>> gn.cos(gn.zeros(1)).tolist()\n        [1.0]\n")  # noqa: E501
+maximum = _method("maximum", "Elementwise maximum of two tensors (a tie splits the gradient).\n\n    Example:\n        >>> gn.maximum(gn.tensor([1.0, 4.0]), gn.tensor([3.0, 2.0])).tolist()\n        [3.0, 4.0]\n")  # noqa: E501
+minimum = _method("minimum", "Elementwise minimum of two tensors.\n\n    Example:\n        >>> gn.minimum(gn.tensor([1.0, 4.0]), gn.tensor([3.0, 2.0])).tolist()\n        [1.0, 2.0]\n")  # noqa: E501
+bmm = _method("bmm", "Batched matrix product of two 3-D tensors, (b, n, m) @ (b, m, p).\n\n    Example:\n        >>> gn.bmm(gn.ones(2, 3, 4), gn.ones(2, 4, 5)).shape\n        gpunet.Size([2, 3, 5])\n")  # noqa: E501
 ge = _method("ge", "Elementwise ``input >= other``.\n\n    Example:\n        >>> gn.ge(gn.tensor([1, 2]), 2).tolist()\n        [False, True]\n")  # noqa: E501
 
 

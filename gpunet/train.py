@@ -97,7 +97,7 @@ def _correct(out, y):
     """Number of correct class predictions as a backend array, or None if not a classifier."""
     if out.ndim != 2 or y.dtype.kind not in "iu" or y.shape != out.shape[:1]:
         return None
-    return (out.data.argmax(axis=1) == y.data).sum()
+    return (out._data.argmax(axis=1) == y._data).sum()
 
 
 def _host_float(x, be=None):
@@ -136,7 +136,7 @@ def evaluate(model, loss_fn, loader):
                 x, y = _on(x, be), _on(y, be)
                 out = model(x)
                 bs = x.shape[0]
-                loss = loss_fn(out, y).data * bs
+                loss = loss_fn(out, y)._data * bs
                 total_loss = loss if total_loss is None else total_loss + loss
                 c = _correct(out, y)
                 if c is not None:
@@ -262,14 +262,14 @@ def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
         x, y = _on(x, be), _on(y, be)
         out = model(x)
         loss = loss_fn(out, y)
-        window.append((number, loss.data))
+        window.append((number, loss._data))
         if check_now:
             _check_finite(window, epoch, be)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         bs = x.shape[0]
-        total_loss = loss.data * bs if total_loss is None else total_loss + loss.data * bs
+        total_loss = loss._data * bs if total_loss is None else total_loss + loss._data * bs
         c = _correct(out, y)
         if c is not None:
             total_correct = c if total_correct is None else total_correct + c

@@ -51,7 +51,7 @@ def test_one_all_reduce_per_bucket_and_the_mean_gradient(backend):
         got = _grads(model, x, y)
     # 6 parameters (35+7+42+6+18+3 floats) in reverse order, cut at 100 floats: [76, 35], and
     # one all-reduce per bucket (in the order backward completes them), not one per parameter.
-    sizes = [sum(p.data.size for _, p in b.params) for b in model.buckets]
+    sizes = [sum(p._data.size for _, p in b.params) for b in model.buckets]
     assert sizes == [76, 35]
     assert sorted(mpi.calls) == sorted(("Allreduce", s) for s in sizes)
     for g, r in zip(got, reference):

@@ -104,7 +104,7 @@ def watched(monkeypatch):
 
 def _watch_params(model):
     for p in model.parameters():
-        p.data = p.data.view(Watched)
+        p._data = p._data.view(Watched)
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
@@ -117,7 +117,7 @@ def test_a_lenet_sgd_step_runs_no_array_op_outside_kernels_and_gemms(rng, watche
         x = gn.tensor(rng.standard_normal((2, 1, 28, 28)).astype(np.float32))
         y = gn.tensor(rng.integers(0, 10, 2))
         _watch_params(model)
-        x.data, y.data = x.data.view(Watched), y.data.view(Watched)
+        x._data, y._data = x._data.view(Watched), y._data.view(Watched)
         for _ in range(2):  # the first step creates the momentum buffers; the second is steady
             del watched[:]
             loss = F.softmax_cross_entropy(model(x), y)

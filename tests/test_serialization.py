@@ -154,8 +154,9 @@ def test_crash_mid_write_keeps_old_file_and_removes_temp(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
 
 
-def test_crash_at_rename_keeps_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "ckpt.npz"
+@pytest.mark.parametrize("name", ["ckpt.npz", "ckpt.pt"])
+def test_crash_at_rename_keeps_old_file(tmp_path, monkeypatch, name):
+    path = tmp_path / name
     save({"a": np.arange(3)}, path)
 
     def boom(src, dst):
@@ -166,7 +167,7 @@ def test_crash_at_rename_keeps_old_file(tmp_path, monkeypatch):
         save({"a": np.arange(5)}, path)
     monkeypatch.undo()
     np.testing.assert_array_equal(load(path)["a"], np.arange(3))
-    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
+    assert sorted(os.listdir(tmp_path)) == [name]
 
 
 def test_process_killed_mid_write_keeps_old_file(tmp_path):
@@ -268,3 +269,128 @@ def test_check_state_dict_truncates_long_lists():
     expected = {f"layer{i}.weight": (1,) for i in range(30)}
     with pytest.raises(StateDictMismatchError, match=r"missing \(30\):[\s\S]*\.\.\. and 10 more"):
         check_state_dict(expected, {})
+
+
+# ---------------------------------------------------------------- PyTorch's format (.pt), no torch needed
+import collections  # noqa: E402
+import io  # noqa: E402
+import pickle  # noqa: E402
+import zipfile  # noqa: E402
+
+import gpunet as gn  # noqa: E402
+from gpunet.torch_format import UnsupportedGlobalError  # noqa: E402
+
+
+def test_pt_round_trip_keeps_types_values_and_shared_storage(tmp_path):
+    base = gn.arange(12, dtype=gn.float64).reshape(3, 4)
+    be = base.backend
+    obj = {"sd": collections.OrderedDict(w=base, row=gn.Tensor._wrap(base._data[1], be),
+                                         col=gn.Tensor._wrap(base._data[:, 2], be)),
+           "param": gn.nn.Parameter(np.ones(2, np.float32)), "ints": gn.tensor([1, 2], dtype=gn.int8),
+           "mask": gn.tensor([True, False]), "np": np.arange(3, dtype=np.int16), "np_scalar": np.float32(0.5),
+           "nums": (3, 2**70, 0.25, float("inf"), 1 + 2j), "text": ["a", b"raw", None, True], "set": {1, 2},
+           "dtype": gn.int64, "shape": gn.Size([2, 3]), "where": gn.device("cpu"), 7: "int key"}
+    save(obj, tmp_path / "ckpt.pt")
+    out = load(tmp_path / "ckpt.pt")
+    assert type(out["sd"]) is collections.OrderedDict and list(out) == list(obj)
+    for k, v in obj["sd"].items():
+        assert type(out["sd"][k]) is gn.Tensor and out["sd"][k].backend.name == "numpy"
+        np.testing.assert_array_equal(out["sd"][k].numpy(), v.numpy())
+    out["sd"]["w"]._data[1, 0] = -5.0  # the row shares the storage; the strided column is a copy
+    assert out["sd"]["row"].numpy()[0] == -5.0 and out["sd"]["col"].numpy().tolist() == [2.0, 6.0, 10.0]
+    assert type(out["param"]).__name__ == "Parameter" and out["param"].requires_grad
+    assert out["ints"].dtype == gn.int8 and out["mask"].tolist() == [True, False]
+    assert_same(out["np"], obj["np"])
+    assert_same(out["np_scalar"], obj["np_scalar"])
+    for key in ("nums", "text", "set", "dtype", "shape", "where", 7):
+        assert out[key] == obj[key] and type(out[key]) is type(obj[key]), key
+
+
+def test_pt_file_objects_and_unseekable_readers():
+    buf = io.BytesIO()
+    save({"w": gn.ones(2, 3)}, buf)
+    assert zipfile.ZipFile(io.BytesIO(buf.getvalue())).namelist()[0] == "archive/data.pkl"
+    buf.seek(0)
+    assert load(buf)["w"].shape == (2, 3)
+
+    class Pipe(io.BytesIO):  # readable, not seekable
+        seekable = staticmethod(lambda: False)
+
+    assert load(Pipe(buf.getvalue()))["w"].tolist() == [[1.0] * 3] * 2
+
+
+@pytest.mark.parametrize("name", ["m.pt", "m.npz"])
+def test_whole_module_refused_in_one_line(tmp_path, name):
+    model = gn.nn.Sequential(gn.nn.Linear(2, 3))
+    message = ("gn.save: obj is a whole Sequential module; save model.state_dict() instead and load it "
+               "with model.load_state_dict(gn.load(path))")
+    with pytest.raises(TypeError) as info:
+        save(model, tmp_path / name)
+    assert str(info.value) == message and "\n" not in message
+    with pytest.raises(TypeError, match=r"'model'\]? is a whole Sequential module; save model.state_dict\(\)"):
+        save({"model": model, "epoch": 1}, tmp_path / name)
+    with pytest.raises(TypeError, match=r"is a SGD object; save its .state_dict\(\) instead"):
+        save({"opt": gn.optim.SGD(model.parameters(), lr=0.1)}, tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_pt_save_rejects_other_objects_naming_the_type(tmp_path):
+    with pytest.raises(TypeError, match=r"obj\['f'\] is of type builtins.function; gn.save stores tensors"):
+        save({"f": lambda: 0}, tmp_path / "x.pt")
+    with pytest.raises(TypeError, match=r"obj\[0\]\[1\] is of type .*FakeTensor"):
+        save([[1, FakeTensor([1.0])]], tmp_path / "x.pt")
+    with pytest.raises(TypeError, match="has dtype uint16"):
+        save(gn.Tensor._wrap(np.zeros(2, np.uint16), gn.backends.backend("numpy")), tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="compress=True needs an .npz file"):
+        save({"a": np.ones(1)}, tmp_path / "x.pt", compress=True)
+    assert os.listdir(tmp_path) == []
+
+
+def _zip(records, archive="archive"):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in records.items():
+            z.writestr(f"{archive}/{name}", data)
+    return buf.getvalue()
+
+
+def test_malicious_pickle_is_refused_naming_the_global(tmp_path):
+    target = tmp_path / "pwned"
+    command = f"touch {target}".encode()
+    evil = b"\x80\x02cos\nsystem\nX" + len(command).to_bytes(4, "little") + command + b"\x85R."
+    (tmp_path / "evil.pt").write_bytes(_zip({"data.pkl": evil, "byteorder": b"little", "version": b"3\n"}))
+    with pytest.raises(UnsupportedGlobalError, match=r"evil.pt: Unsupported global: GLOBAL os\.system; "):
+        load(tmp_path / "evil.pt", weights_only=False)
+    assert not target.exists()
+    assert issubclass(UnsupportedGlobalError, (ValueError, pickle.UnpicklingError))
+    sneaky = pickle.dumps({"x": collections.Counter()}, protocol=2)  # harmless, but not on the list
+    with pytest.raises(UnsupportedGlobalError, match="GLOBAL collections.Counter"):
+        load(io.BytesIO(_zip({"data.pkl": sneaky})))
+
+
+def test_legacy_npz_is_told_by_content_and_damaged_pt_files_raise(tmp_path):
+    state = {"model": _model_state(), "epoch": 3}
+    save(state, tmp_path / "old.pt", format="npz")  # what gn.save wrote before, under any name
+    assert_same(load(tmp_path / "old.pt"), state)
+    save({"w": gn.arange(1000, dtype=gn.float32)}, tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.pt is not a readable"):
+        load(tmp_path / "cut.pt")
+    flipped = bytearray(data)
+    flipped[data.index(np.float32(500).tobytes())] ^= 0xFF  # inside the storage: the CRC catches it
+    (tmp_path / "flip.pt").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="flip.pt is a damaged torch.save file"):
+        load(tmp_path / "flip.pt")
+
+
+def test_big_endian_files_and_map_location(tmp_path):
+    save({"w": gn.tensor([1.5, -2.0])}, tmp_path / "le.pt")
+    z = zipfile.ZipFile(tmp_path / "le.pt")
+    records = {n.split("/", 1)[1]: z.read(n) for n in z.namelist()}
+    records["byteorder"] = b"big"
+    records["data/0"] = np.frombuffer(records["data/0"], "<f4").astype(">f4").tobytes()
+    assert load(io.BytesIO(_zip(records)))["w"].tolist() == [1.5, -2.0]
+    assert load(io.BytesIO(_zip(records)), map_location="cuda")["w"].backend.name == "cuda"
+    with pytest.raises(TypeError, match="map_location must be"):
+        load(io.BytesIO(_zip(records)), map_location=3)

@@ -26,7 +26,7 @@ __all__ = ["Dataset", "TensorDataset", "Subset", "random_split"]
 def _as_index_array(indices, n, who):
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu" or idx.ndim != 1:
-        raise TypeError(f"{who}: indices must be a 1-D integer array, got {idx.dtype} of shape {idx.shape}")
+        raise TypeError(f"{who}: indices must be a 1-D integer array, got {idx.dtype} of shape {tuple(idx.shape)}")
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"{who}: indices must be in [0, {n}), got values in [{idx.min()}, {idx.max()}]")
     return idx.astype(np.int64, copy=False)
@@ -103,7 +103,7 @@ class TensorDataset(Dataset):
         out = []
         for a in self.arrays:
             if isinstance(a, Tensor):  # index on the tensor's own backend, no host round trip
-                out.append(Tensor._wrap(a.data[a.backend.asarray(idx)], a.backend))
+                out.append(Tensor._wrap(a._data[a.backend.asarray(idx)], a.backend))
             else:
                 out.append(a[idx])
         return tuple(out)

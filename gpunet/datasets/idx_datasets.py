@@ -75,9 +75,9 @@ def _load_split(name, directory, split):
     img_path, lab_path = _find(directory, img_stem), _find(directory, lab_stem)
     images, labels = read_idx(img_path), read_idx(lab_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise IdxFormatError(f"{name}: {img_path} holds {images.dtype} {images.shape}; needs uint8 (N, 28, 28)")
+        raise IdxFormatError(f"{name}: {img_path} holds {images.dtype} {tuple(images.shape)}; needs uint8 (N, 28, 28)")
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise IdxFormatError(f"{name}: {lab_path} holds {labels.dtype} {labels.shape}; needs uint8 (N,)")
+        raise IdxFormatError(f"{name}: {lab_path} holds {labels.dtype} {tuple(labels.shape)}; needs uint8 (N,)")
     if len(images) != len(labels):
         raise IdxFormatError(f"{name}: {img_path} has {len(images)} images but {lab_path} has {len(labels)} labels")
     if labels.size and labels.max() > 9:

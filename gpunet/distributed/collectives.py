@@ -31,7 +31,7 @@ def all_reduce(tensor, op=ReduceOp.SUM):
         >>> all_reduce(t)            # on 2 ranks: t == [1.0] everywhere
     """
     _check("all_reduce", "tensor", tensor)
-    get_communicator().allreduce_array(tensor.data, tensor.backend, op)
+    get_communicator().allreduce_array(tensor._data, tensor.backend, op)
 
 
 def broadcast(tensor, src=0):
@@ -44,7 +44,7 @@ def broadcast(tensor, src=0):
         tensor([0.], backend='numpy')
     """
     _check("broadcast", "tensor", tensor)
-    get_communicator().broadcast_array(tensor.data, tensor.backend, src)
+    get_communicator().broadcast_array(tensor._data, tensor.backend, src)
 
 
 def all_gather(tensor_list, tensor):
@@ -64,11 +64,11 @@ def all_gather(tensor_list, tensor):
     for k, out in enumerate(tensor_list):
         _check("all_gather", f"tensor_list[{k}]", out)
         if out.shape != tensor.shape or out.dtype != tensor.dtype or out.backend is not tensor.backend:
-            raise ValueError(f"all_gather: tensor_list[{k}] is {out.dtype} {out.shape} on {out.backend.name}; "
-                             f"needs {tensor.dtype} {tensor.shape} on {tensor.backend.name} like tensor")
-    gathered = comm.allgather_array(tensor.data, tensor.backend)
+            raise ValueError(f"all_gather: tensor_list[{k}] is {out.dtype} {tuple(out.shape)} on {out.backend.name}; "
+                             f"needs {tensor.dtype} {tuple(tensor.shape)} on {tensor.backend.name} like tensor")
+    gathered = comm.allgather_array(tensor._data, tensor.backend)
     for k, out in enumerate(tensor_list):
-        out.data[...] = gathered[k]
+        out._data[...] = gathered[k]
 
 
 def barrier():

@@ -33,7 +33,7 @@ class _Bucket:
         self.ready = set()
 
     def nbytes(self):
-        return sum(p.data.nbytes for _, p in self.params)
+        return sum(p._data.nbytes for _, p in self.params)
 
 
 def _buckets(named_params, cap_bytes):
@@ -41,11 +41,11 @@ def _buckets(named_params, cap_bytes):
     buckets, run, size = [], [], 0
     for name, p in reversed(named_params):
         key = (p.backend, p.dtype)
-        if run and (size + p.data.nbytes > cap_bytes or (run[-1][1].backend, run[-1][1].dtype) != key):
+        if run and (size + p._data.nbytes > cap_bytes or (run[-1][1].backend, run[-1][1].dtype) != key):
             buckets.append(_Bucket(run))
             run, size = [], 0
         run.append((name, p))
-        size += p.data.nbytes
+        size += p._data.nbytes
     if run:
         buckets.append(_Bucket(run))
     return buckets
@@ -82,7 +82,7 @@ class DataParallel(Module):
                 self._bucket_of[id(p)] = bucket
                 self._handles.append(p.register_post_accumulate_grad_hook(self._grad_ready))
         for t in list(module.parameters()) + list(module.buffers()):
-            self.comm.broadcast_array(t.data, t.backend, root=0)
+            self.comm.broadcast_array(t._data, t.backend, root=0)
 
     def forward(self, *args, **kwargs):
         if is_grad_enabled():
@@ -116,13 +116,13 @@ class DataParallel(Module):
     def _reduce(self, bucket):
         first = bucket.params[0][1]
         be = first.backend
-        grads = [p.grad.data.reshape(-1) for _, p in bucket.params]
+        grads = [p.grad._data.reshape(-1) for _, p in bucket.params]
         flat = be.xp.concatenate(grads) if len(grads) > 1 else grads[0].copy()
         self.comm.allreduce_array(flat, be, "mean")
         offset = 0
         for _, p in bucket.params:
-            n = p.data.size
-            p.grad = Tensor._wrap(flat[offset:offset + n].reshape(p.data.shape), be)
+            n = p._data.size
+            p.grad = Tensor._wrap(flat[offset:offset + n].reshape(p._data.shape), be)
             offset += n
         bucket.ready.clear()
 

@@ -88,7 +88,7 @@ class NcclTransport:
 
     def _args(self, array):
         if not array.flags.c_contiguous:
-            raise ValueError(f"NCCL needs a contiguous array, got shape {array.shape} with strides "
+            raise ValueError(f"NCCL needs a contiguous array, got shape {tuple(array.shape)} with strides "
                              f"{array.strides}")
         name = _DTYPES.get(np.dtype(array.dtype).name)
         if name is None:

@@ -8,14 +8,17 @@ Example:
 """
 from . import init, utils
 from .activations import ELU, GELU, LeakyReLU
-from .layers import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Embedding, Flatten, Identity,
-                     Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
+from .attention import MultiheadAttention
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Dropout2d, Embedding, Flatten,
+                     Identity, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .containers import ModuleList, Sequential
+from .containers import ModuleDict, ModuleList, Sequential
 from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell
 from .sync_batchnorm import SyncBatchNorm
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = [
     "AdaptiveAvgPool2d", "ELU", "Embedding", "GELU", "LayerNorm", "LeakyReLU", "NLLLoss", "utils",
@@ -24,5 +27,7 @@ __all__ = [
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "init",
     "GRU", "GRUCell", "LSTMCell", "functional",
+    "Dropout2d", "ModuleDict", "MultiheadAttention", "Transformer", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
 ]
 from . import functional  # noqa: E402  (PyTorch's nn.functional path)

@@ -1,4 +1,5 @@
-"""Containers: Sequential (modules applied in order) and ModuleList (a registered list of modules).
+"""Containers: Sequential (modules applied in order), ModuleList (a registered list of modules)
+and ModuleDict (a registered, ordered dict of them).
 
 Example:
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
@@ -119,3 +120,94 @@ class ModuleList(Module):
 
     def __getitem__(self, index):
         return list(self._modules.values())[index]
+
+
+class ModuleDict(Module):
+    """An ordered dict of sub-modules that are registered (``state_dict`` keys "name.param").
+
+    Example:
+        >>> heads = nn.ModuleDict({"cls": nn.Linear(8, 3), "box": nn.Linear(8, 4)})
+        >>> list(heads.keys()), "cls" in heads, len(heads)
+        (['cls', 'box'], True, 2)
+        >>> sorted(heads.state_dict())[:2]
+        ['box.bias', 'box.weight']
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def _check_key(self, key):
+        if not isinstance(key, str):
+            raise TypeError(f"ModuleDict: module name should be a string, got {type(key).__name__}")
+        if not key:
+            raise KeyError('ModuleDict: module name can\'t be empty string ""')
+        if "." in key:
+            raise KeyError(f'ModuleDict: module name can\'t contain ".", got: {key}')
+        if key not in self._modules and hasattr(self, key):
+            raise KeyError(f"ModuleDict: attribute '{key}' already exists")
+        return key
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(self._check_key(key), module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        """The names, in insertion order."""
+        return self._modules.keys()
+
+    def items(self):
+        """(name, module) pairs, in insertion order."""
+        return self._modules.items()
+
+    def values(self):
+        """The modules, in insertion order."""
+        return self._modules.values()
+
+    def clear(self):
+        """Remove every module."""
+        self._modules.clear()
+
+    def pop(self, key):
+        """Remove the module named ``key`` and return it."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def update(self, modules):
+        """Add (or replace) modules from a mapping or an iterable of (name, module) pairs.
+
+        A mapping (dict, OrderedDict, ModuleDict) keeps its own order, as in PyTorch.
+        """
+        if isinstance(modules, (dict, ModuleDict)) or hasattr(modules, "keys"):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        try:
+            pairs = iter(modules)
+        except TypeError:
+            raise TypeError("ModuleDict.update should be called with an iterable of key/value "
+                            f"pairs, but got {type(modules).__name__}") from None
+        for j, pair in enumerate(pairs):
+            if not isinstance(pair, (tuple, list)):
+                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; "
+                                f"is {type(pair).__name__}")
+            if len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(pair)}; "
+                                 "2 is required")
+            self[pair[0]] = pair[1]

@@ -21,19 +21,30 @@ import numpy as np
 from ..random import host_rng
 from ..tensor import Tensor
 
-_GAINS = {"linear": 1.0, "identity": 1.0, "conv1d": 1.0, "conv2d": 1.0, "sigmoid": 1.0,
-          "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
+_GAINS = {"linear": 1.0, "identity": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0,
+          "conv_transpose1d": 1.0, "conv_transpose2d": 1.0, "conv_transpose3d": 1.0,
+          "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
 
 
 def calculate_gain(nonlinearity, param=None):
     """The gain PyTorch recommends for ``nonlinearity`` (leaky_relu's slope is ``param``, default 0.01).
 
+    The names are PyTorch's: linear, conv1d/2d/3d, conv_transpose1d/2d/3d, sigmoid (1), tanh
+    (5/3), relu (sqrt 2), leaky_relu (sqrt(2 / (1 + slope^2))), selu (3/4); "identity" is 1 too.
+
     Example:
         >>> nn.init.calculate_gain("relu")
         1.4142135623730951
+        >>> nn.init.calculate_gain("leaky_relu", 0.2) == (2 / 1.04) ** 0.5
+        True
     """
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else float(param)
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, bool) or not isinstance(param, (int, float, np.integer, np.floating)):
+            raise ValueError(f"negative_slope {param} not a valid number")
+        else:
+            slope = float(param)
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity not in _GAINS:
         raise ValueError(f"nonlinearity must be one of {sorted(_GAINS) + ['leaky_relu']}, got {nonlinearity!r}")
@@ -59,7 +70,7 @@ def _fan(shape, mode):
 def _fill(tensor, host):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: tensor must be a gpunet Tensor, got {type(tensor).__name__}")
-    tensor.data = tensor.backend.asarray(np.asarray(host).astype(tensor.dtype))
+    tensor._data = tensor.backend.asarray(np.asarray(host).astype(tensor.dtype))
     return tensor
 
 
@@ -121,6 +132,35 @@ def lecun_normal_(tensor):
     return normal_(tensor, 0.0, 1.0 / math.sqrt(_fan(tensor.shape, "fan_in")))
 
 
+def orthogonal_(tensor, gain=1.0):
+    """Fill with a (semi-)orthogonal matrix times ``gain``, as PyTorch: the QR factor of a
+    standard-normal (rows, numel // rows) draw, signs fixed by R's diagonal; trailing dims are
+    flattened.  Rows <= cols gives W W^T = gain^2 I, rows > cols W^T W = gain^2 I.
+
+    Example:
+        >>> w = nn.init.orthogonal_(gn.zeros(3, 5), gain=2.0).numpy()
+        >>> bool(np.allclose(w @ w.T, 4 * np.eye(3), atol=1e-5))
+        True
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"init: tensor must be a gpunet Tensor, got {type(tensor).__name__}")
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
+                         f"got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = host_rng().normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (gain * q).reshape(tensor.shape))
+
+
 def _shape_form(fill):
     def make(shape, *args, dtype=np.float32, backend=None, **kwargs):
         from ..tensor import tensor as new_tensor
@@ -137,9 +177,11 @@ kaiming_normal = _shape_form(kaiming_normal_)
 xavier_uniform = _shape_form(xavier_uniform_)
 xavier_normal = _shape_form(xavier_normal_)
 lecun_normal = _shape_form(lecun_normal_)
+orthogonal = _shape_form(orthogonal_)
 
 __all__ = [
     "calculate_fan_in_and_fan_out", "calculate_gain", "constant_", "kaiming_normal", "kaiming_normal_",
     "kaiming_uniform", "kaiming_uniform_", "lecun_normal", "lecun_normal_", "normal_", "ones_",
+    "orthogonal", "orthogonal_",
     "uniform_", "xavier_normal", "xavier_normal_", "xavier_uniform", "xavier_uniform_", "zeros_",
 ]

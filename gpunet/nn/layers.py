@@ -1,4 +1,4 @@
-"""Layers: Linear, Conv2d, pooling (adaptive too), activations, Flatten, Dropout, Embedding.
+"""Layers: Linear, Conv2d, pooling (adaptive too), activations, Flatten, Dropout(2d), Embedding.
 
 Forward passes call gpunet.functional; Embedding's backward is the backends' deterministic
 ``embedding_bwd`` kernel.
@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -109,7 +110,7 @@ class Conv2d(Module):
     def forward(self, x):
         if isinstance(x, Tensor) and x.ndim != 4:
             hint = " (add a batch axis with x.reshape((1,) + x.shape))" if x.ndim == 3 else ""
-            raise ValueError(f"Conv2d: input must be 4-D (N, C, H, W), got shape {x.shape}{hint}")
+            raise ValueError(f"Conv2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}{hint}")
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
@@ -152,7 +153,7 @@ class _Pool2d(Module):
 
     def forward(self, x):
         if isinstance(x, Tensor) and x.ndim != 4:
-            raise ValueError(f"{type(self).__name__}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+            raise ValueError(f"{type(self).__name__}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
         return type(self)._fn(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self):
@@ -175,7 +176,7 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         if isinstance(x, Tensor) and x.ndim != 4:
-            raise ValueError(f"MaxPool2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+            raise ValueError(f"MaxPool2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
 
@@ -290,6 +291,71 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels ``input[n, c]`` with probability p and scale the rest by 1/(1-p),
+    as ``torch.nn.functional.dropout2d`` (identity when not training).
+
+    A 3-D input is read as (N, C, L), as PyTorch does (it warns); other ranks warn too.
+    ``inplace`` is accepted; the result is a new tensor.
+
+    Example:
+        >>> y = nn.functional.dropout2d(gn.ones(2, 3, 4, 4), p=0.5)
+        >>> rows = y.numpy().reshape(6, 16).tolist()      # one row per (n, c) channel
+        >>> all(len(set(r)) == 1 and r[0] in (0.0, 2.0) for r in rows)
+        True
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"dropout2d: input must be a gpunet Tensor, got {type(input).__name__}")
+    if input.ndim < 2:
+        raise ValueError(f"dropout2d: input needs a batch and a channel dim (N, C, ...), got "
+                         f"shape {tuple(input.shape)}")
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated; use dropout instead (dropout2d is for 3-D or 4-D inputs)",
+                      stacklevel=2)
+    elif input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim (PyTorch's behaviour)", stacklevel=2)
+    if not training or p == 0:
+        return input
+    be, dtype = input.backend, input.dtype
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    if p == 1:
+        mask = be.asarray(np.zeros(shape, dtype))
+    else:
+        mask = (be.rand(shape, dtype) >= p) * dtype.type(1.0 / (1.0 - p))
+    return input * Tensor._wrap(mask.astype(dtype), be)
+
+
+class Dropout2d(Module):
+    """Zero whole channels (N, C, H, W) -> each (n, c) map with probability p while training,
+    scaling the rest by 1/(1-p); identity in eval, as ``torch.nn.Dropout2d``.
+
+    Example:
+        >>> drop = nn.Dropout2d(0.25)
+        >>> drop
+        Dropout2d(p=0.25, inplace=False)
+        >>> drop.eval()(x) is x
+        True
+    """
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = float(p)
+        self.inplace = bool(inplace)  # accepted as in PyTorch; the result is a new tensor
+
+    def forward(self, input):
+        return dropout2d(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Identity(Module):

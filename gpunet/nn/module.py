@@ -31,7 +31,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True, backend=None, dtype=None):
         if isinstance(data, Tensor) and backend in (None, data.backend) and dtype in (None, data.dtype):
-            self._init(data.data, data.backend, requires_grad)  # share the array, as PyTorch does
+            self._init(data._data, data.backend, requires_grad)  # share the array, as PyTorch does
             return
         if isinstance(data, np.ndarray):
             data = data.copy()  # in-place optimiser updates must not write into the caller's array
@@ -244,7 +244,7 @@ class Module:
         be = backends.resolve(backend)
         for t in self._tensors():
             if t.backend is not be:
-                t.data = be.asarray(t.numpy())
+                t._data = be.asarray(t.numpy())
                 t.backend = be
                 if t.grad is not None:
                     t.grad = t.grad.to(be)
@@ -253,7 +253,7 @@ class Module:
     def _cast(self, dtype):
         for t in self._tensors():
             if t.dtype.kind == "f":
-                t.data = t.data.astype(dtype)
+                t._data = t._data.astype(dtype)
                 t.grad = None
         return self
 
@@ -295,10 +295,10 @@ class Module:
                     continue
                 value = state_dict[key]
                 if isinstance(value, Tensor) and value.backend is t.backend:
-                    t.data = value.data.astype(t.dtype, copy=True)
+                    t._data = value._data.astype(t.dtype, copy=True)
                 else:
                     host = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
-                    t.data = t.backend.asarray(np.array(host, dtype=t.dtype))
+                    t._data = t.backend.asarray(np.array(host, dtype=t.dtype))
         return IncompatibleKeys(missing, unexpected)
 
     # --- printing ---------------------------------------------------------------------
@@ -350,7 +350,7 @@ class Module:
             if m is self and any(True for _ in self.named_children()):
                 continue
             own = sum(p.numel() for _, p in m._named("_parameters", recurse=False))
-            shape = str(shapes[id(m)]) if id(m) in shapes else "-"
+            shape = str(tuple(shapes[id(m)]) if shapes[id(m)] is not None else None) if id(m) in shapes else "-"
             rows.append((f"{name or type(m).__name__} ({type(m).__name__})", shape, f"{own:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"  # noqa: E731

@@ -60,18 +60,18 @@ class _BatchNorm(Module):
     def reset_running_stats(self):
         """Running mean 0, running variance 1, no batches tracked."""
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def _check_input(self, x):
         name = type(self).__name__
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: input must be a gpunet Tensor, got {type(x).__name__}")
         if x.ndim not in self._ndims:
-            raise ValueError(f"{name}: input must be {self._layout}, got shape {x.shape}")
+            raise ValueError(f"{name}: input must be {self._layout}, got shape {tuple(x.shape)}")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {x.shape}) but the layer "
+            raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {tuple(x.shape)}) but the layer "
                              f"was built for num_features={self.num_features}")
 
     def forward(self, x):
@@ -79,7 +79,7 @@ class _BatchNorm(Module):
         use_batch = self.training or not self.track_running_stats
         factor = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             if factor is None:  # cumulative moving average: needs the count on the host
                 factor = 1.0 / float(self.num_batches_tracked.item())
         stats = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)

@@ -85,12 +85,12 @@ class _RNNBase(Module):
         layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
         if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name}: input must be 3-D {layout} with input_size={self.input_size}, "
-                             f"got shape {x.shape}")
+                             f"got shape {tuple(x.shape)}")
         n = x.shape[0] if self.batch_first else x.shape[1]
         want = (self.num_layers * self._dirs, n, self.hidden_size)
         for label, s in zip(what, state):
             if s is not None and (not isinstance(s, Tensor) or s.shape != want):
-                got = s.shape if isinstance(s, Tensor) else type(s).__name__
+                got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
                 raise ValueError(f"{name}: {label} must be a Tensor of shape {want}, got {got}")
         zeros = Tensor._wrap(x.backend.xp.zeros(want, x.dtype), x.backend)
         states = tuple(zeros if s is None else s for s in state)
@@ -227,8 +227,8 @@ class LSTM(_RNNBase):
             for k in range(self.num_layers):
                 for d in range(self._dirs):
                     _, _, b_ih, b_hh = self._layer(k, d)
-                    b_ih.data[hs:2 * hs] = forget_bias
-                    b_hh.data[hs:2 * hs] = 0
+                    b_ih._data[hs:2 * hs] = forget_bias
+                    b_hh._data[hs:2 * hs] = 0
         self.forget_bias = forget_bias
 
     def _over_time(self, k, d, xw, state, mask):
@@ -298,12 +298,12 @@ class _CellBase(Module):
         """x W_ih^T + b_ih and h W_hh^T + b_hh, after checking x (N, in) and the state (N, H)."""
         name = type(self).__name__
         if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != self.input_size:
-            got = x.shape if isinstance(x, Tensor) else type(x).__name__
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{name}: input must be a 2-D Tensor (N, {self.input_size}), got {got}")
         want = (x.shape[0], self.hidden_size)
         for label, s in zip(what, h):
             if s is not None and (not isinstance(s, Tensor) or s.shape != want):
-                got = s.shape if isinstance(s, Tensor) else type(s).__name__
+                got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
                 raise ValueError(f"{name}: {label} must be a Tensor of shape {want}, got {got}")
         zeros = Tensor._wrap(x.backend.xp.zeros(want, x.dtype), x.backend)
         state = [zeros if s is None else s for s in h]

@@ -36,7 +36,7 @@ class _SyncBatchNormOp(Function):
         count = int(round(float(be.to_host(local[-1:])[0])))
         if count <= 1:
             raise ValueError(f"SyncBatchNorm: training needs more than 1 value per channel over all "
-                             f"ranks, got {count} (input shape {x.shape} here)")
+                             f"ranks, got {count} (input shape {tuple(x.shape)} here)")
         mean = (local[:-1] / count).reshape(shape)
         centred = x - mean
         sq = (centred * centred).sum(axis=axes)
@@ -71,10 +71,10 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input(x)
         factor, running = self.momentum, None
         if self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             if factor is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
-            running = (self.running_mean.data, self.running_var.data, factor)
+            running = (self.running_mean._data, self.running_var._data, factor)
         affine = [self.weight, self.bias] if self.affine else []
         return _SyncBatchNormOp.apply(x, *affine, eps=self.eps, running=running, comm=comm)
 

@@ -111,10 +111,10 @@ def linear(x, weight, bias=None, *, _relu=False):
     _tensor("x", x)
     _tensor("weight", weight, 2)
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: x has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) "
-                         f"but weight (out, in) = {weight.shape} expects {weight.shape[1]}")
+        raise ValueError(f"linear: x has {x.shape[-1] if x.ndim else 0} features (shape {tuple(x.shape)}) "
+                         f"but weight (out, in) = {tuple(weight.shape)} expects {weight.shape[1]}")
     if bias is not None and _tensor("bias", bias, 1).shape[0] != weight.shape[0]:
-        raise ValueError(f"linear: bias has shape {bias.shape}, needs ({weight.shape[0]},)")
+        raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, needs ({weight.shape[0]},)")
     return Linear.apply(x, weight, *([bias] if bias is not None else []), relu=_relu)
 
 

@@ -40,6 +40,6 @@ def embedding(input, weight, padding_idx=None):
     ids = input if isinstance(input, Tensor) else Tensor(input, backend=weight.backend)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: input must hold integer ids, got dtype {ids.dtype}")
-    weight.backend.check_range(ids.data, 0, weight.shape[0] - 1,
+    weight.backend.check_range(ids._data, 0, weight.shape[0] - 1,
                                f"embedding: ids must be in [0, {weight.shape[0]})")
-    return Embedding.apply(weight, indices=ids.data, padding_idx=padding_idx)
+    return Embedding.apply(weight, indices=ids._data, padding_idx=padding_idx)

@@ -8,11 +8,15 @@ Example:
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from ..function import Function
 from .._arg_checks import _tensor
 from ..tensor import Tensor
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.max
 
 
 class TakeAlongDim(Function):
@@ -83,3 +87,133 @@ def one_hot(labels, num_classes=-1):
                          f"[{host.min()}, {host.max()}]")
     out = (host[..., None] == np.arange(max(n, 0))).astype(np.int64)
     return Tensor(out, backend=labels.backend)
+
+
+class Gather(Function):
+    """``out[..., i, ...] = a[..., index[..., i, ...], ...]`` along ``dim`` (``torch.gather``);
+    the gradient is scattered back, summing repeated indices."""
+
+    @staticmethod
+    def forward(ctx, a, index, dim):
+        xp = ctx.backend.xp
+        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
+        part = a[tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(index.shape))]
+        return xp.take_along_axis(part, index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = ctx.backend.xp
+        g = xp.zeros(ctx.shape, dtype=gy.dtype)
+        nd = len(ctx.index.shape)
+        where = [ctx.index if j == ctx.dim else xp.arange(n).reshape([-1 if k == j else 1 for k in range(nd)])
+                 for j, n in enumerate(ctx.index.shape)]
+        xp.add.at(g, tuple(where), gy)
+        return (g,)
+
+
+def _int_index(name, index, ndim=None):
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
+        got = index.dtype if isinstance(index, Tensor) else type(index).__name__
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index, got {got}")
+    if ndim is not None and index.ndim != ndim:
+        raise RuntimeError(f"{name}(): Index tensor must have the same number of dimensions as "
+                           f"input tensor ({index.ndim} against {ndim})")
+    return index._data.astype(np.int64, copy=False)
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    """Values of ``input`` picked by ``index`` along ``dim``, as ``torch.gather``.
+
+    Example:
+        >>> gn.gather(gn.tensor([[1, 2], [3, 4]]), 1, gn.tensor([[0, 0], [1, 0]])).tolist()
+        [[1, 1], [4, 3]]
+    """
+    from .math import dim_index
+
+    d = dim_index(int(dim), input.ndim)
+    idx = _int_index("gather", index, input.ndim)
+    for k, (n, m) in enumerate(zip(index.shape, input.shape)):
+        if k != d and n > m:
+            raise RuntimeError(f"gather(): Size does not match at dimension {k} expected index "
+                               f"{list(index.shape)} to be smaller than self {list(input.shape)} "
+                               f"apart from dimension {d}")
+    input.backend.check_range(idx, -input.shape[d], input.shape[d] - 1,
+                              f"gather(): index out of range for dimension {d} of size {input.shape[d]}")
+    return Gather.apply(input, dim=d, index=idx % max(input.shape[d], 1))
+
+
+def masked_fill(input, mask, value):
+    """``input`` with ``value`` where the boolean ``mask`` (broadcast) is True.
+
+    Example:
+        >>> x = gn.tensor([1.0, 2.0, 3.0])
+        >>> x.masked_fill(x > 1.5, float("-inf")).tolist()
+        [1.0, -inf, -inf]
+    """
+    from ..creation import Where
+
+    if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {got}")
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got "
+                               f"tensor with {value.ndim} dimension(s).")
+        fill = value if value.dtype == input.dtype else value.to(input.dtype)
+    else:
+        fill = Tensor._wrap(input.backend.asarray(np.asarray(value, dtype=input.dtype)), input.backend)
+    return Where.apply(fill, input, condition=mask._data)
+
+
+def _sorted_index(xp, a, dim, descending):
+    """Stable sort order along ``dim``; descending keeps equal values in their first order."""
+    if not descending:
+        return xp.argsort(a, axis=dim, kind="stable")
+    n = a.shape[dim]
+    flipped = xp.flip(a, axis=dim)
+    return (n - 1) - xp.flip(xp.argsort(flipped, axis=dim, kind="stable"), axis=dim)
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """``(values, indices)`` of ``input`` sorted along ``dim``, as ``torch.sort``.
+
+    Example:
+        >>> gn.sort(gn.tensor([3.0, 1.0, 2.0])).indices.tolist()
+        [1, 2, 0]
+    """
+    from .math import dim_index
+
+    if input.ndim == 0:
+        return ValuesIndices(input.clone(), Tensor._wrap(input.backend.xp.zeros((), np.int64), input.backend))
+    d = dim_index(int(dim), input.ndim)
+    order = _sorted_index(input.backend.xp, input._data, d, descending)
+    return ValuesIndices(Gather.apply(input, dim=d, index=order), Tensor._wrap(order, input.backend))
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """``(values, indices)`` of the ``k`` largest (or smallest) along ``dim``, as ``torch.topk``.
+
+    Example:
+        >>> v, i = gn.topk(gn.tensor([1.0, 5.0, 3.0]), 2)
+        >>> v.tolist(), i.tolist()
+        ([5.0, 3.0], [1, 2])
+    """
+    from .math import dim_index
+
+    d = dim_index(int(dim), max(input.ndim, 1))
+    n = input.shape[d] if input.ndim else 1
+    if isinstance(k, bool) or not 0 <= int(k) <= n:
+        raise RuntimeError(f"topk(): selected index k out of range (k={k}, the dim has {n})")
+    if input.ndim == 0:
+        return ValuesIndices(input.clone(), Tensor._wrap(input.backend.xp.zeros((), np.int64), input.backend))
+    order = _sorted_index(input.backend.xp, input._data, d, largest)
+    order = order[(slice(None),) * d + (slice(0, int(k)),)]
+    return ValuesIndices(Gather.apply(input, dim=d, index=order), Tensor._wrap(order, input.backend))
+
+
+def install(cls):
+    """Attach gather/masked_fill/sort/topk as methods."""
+    cls.gather = lambda a, dim, index, *, sparse_grad=False: gather(a, dim, index)
+    cls.masked_fill = masked_fill
+    cls.sort = lambda a, dim=-1, descending=False, stable=False: sort(a, dim, descending, stable)
+    cls.topk = lambda a, k, dim=-1, largest=True, sorted=True: topk(a, k, dim, largest, sorted)

@@ -46,7 +46,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(x.shape[x.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dims of the "
-                         f"input, got input shape {x.shape}")
+                         f"input, got input shape {tuple(x.shape)}")
     if (weight is None) != (bias is None):  # the kernels take both or neither
         weight = weight if weight is not None else Tensor._wrap(x.backend.xp.ones(shape, x.dtype), x.backend)
         bias = bias if bias is not None else Tensor._wrap(x.backend.xp.zeros(shape, x.dtype), x.backend)

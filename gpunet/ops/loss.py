@@ -97,10 +97,10 @@ def nll_loss(input, target, reduction="mean"):
         target = Tensor(target, backend=input.backend)
     if target.dtype.kind not in "iu" or target.shape != (input.shape[0],):
         raise ValueError(f"nll_loss: target must be ({input.shape[0]},) integer class ids, got "
-                         f"shape {target.shape} dtype {target.dtype}")
-    input.backend.check_range(target.data, 0, input.shape[1] - 1,
+                         f"shape {tuple(target.shape)} dtype {target.dtype}")
+    input.backend.check_range(target._data, 0, input.shape[1] - 1,
                               f"nll_loss: target must be in [0, {input.shape[1]})")
-    picked = input[input.backend.xp.arange(input.shape[0]), target.data]
+    picked = input[input.backend.xp.arange(input.shape[0]), target._data]
     return apply_reduction(-picked, _reduction(reduction))
 
 
@@ -120,7 +120,7 @@ def l1_loss(input, target, reduction="mean"):
 def binary_cross_entropy(input, target, reduction="mean"):
     """BCE on probabilities in [0, 1]: -(t log p + (1-t) log(1-p))."""
     target = _same_shape("binary_cross_entropy", _tensor("input", input), target)
-    input.backend.check_range(input.data, 0, 1, "binary_cross_entropy: input must be probabilities in [0, 1]",
+    input.backend.check_range(input._data, 0, 1, "binary_cross_entropy: input must be probabilities in [0, 1]",
                               "; use binary_cross_entropy_with_logits for raw scores")
     return BinaryCrossEntropy.apply(input, target, reduction=_reduction(reduction))
 

@@ -35,12 +35,14 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # only what backward reads: x.mul_(2) must not count x as saved
+        ctx.save_for_backward(b if ctx.needs_input_grad[0] else None,
+                              a if ctx.needs_input_grad[1] else None)
         return a * b
 
     @staticmethod
     def backward(ctx, gy):
-        a, b = ctx.saved
+        b, a = ctx.saved
         return (gy * b if ctx.needs_input_grad[0] else None,
                 gy * a if ctx.needs_input_grad[1] else None)
 
@@ -50,7 +52,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod
@@ -242,7 +244,7 @@ class MatMul(Function):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul: both operands need at least 1 dimension (use * for scalars)")
         if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not line up "
+            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not line up "
                              f"({a.shape[-1]} != {b.shape[0 if b.ndim == 1 else -2]})")
         ctx.save_for_backward(a, b)
         return ctx.backend.matmul(a, b)
@@ -314,3 +316,47 @@ class PowTensor(Function):
 
 
 # --- the functions users call (gpunet.functional re-exports them) ---------------
+
+
+class Sin(Function):
+    """sin(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.backend.xp.sin(a)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy * ctx.backend.xp.cos(ctx.saved[0]),)
+
+
+class Cos(Function):
+    """cos(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.backend.xp.cos(a)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (-gy * ctx.backend.xp.sin(ctx.saved[0]),)
+
+
+class Maximum(Function):
+    """Elementwise max(a, b) (``lower=True``: min); a tie splits the gradient in half, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b, lower=False):
+        xp = ctx.backend.xp
+        ctx.save_for_backward(a, b)
+        ctx.lower = lower
+        return xp.minimum(a, b) if lower else xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved
+        wins = (a < b) if ctx.lower else (a > b)
+        share = wins + 0.5 * (a == b)
+        return gy * share.astype(gy.dtype), gy * (1 - share).astype(gy.dtype)

@@ -108,17 +108,17 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and _tensor(name, t, 1).shape != (c,):
-            raise ValueError(f"batch_norm: {name} has shape {t.shape}, needs ({c},) for x {x.shape}")
+            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, needs ({c},) for x {tuple(x.shape)}")
     if (weight is None) != (bias is None):
         raise ValueError("batch_norm: give both weight and bias, or neither")
     affine = [weight, bias] if weight is not None else []
     if training or running_mean is None:
         if x.numel() // c <= 1:
             raise ValueError(f"batch_norm: training needs more than 1 value per channel, got input "
-                             f"shape {x.shape}; use a batch larger than 1 or call model.eval()")
+                             f"shape {tuple(x.shape)}; use a batch larger than 1 or call model.eval()")
         running = None
         if training and running_mean is not None:
-            running = (running_mean.data, running_var.data, momentum)
+            running = (running_mean._data, running_var._data, momentum)
         return BatchNorm.apply(x, *affine, eps=eps, running=running)
     shape = (1, c) + (1,) * (x.ndim - 2)
     scale = ((running_var + eps) ** -0.5).reshape(shape)

@@ -151,13 +151,13 @@ class GRUSequence(Function):
 def _cell_args(fn, gates, gi, gh, state, state_name):
     for name, x in (("gi", gi), ("gh", gh), (state_name, state)):
         if not isinstance(x, Tensor) or x.ndim != 2 or x.dtype.kind != "f":
-            got = f"shape {x.shape} dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+            got = f"shape {tuple(x.shape)} dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{fn}: {name} must be a 2-D float Tensor, got {got}")
     n, hs = state.shape
     for name, x in (("gi", gi), ("gh", gh)):
         if x.shape != (n, gates * hs):
             raise ValueError(f"{fn}: {name} must have shape (N, {gates}*H) = {(n, gates * hs)} "
-                             f"for {state_name} of shape {state.shape}, got {x.shape}")
+                             f"for {state_name} of shape {tuple(state.shape)}, got {tuple(x.shape)}")
 
 
 def lstm_cell(gi, gh, c_prev):

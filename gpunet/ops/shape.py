@@ -16,6 +16,8 @@ from .math import _norm_axis
 class Reshape(Function):
     """The same elements in a new shape; the gradient is reshaped back."""
 
+    view_of_input = True
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -28,6 +30,8 @@ class Reshape(Function):
 
 class Transpose(Function):
     """Dimensions permuted by ``axes``; the gradient takes the inverse permutation."""
+
+    view_of_input = True
 
     @staticmethod
     def forward(ctx, a, axes=None):
@@ -46,6 +50,8 @@ class Transpose(Function):
 
 class GetItem(Function):
     """Indexing ``a[index]`` (basic or advanced); the gradient is scattered back, summing repeats."""
+
+    view_of_input = True
 
     @staticmethod
     def forward(ctx, a, index):
@@ -156,3 +162,209 @@ def concat(tensors, dim=0, *, axis=None):
 
 
 cat = concat
+
+
+class Expand(Function):
+    """A broadcast view of ``a`` at ``shape`` (no copy); the gradient is summed back."""
+
+    view_of_input = True
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        return ctx.backend.xp.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (gy,)  # Tensor.backward sums a broadcast gradient back to the input's shape
+
+
+class Repeat(Function):
+    """``a`` tiled ``reps`` times along each dim (PyTorch's ``repeat``, NumPy's ``tile``)."""
+
+    @staticmethod
+    def forward(ctx, a, reps):
+        ctx.shape = (1,) * (len(reps) - a.ndim) + a.shape
+        ctx.in_shape, ctx.reps = a.shape, reps
+        return ctx.backend.xp.tile(a.reshape(ctx.shape), reps)
+
+    @staticmethod
+    def backward(ctx, gy):
+        pairs = [n for r, s in zip(ctx.reps, ctx.shape) for n in (r, s)]
+        g = gy.reshape(pairs).sum(axis=tuple(range(0, len(pairs), 2)))
+        return (g.reshape(ctx.in_shape),)
+
+
+class Roll(Function):
+    """``a`` shifted cyclically by ``shifts`` along ``dims`` (all elements, flat, when None)."""
+
+    @staticmethod
+    def forward(ctx, a, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return ctx.backend.xp.roll(a, shifts, dims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        back = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return (ctx.backend.xp.roll(gy, back, ctx.dims),)
+
+
+class Triangle(Function):
+    """The lower (``tril``) or upper (``triu``) triangle of the last two dims; zeros elsewhere."""
+
+    @staticmethod
+    def forward(ctx, a, upper, diagonal):
+        ctx.upper, ctx.diagonal = upper, diagonal
+        xp = ctx.backend.xp
+        return xp.triu(a, diagonal) if upper else xp.tril(a, diagonal)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = ctx.backend.xp
+        return (xp.triu(gy, ctx.diagonal) if ctx.upper else xp.tril(gy, ctx.diagonal),)
+
+
+def _dim(name, dim, ndim):
+    from .math import dim_index
+
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}(): dim must be an int, got {dim!r}")
+    return dim_index(int(dim), ndim)
+
+
+def expand(x, *sizes):
+    """PyTorch's ``expand``: a broadcast view; -1 keeps a dim, new dims go in front.
+
+    Example:
+        >>> gn.tensor([[1], [2]]).expand(2, 3).tolist()
+        [[1, 1, 1], [2, 2, 2]]
+    """
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or "
+                           f"equal to the number of dimensions in the tensor ({x.ndim})")
+    lead = len(sizes) - x.ndim
+    shape = []
+    for i, n in enumerate(sizes):
+        have = x.shape[i - lead] if i >= lead else None
+        if n == -1:
+            if have is None:
+                raise RuntimeError(f"expand: -1 is not allowed in a leading, non-existing dimension {i}")
+            n = have
+        if have is not None and have != 1 and have != n:
+            raise RuntimeError(f"expand: the expanded size of the tensor ({n}) must match the existing "
+                               f"size ({have}) at non-singleton dimension {i}. Target sizes: "
+                               f"{list(sizes)}. Tensor sizes: {list(x.shape)}")
+        shape.append(int(n))
+    return Expand.apply(x, shape=tuple(shape))
+
+
+def repeat(x, *reps):
+    """PyTorch's ``repeat``: tile ``x`` ``reps[d]`` times along each dim (a copy).
+
+    Example:
+        >>> gn.tensor([1, 2]).repeat(2, 2).tolist()
+        [[1, 2, 1, 2], [1, 2, 1, 2]]
+    """
+    reps = tuple(reps[0]) if len(reps) == 1 and isinstance(reps[0], (tuple, list)) else reps
+    if len(reps) < x.ndim:
+        raise RuntimeError("repeat: number of dimensions of repeat dims can not be smaller than "
+                           f"number of dimensions of tensor (got {len(reps)} for a {x.ndim}-D tensor)")
+    return Repeat.apply(x, reps=tuple(int(r) for r in reps))
+
+
+def narrow(input, dim, start, length):
+    """``length`` elements of ``input`` along ``dim`` from ``start`` (a view), as ``torch.narrow``.
+
+    Example:
+        >>> gn.narrow(gn.arange(6).reshape(2, 3), 1, 1, 2).tolist()
+        [[1, 2], [4, 5]]
+    """
+    d = _dim("narrow", dim, input.ndim)
+    n = input.shape[d]
+    start = int(start) + (n if int(start) < 0 else 0)
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise IndexError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return input[(slice(None),) * d + (slice(start, start + int(length)),)]
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Pieces of ``split_size_or_sections`` along ``dim`` (the last may be smaller), or of the
+    listed sizes, as ``torch.split``.
+
+    Example:
+        >>> [p.tolist() for p in gn.split(gn.arange(5), 2)]
+        [[0, 1], [2, 3], [4]]
+    """
+    d = _dim("split", dim, tensor.ndim)
+    n = tensor.shape[d]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
+                               f"tensor's size at dimension {d}), but got split_sizes={sizes}")
+    else:
+        step = int(split_size_or_sections)
+        if step <= 0 and n:
+            raise RuntimeError(f"split(): split_size can only be 0 if dimension size is 0, but got {step}")
+        sizes = [min(step, n - i) for i in range(0, n, step)] if n else [0]
+    pieces, at = [], 0
+    for s in sizes:
+        pieces.append(tensor[(slice(None),) * d + (slice(at, at + s),)])
+        at += s
+    return tuple(pieces)
+
+
+def chunk(input, chunks, dim=0):
+    """``input`` in ``chunks`` pieces of ceil(n / chunks) along ``dim`` (fewer when that does not
+    divide), as ``torch.chunk``.
+
+    Example:
+        >>> [p.shape for p in gn.chunk(gn.zeros(5, 2), 3)]
+        [gpunet.Size([2, 2]), gpunet.Size([2, 2]), gpunet.Size([1, 2])]
+    """
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = input.shape[_dim("chunk", dim, input.ndim)]
+    return split(input, max(-(-n // int(chunks)), 1), dim)
+
+
+def roll(input, shifts, dims=None):
+    """Elements shifted cyclically by ``shifts`` along ``dims`` (flat when None), as ``torch.roll``.
+
+    Example:
+        >>> gn.roll(gn.tensor([[1, 2, 3], [4, 5, 6]]), 1, 1).tolist()
+        [[3, 1, 2], [6, 4, 5]]
+    """
+    if isinstance(shifts, (list, tuple)):
+        shifts = tuple(int(s) for s in shifts)
+    if isinstance(dims, (list, tuple)):
+        dims = tuple(_dim("roll", d, input.ndim) for d in dims)
+        if not isinstance(shifts, tuple) or len(shifts) != len(dims):
+            raise RuntimeError(f"roll(): shifts and dimensions must align. shifts: {shifts}, dims: {dims}")
+    elif dims is not None:
+        dims = _dim("roll", dims, input.ndim)
+    return Roll.apply(input, shifts=shifts, dims=dims)
+
+
+def _triangle(name):
+    def triangle(input, diagonal=0):
+        if input.ndim < 2:
+            raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+        return Triangle.apply(input, upper=name == "triu", diagonal=int(diagonal))
+
+    part = "on and below" if name == "tril" else "on and above"
+    triangle.__name__ = triangle.__qualname__ = name
+    triangle.__doc__ = (f"The elements {part} the ``diagonal`` of the last two dims, zeros elsewhere "
+                        f"(``torch.{name}``).\n\n    Example:\n        >>> gn.{name}(gn.ones(2, 2)).tolist()\n"
+                        f"        {[[1.0, 0.0], [1.0, 1.0]] if name == 'tril' else [[1.0, 1.0], [0.0, 1.0]]}\n")
+    return triangle
+
+
+tril, triu = _triangle("tril"), _triangle("triu")
+
+
+def install(cls):
+    """Attach the shape methods above to Tensor."""
+    cls.expand, cls.repeat, cls.narrow, cls.split, cls.chunk = expand, repeat, narrow, split, chunk
+    cls.roll, cls.tril, cls.triu = roll, tril, triu
+    cls.expand_as = lambda a, other: expand(a, other.shape)

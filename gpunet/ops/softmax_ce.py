@@ -38,11 +38,11 @@ def softmax_cross_entropy(logits, labels, reduction="mean"):
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}")
     if labels.shape != (logits.shape[0],):
-        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits {logits.shape}, "
-                         f"got {labels.shape}")
+        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits {tuple(logits.shape)}, "
+                         f"got {tuple(labels.shape)}")
     n_classes = logits.shape[1]
     if not logits.backend.checks_labels_on_device:  # the softmax-CE kernel flags them itself
-        logits.backend.check_range(labels.data, 0, n_classes - 1,
+        logits.backend.check_range(labels._data, 0, n_classes - 1,
                                    f"labels must be in [0, {n_classes}) for logits with {n_classes} classes")
     return SoftmaxCrossEntropy.apply(logits, labels, reduction=reduction)
 

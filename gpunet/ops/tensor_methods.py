@@ -6,16 +6,14 @@ two dims, ``max(1)`` returns ``(values, indices)``, ``size()`` is the shape, ``d
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
-from .indexing import Cast, Clone, TakeAlongDim
-from .math import (Abs, Add, Clip, Div, Exp, Log, MatMul, Max, Mean, Mul, Neg, Pow, PowTensor, Sqrt,
-                   Sub, Sum, _norm_axis, dim_index)
+from .indexing import Cast, Clone, TakeAlongDim, ValuesIndices
+from .math import (Abs, Add, Clip, Cos, Div, Exp, Log, MatMul, Max, Maximum, Mean, Mul, Neg, Pow,
+                   PowTensor, Sin, Sqrt, Sub, Sum, _norm_axis, dim_index)
+from .sampling import multinomial
 from .shape import GetItem, Reshape, Transpose
 
-ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # torch.return_types.max
 
 
 def _dim(name, dim, axis):
@@ -117,9 +115,9 @@ def _reduced_dim(name, dim, shape, hint=""):
 
 
 def _nonempty(name, self):
-    if self.data.size == 0:
+    if self._data.size == 0:
         raise RuntimeError(f"{name}(): Expected reduction dim to be specified for an empty tensor "
-                           f"(shape {self.shape}). Specify the reduction dim with the 'dim' argument.")
+                           f"(shape {tuple(self.shape)}). Specify the reduction dim with the 'dim' argument.")
 
 
 def _extreme(name):
@@ -139,7 +137,7 @@ def _extreme(name):
         d = _reduced_dim(name, dim, self.shape, f"; a{name}() takes a tuple of dims")
         if self.ndim == 0:  # PyTorch: the value itself, at index 0
             return ValuesIndices(Clone.apply(self), Tensor._wrap(self.backend.xp.zeros((), np.int64), self.backend))
-        index = getattr(self.data, arg)(axis=d)
+        index = getattr(self._data, arg)(axis=d)
         values = TakeAlongDim.apply(self, dim=d, keepdim=keepdim, index=index)
         idx = Tensor._wrap(self.backend.xp.expand_dims(index, d) if keepdim else index, self.backend)
         return ValuesIndices(values, idx)
@@ -152,10 +150,10 @@ def _argextreme(name):
         dim, keepdim = _dim(name, dim, axis), _keep(name, keepdim, keepdims)
         if dim is None:  # the flat index; keepdim keeps every dim, at size 1 (PyTorch's rule)
             _nonempty(name, self)
-            out = getattr(self.data.reshape(-1), name)(axis=0)
+            out = getattr(self._data.reshape(-1), name)(axis=0)
             out = out.reshape((1,) * self.ndim) if keepdim else out
         else:
-            out = getattr(self.data, name)(axis=_reduced_dim(name, dim, self.shape), keepdims=keepdim)
+            out = getattr(self._data, name)(axis=_reduced_dim(name, dim, self.shape), keepdims=keepdim)
         return type(self)._wrap(out.astype(np.int64), self.backend)
 
     return method
@@ -205,9 +203,9 @@ def _getitem(self, index):
     from ..tensor import Tensor
 
     if isinstance(index, Tensor):
-        index = index.data
+        index = index._data
     elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        index = tuple(i._data if isinstance(i, Tensor) else i for i in index)
     return GetItem.apply(self, index=index)
 
 
@@ -249,7 +247,7 @@ def install(cls):
     cls.bool = lambda a: a.astype("bool")
     cls.pow = _pow
     cls.t = _t
-    cls.contiguous = lambda a: a if a.data.flags.c_contiguous else Clone.apply(a)
+    cls.contiguous = lambda a: a if a._data.flags.c_contiguous else Clone.apply(a)
     cls.view_as = cls.reshape_as = lambda a, other: _reshape(a, other.shape)
     for name in ("zeros", "ones", "empty"):
         setattr(cls, f"new_{name}", _new(name))
@@ -262,6 +260,30 @@ def install(cls):
         setattr(cls, name, _comparison(name))
         setattr(cls, name.strip("_"), _comparison(name))  # t.eq(other), t.lt(other), ...
     cls.__hash__ = object.__hash__
+    cls.sin, cls.cos = (lambda a: Sin.apply(a)), (lambda a: Cos.apply(a))
+    cls.maximum = lambda a, other: Maximum.apply(*_promote(a, other))
+    cls.minimum = lambda a, other: Maximum.apply(*_promote(a, other), lower=True)
+    cls.bmm = _bmm
+    cls.multinomial = lambda a, num_samples, replacement=False, *, generator=None: \
+        multinomial(a, num_samples, replacement, generator=generator)
+    from . import indexing, inplace, shape
+
+    shape.install(cls)
+    indexing.install(cls)
+    inplace.install(cls)
+
+
+def _bmm(a, b):
+    """PyTorch's ``bmm``: (b, n, m) @ (b, m, p) -> (b, n, p), both 3-D with equal batches."""
+    from ..tensor import Tensor
+
+    if not isinstance(b, Tensor) or a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"bmm: batch1 and batch2 must be 3D tensors, got {a.ndim}D and "
+                           f"{b.ndim if isinstance(b, Tensor) else type(b).__name__}")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"bmm: batch1 {list(a.shape)} and batch2 {list(b.shape)} do not match "
+                           "(need (b, n, m) and (b, m, p))")
+    return MatMul.apply(*_promote(a, b))
 
 
 def _t(a):
@@ -320,7 +342,7 @@ def _truth(name):
             if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
                 raise TypeError(f"{name}(): dim must be one int, got {dim!r}")
             dim = dim_index(int(dim), a.ndim)
-        out = getattr(a.data.astype(bool), name)(axis=dim, keepdims=keepdim)
+        out = getattr(a._data.astype(bool), name)(axis=dim, keepdims=keepdim)
         return Tensor._wrap(a.backend.xp.asarray(out), a.backend)
 
     return truth
@@ -330,7 +352,7 @@ def _comparison(name):
     def compare(a, b):
         from ..tensor import Tensor
 
-        other = b.data if isinstance(b, Tensor) else b
-        return Tensor._wrap(getattr(a.data, name)(other), a.backend)
+        other = b._data if isinstance(b, Tensor) else b
+        return Tensor._wrap(getattr(a._data, name)(other), a.backend)
 
     return compare

@@ -64,9 +64,9 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: params[{i}] must be a Parameter, got {type(p).__name__}")
             if not p.requires_grad:
-                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) does not require grad")
+                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {tuple(p.shape)}) does not require grad")
             if id(p) in seen:
-                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {p.shape}) appears in more than one group")
+                raise ValueError(f"{type(self).__name__}: params[{i}] (shape {tuple(p.shape)}) appears in more than one group")
             seen.add(id(p))
         full = dict(group, params=params)
         for key, value in self.defaults.items():
@@ -95,7 +95,7 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     def step(self, closure=None):
         """Update every parameter that has a gradient, in place.  ``closure`` (as in PyTorch):
@@ -183,7 +183,7 @@ class Optimizer:
                 if _is_array(v):
                     host = np.asarray(_host(v))
                     if host.shape != p.shape:
-                        problems.append(f"{name} of parameter {i}: shape {host.shape}, parameter has {p.shape}")
+                        problems.append(f"{name} of parameter {i}: shape {tuple(host.shape)}, parameter has {tuple(p.shape)}")
                         continue
                     restored[name] = p.backend.asarray(np.array(host, dtype=p.dtype))
                 else:
@@ -239,13 +239,13 @@ class SGD(Optimizer):
             state = self.state.setdefault(id(p), {})
             first = state.get("momentum_buffer") is None
             if momentum and first:  # the first step writes the buffer without reading it
-                state["momentum_buffer"] = p.backend.xp.empty_like(p.data)
+                state["momentum_buffer"] = p.backend.xp.empty_like(p._data)
             buckets.setdefault((id(p.backend), p.dtype, first), []).append(
                 (p, state.get("momentum_buffer")))
         for (_, _, first), items in buckets.items():
             ps = [p for p, _ in items]
             bufs = [b for _, b in items] if momentum else None
-            ps[0].backend.sgd_update_many([p.data for p in ps], [p.grad.data for p in ps], bufs,
+            ps[0].backend.sgd_update_many([p._data for p in ps], [p.grad._data for p in ps], bufs,
                                           group["lr"], momentum, group["dampening"],
                                           group["weight_decay"], group["nesterov"], first)
 
@@ -271,15 +271,15 @@ class Adam(Optimizer):
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = p.backend.xp.zeros_like(p.data)
-                state["exp_avg_sq"] = p.backend.xp.zeros_like(p.data)
+                state["exp_avg"] = p.backend.xp.zeros_like(p._data)
+                state["exp_avg_sq"] = p.backend.xp.zeros_like(p._data)
             state["step"] += 1
             buckets.setdefault((id(p.backend), p.dtype, state["step"]), []).append((p, state))
         beta1, beta2 = group["betas"]
         for (_, _, step), items in buckets.items():
             ps = [p for p, _ in items]
             ps[0].backend.adam_update_many(
-                [p.data for p in ps], [p.grad.data for p in ps], [st["exp_avg"] for _, st in items],
+                [p._data for p in ps], [p.grad._data for p in ps], [st["exp_avg"] for _, st in items],
                 [st["exp_avg_sq"] for _, st in items], group["lr"], beta1, beta2, group["eps"],
                 group["weight_decay"], step, self._decoupled)
 

@@ -26,16 +26,16 @@ class RMSprop(Optimizer):
 
     def _update(self, p, group, state):
         xp = p.backend.xp
-        g = p.grad.data
+        g = p.grad._data
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p._data
         alpha = group["alpha"]
         if "square_avg" not in state:
-            state["square_avg"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p._data)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p._data)
             if group["momentum"]:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p._data)
         v = state["square_avg"]
         v *= alpha
         v += (1 - alpha) * g * g
@@ -50,6 +50,6 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= group["momentum"]
             buf += g / avg
-            p.data -= group["lr"] * buf
+            p._data -= group["lr"] * buf
         else:
-            p.data -= group["lr"] * g / avg
+            p._data -= group["lr"] * g / avg

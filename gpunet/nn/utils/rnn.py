@@ -38,7 +38,7 @@ class PackedSequence(NamedTuple):
 def _host_ints(name, value):
     arr = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
     if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be a 1-D sequence of ints, got {arr.dtype} of shape {arr.shape}")
+        raise ValueError(f"{name} must be a 1-D sequence of ints, got {arr.dtype} of shape {tuple(arr.shape)}")
     return arr.astype(np.int64)
 
 
@@ -66,7 +66,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
         [2, 1, 1]
     """
     if not isinstance(input, Tensor) or input.ndim < 2:
-        got = input.shape if isinstance(input, Tensor) else type(input).__name__
+        got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise ValueError(f"pack_padded_sequence: input must be a Tensor (T, N, *) or (N, T, *), got {got}")
     lengths = _host_ints("pack_padded_sequence: lengths", lengths)
     x = input.transpose(0, 1) if batch_first else input

@@ -1,11 +1,15 @@
 """``gpunet.utils.data``: the same objects as :mod:`gpunet.data` under PyTorch's path.
 
 Example:
-    >>> from gpunet.utils.data import DataLoader, TensorDataset
-    >>> DataLoader is gn.data.DataLoader
+    >>> from gpunet.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+    >>> DataLoader is gn.data.DataLoader and WeightedRandomSampler is gn.data.WeightedRandomSampler
     True
 """
-from ...data import DataLoader, Dataset, Subset, TensorDataset, random_split
+from ...data import (BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, Subset,
+                     SubsetRandomSampler, TensorDataset, WeightedRandomSampler, default_collate, default_convert,
+                     random_split)
 from . import distributed  # noqa: F401
 
-__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "random_split"]
+__all__ = ["BatchSampler", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
+           "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate", "default_convert",
+           "random_split"]
