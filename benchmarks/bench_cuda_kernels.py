@@ -83,11 +83,11 @@ def max_pool_rows(b: Bench, shape, k=(3, 3), s=(2, 2), p=(1, 1)) -> None:
 def softmax_ce_rows(b: Bench, n, classes) -> None:
     logits, labels = b.randn((n, classes)), b.labels(n, classes)
     gloss = b.be.asarray(np.full(n, 1.0 / n, dtype=np.float32))
-    loss, probs = b.be.softmax_cross_entropy_fwd(logits, labels)
+    loss, probs, _ = b.be.softmax_cross_entropy_fwd(logits, labels)
     expected = b.reference.softmax_ce(logits, labels, gloss)
 
     def fwd_bwd():
-        loss_, probs_ = b.be.softmax_cross_entropy_fwd(logits, labels)
+        loss_, probs_, _ = b.be.softmax_cross_entropy_fwd(logits, labels)
         return loss_, b.be.softmax_cross_entropy_bwd(probs_, labels, gloss)
 
     b.row(f"softmax-CE fwd {n}x{classes}",

@@ -193,7 +193,7 @@ class NumpyReference:
 
     def softmax_ce(self, logits, labels, gloss):
         labels = self.host(labels)
-        loss, probs = self.np_be.softmax_cross_entropy_fwd(self.host(logits), labels)
+        loss, probs, _ = self.np_be.softmax_cross_entropy_fwd(self.host(logits), labels)
         grad = self.np_be.softmax_cross_entropy_bwd(probs, labels, self.host(gloss))
         return {"fwd": (loss, None), "bwd": (grad, None), "fwd+bwd": ((loss, grad), None)}
 

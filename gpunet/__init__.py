@@ -13,7 +13,7 @@ from .tensor import Tensor, from_dlpack, from_numpy, tensor
 from .ops import tensor_methods as _tensor_methods
 
 _tensor_methods.install(Tensor)  # operators and methods: tensor.py itself imports no op
-from .function import Function, is_grad_enabled, no_grad
+from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
@@ -31,7 +31,7 @@ from .tensor_functions import (abs, amax, amin, argmax, argmin, bmm, chunk, clam
                                narrow, ne, numel, randperm, relu, reshape, roll, sigmoid, sin, softmax,
                                sort, split, sqrt, squeeze, sum, tanh, topk, transpose, tril, triu,
                                unsqueeze)
-from . import accelerator, cuda, utils
+from . import accelerator, cuda, onnx, utils
 
 __version__ = "0.1.0"
 
@@ -42,7 +42,7 @@ __all__ = [
     "arange", "autograd", "cat", "full", "ones", "ones_like", "rand", "randn", "stack", "where", "zeros",
     "zeros_like", "empty", "empty_like", "full_like", "rand_like", "randn_like", "Size", "accelerator", "cuda", "device", "utils",
     *_dtypes_names, *_tensor_functions_names,
-    "BackendUnavailableError", "Function", "GradcheckError", "Tensor", "data", "datasets", "distributed",
+    "BackendUnavailableError", "Function", "enable_grad", "set_grad_enabled", "GradcheckError", "Tensor", "data", "datasets", "distributed",
     "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
-    "nn", "no_grad", "optim", "profiler", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
+    "nn", "no_grad", "onnx", "optim", "profiler", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

@@ -7,7 +7,7 @@ generator (``gn.manual_seed``).
 
 Example:
     >>> gn.zeros(2, 3).shape, gn.ones((2,)).tolist(), gn.arange(3).dtype
-    ((2, 3), [1.0, 1.0], dtype('int64'))
+    (gpunet.Size([2, 3]), [1.0, 1.0], dtype('int64'))
 """
 from __future__ import annotations
 

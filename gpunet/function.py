@@ -16,12 +16,14 @@ Example:
 """
 from __future__ import annotations
 
-import contextlib
+import functools
+import inspect
 import threading
 
 from . import autograd as anomaly
 
 _state = threading.local()
+_tracer = None  # gpunet.onnx.export's recorder while it traces: called with each op applied
 
 
 def is_grad_enabled() -> bool:
@@ -29,20 +31,130 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "grad_enabled", True)
 
 
-@contextlib.contextmanager
-def no_grad():
-    """Run a block without recording the graph (inference, optimiser steps).
+def _set_grad_enabled(mode) -> None:
+    _state.grad_enabled = bool(mode)
+
+
+def _decorate(make, func):
+    """``func`` run under a fresh context ``make()`` per call (per resume, for a generator)."""
+    if not inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with make():
+                return func(*args, **kwargs)
+        return wrapper
+
+    @functools.wraps(func)
+    def generator(*args, **kwargs):
+        gen, send, value = func(*args, **kwargs), "send", None
+        while True:
+            try:
+                with make():
+                    out = gen.throw(value) if send == "throw" else getattr(gen, send)(value)
+            except StopIteration as stop:
+                return stop.value
+            if send == "close":
+                return None
+            try:
+                send, value = "send", (yield out)
+            except GeneratorExit:
+                send, value = "close", None
+            except BaseException as exc:  # noqa: BLE001 - handed to the wrapped generator
+                send, value = "throw", exc
+    return generator
+
+
+class _GradMode:
+    """A context manager that is also a decorator (``@gn.no_grad()`` or ``@gn.no_grad``)."""
+
+    mode = False
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)  # used as @no_grad, without parentheses
+
+    def __call__(self, func):
+        return _decorate(self.clone, func)
+
+    def clone(self):
+        return type(self)()
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self.prev)
+
+
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Run a block (or a decorated function) without recording the graph.
 
     Example:
         >>> with gn.no_grad():
         ...     y = model(x)
+        >>> y.requires_grad
+        False
+        >>> @gn.no_grad()
+        ... def predict(batch):
+        ...     return model(batch)
+        >>> predict(x).requires_grad
+        False
     """
-    previous = is_grad_enabled()
-    _state.grad_enabled = False
-    try:
-        yield
-    finally:
-        _state.grad_enabled = previous
+
+    mode = False
+
+
+class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Record the graph again inside a ``no_grad`` block (or in a decorated function).
+
+    Example:
+        >>> w = gn.ones(2, requires_grad=True)
+        >>> with gn.no_grad():
+        ...     with gn.enable_grad():
+        ...         y = w * 2
+        >>> y.requires_grad
+        True
+    """
+
+    mode = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801 - PyTorch's name
+    """Turn graph recording on or off: at once when called, and back on leaving its ``with``
+    block or the function it decorates (as ``torch.set_grad_enabled``).
+
+    Example:
+        >>> w = gn.ones(2, requires_grad=True)
+        >>> with gn.set_grad_enabled(False):
+        ...     (w * 2).requires_grad
+        False
+        >>> _ = gn.set_grad_enabled(False); gn.is_grad_enabled()
+        False
+        >>> _ = gn.set_grad_enabled(True); gn.is_grad_enabled()
+        True
+    """
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
+
+    def __init__(self, mode):
+        self.prev, self.mode = is_grad_enabled(), bool(mode)
+        _set_grad_enabled(self.mode)
+
+    def __call__(self, func):
+        _set_grad_enabled(self.prev)  # as a decorator it changes nothing until func runs
+        return super().__call__(func)
+
+    def clone(self):
+        return type(self)(self.mode)
+
+    def __enter__(self):
+        _set_grad_enabled(self.mode)
+
+    def __repr__(self):
+        return f"gpunet.set_grad_enabled(mode={self.mode})"
 
 
 class Context:
@@ -140,4 +252,6 @@ class Function:
         if record:
             _record_versions(ctx, tensors, result)
             result._node = Node(cls, ctx, tensors)
+        if _tracer is not None:
+            _tracer(cls, tensors, params, result)
         return result

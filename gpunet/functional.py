@@ -11,7 +11,7 @@ Example:
     >>> from gpunet import functional as F
     >>> y = F.max_pool2d(F.relu(F.conv2d(x, w, b, padding=1)), kernel_size=2)
     >>> y.shape
-    (4, 6, 14, 14)
+    gpunet.Size([4, 6, 14, 14])
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def lenet5(num_classes=10, in_channels=1, batch_norm=False, dropout=0.0):
     Example:
         >>> model = lenet5(num_classes=10)
         >>> model(gn.tensor(np.zeros((2, 1, 28, 28), np.float32))).shape
-        (2, 10)
+        gpunet.Size([2, 10])
     """
     num_classes = _positive("num_classes", num_classes)
     in_channels = _positive("in_channels", in_channels)

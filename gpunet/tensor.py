@@ -9,6 +9,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -104,6 +105,35 @@ class Tensor:
         t._init(array, backend, requires_grad)
         return t
 
+    _NOT_DEEPCOPIED = frozenset(("_data", "backend", "requires_grad", "grad", "_node", "_vc",
+                                 "_view_base", "_post_accumulate_grad_hooks"))
+
+    def __deepcopy__(self, memo):
+        """As PyTorch: a leaf's copy has its own storage on the same backend, the same
+        ``requires_grad``, a copy of ``.grad`` and of any attributes set on it, but no hooks.
+
+        Example:
+            >>> import copy
+            >>> w = gn.ones(2, requires_grad=True); (w * 3).sum().backward()
+            >>> c = copy.deepcopy(w)
+            >>> c.requires_grad, c.grad.tolist(), c._data is w._data
+            (True, [3.0, 3.0], False)
+        """
+        if self._node is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol at the moment (PyTorch's rule); deepcopy x.detach()")
+        if id(self) in memo:
+            return memo[id(self)]
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new._init(self._data.copy(), self.backend, self.requires_grad)
+        if self.grad is not None:
+            new.grad = self.grad.__deepcopy__(memo)
+        for key, value in self.__dict__.items():
+            if key not in self._NOT_DEEPCOPIED:
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
+
     # --- properties ----------------------------------------------------------
     shape = property(lambda self: Size(self._data.shape), doc="The shape, a ``gn.Size``.")
     dtype = property(lambda self: self._data.dtype)
@@ -136,8 +166,9 @@ class Tensor:
             extra += f", grad_fn=<{self._node.function.__name__}Backward>"
         elif self.requires_grad:
             extra += ", requires_grad=True"
-        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=1000,
-                               prefix="tensor(")
+        host = self.numpy()
+        body = np.array2string(host, separator=", ", threshold=1000, prefix="tensor(",
+                               formatter=_float_formatter(host))
         return f"tensor({body}{extra})"
 
     # --- conversion ------------------------------------------------------------
@@ -331,6 +362,29 @@ class Tensor:
         key = object()
         hooks[key] = hook
         return _HookHandle(hooks, key)
+
+
+def _float_formatter(host):
+    """PyTorch's float printing: ``1.`` when every value is whole, else 4 decimals, in
+    scientific notation when the magnitudes span more than 1000x or pass 1e8 (or go below
+    1e-4); every entry padded to one width."""
+    if host.dtype.kind != "f" or host.size == 0:
+        return None
+    finite = np.abs(host[np.isfinite(host)]).astype(np.float64)
+    nonzero = finite[finite != 0]
+    if nonzero.size == 0:
+        return None
+    big, small = nonzero.max(), nonzero.min()
+    whole = bool((np.floor(finite) == finite).all())
+    sci = big / small > 1000.0 or big > 1e8 or (not whole and small < 1e-4)
+    if sci:
+        fmt = "{:.4e}".format
+    elif whole:
+        fmt = lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)  # noqa: E731
+    else:
+        fmt = "{:.4f}".format
+    width = max(len(fmt(v)) for v in host.reshape(-1)[:2000])
+    return {"float_kind": lambda v: fmt(v).rjust(width)}
 
 
 class _HookHandle:

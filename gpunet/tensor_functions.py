@@ -7,9 +7,9 @@ Example:
     >>> scores = gn.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
     >>> values, indices = gn.max(scores, 1)
     >>> indices
-    tensor([1, 0], backend='numpy')
+    tensor([1, 0])
     >>> gn.flatten(gn.zeros(2, 3, 4), 1).shape
-    (2, 12)
+    gpunet.Size([2, 12])
 """
 from __future__ import annotations
 
@@ -78,10 +78,10 @@ argmin = _method("argmin", "Index of the minimum (flat, or along ``dim``).\n\n  
 amax = _method("amax", "Maximum values over ``dim`` (a tensor, no indices).\n\n    Example:\n        >>> gn.amax(gn.tensor([[1.0, 4.0], [3.0, 2.0]]), 0).tolist()\n        [3.0, 4.0]\n")  # noqa: E501
 amin = _method("amin", "Minimum values over ``dim`` (a tensor, no indices).\n\n    Example:\n        >>> gn.amin(gn.tensor([[1.0, 4.0], [3.0, 2.0]]), 0).tolist()\n        [1.0, 2.0]\n")  # noqa: E501
 clamp = _method("clamp", "Clamp into ``[min, max]`` (either may be None).\n\n    Example:\n        >>> gn.clamp(gn.tensor([-2.0, 0.5, 3.0]), min=0.0, max=1.0).tolist()\n        [0.0, 0.5, 1.0]\n")  # noqa: E501
-reshape = _method("reshape", "``input`` with another shape (one dimension may be -1).\n\n    Example:\n        >>> gn.reshape(gn.zeros(6), (2, 3)).shape\n        (2, 3)\n")  # noqa: E501
-transpose = _method("transpose", "``input`` with dimensions ``dim0`` and ``dim1`` swapped.\n\n    Example:\n        >>> gn.transpose(gn.zeros(2, 3), 0, 1).shape\n        (3, 2)\n")  # noqa: E501
-squeeze = _method("squeeze", "``input`` without its size-1 dimensions (or only ``dim``).\n\n    Example:\n        >>> gn.squeeze(gn.zeros(2, 1, 3)).shape\n        (2, 3)\n")  # noqa: E501
-unsqueeze = _method("unsqueeze", "``input`` with a size-1 dimension inserted at ``dim``.\n\n    Example:\n        >>> gn.unsqueeze(gn.zeros(2, 3), 0).shape\n        (1, 2, 3)\n")  # noqa: E501
+reshape = _method("reshape", "``input`` with another shape (one dimension may be -1).\n\n    Example:\n        >>> gn.reshape(gn.zeros(6), (2, 3)).shape\n        gpunet.Size([2, 3])\n")  # noqa: E501
+transpose = _method("transpose", "``input`` with dimensions ``dim0`` and ``dim1`` swapped.\n\n    Example:\n        >>> gn.transpose(gn.zeros(2, 3), 0, 1).shape\n        gpunet.Size([3, 2])\n")  # noqa: E501
+squeeze = _method("squeeze", "``input`` without its size-1 dimensions (or only ``dim``).\n\n    Example:\n        >>> gn.squeeze(gn.zeros(2, 1, 3)).shape\n        gpunet.Size([2, 3])\n")  # noqa: E501
+unsqueeze = _method("unsqueeze", "``input`` with a size-1 dimension inserted at ``dim``.\n\n    Example:\n        >>> gn.unsqueeze(gn.zeros(2, 3), 0).shape\n        gpunet.Size([1, 2, 3])\n")  # noqa: E501
 eq = _method("eq", "Elementwise ``input == other`` (a bool tensor).\n\n    Example:\n        >>> gn.eq(gn.tensor([1, 2]), gn.tensor([1, 3])).tolist()\n        [True, False]\n")  # noqa: E501
 ne = _method("ne", "Elementwise ``input != other``.\n\n    Example:\n        >>> gn.ne(gn.tensor([1, 2]), 2).tolist()\n        [True, False]\n")  # noqa: E501
 lt = _method("lt", "Elementwise ``input < other``.\n\n    Example:\n        >>> gn.lt(gn.tensor([1, 2]), 2).tolist()\n        [True, False]\n")  # noqa: E501
@@ -100,7 +100,7 @@ def flatten(input, start_dim=0, end_dim=-1):
 
     Example:
         >>> gn.flatten(gn.zeros(2, 3, 4), 1).shape
-        (2, 12)
+        gpunet.Size([2, 12])
     """
     return _tensor("flatten", input).flatten(start_dim, end_dim)
 
@@ -110,7 +110,7 @@ def matmul(input, other):
 
     Example:
         >>> gn.matmul(gn.ones(2, 3), gn.ones(3, 4)).shape
-        (2, 4)
+        gpunet.Size([2, 4])
     """
     return _tensor("matmul", input) @ other
 

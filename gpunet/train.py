@@ -29,6 +29,7 @@ import numpy as np
 from . import backends
 from .distributed import training as _dist
 from .function import no_grad
+from .optim.lr_scheduler import ReduceLROnPlateau
 from .train_checkpoint import CHECKPOINT_FORMAT, _load_checkpoint, _save_checkpoint  # noqa: F401
 
 __all__ = ["History", "NonFiniteLossError", "fit", "evaluate", "predict"]
@@ -309,7 +310,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
       many epochs, and load the best epoch's weights back into ``model`` at the end.
     * ``checkpoint``: path written atomically after every epoch (model, optimiser, scheduler,
       history, loader and RNG state); ``resume``: such a path to continue from exactly.
-    * ``scheduler``: stepped once per epoch (``StepLR``, ``CosineAnnealingLR``...).
+    * ``scheduler``: stepped once per epoch (``StepLR``, ``CosineAnnealingLR``...); a
+      ``ReduceLROnPlateau`` with the epoch's ``val_loss`` (the train loss without ``val_loader``).
     * ``progress``: a tqdm bar per epoch (a printed line per epoch without tqdm); False = silent.
     * In a ``gn.distributed`` job of several ranks: metrics are averaged over ranks, rank 0 alone
       shows progress and writes the checkpoint, and its early-stopping decision is broadcast.
@@ -352,7 +354,9 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
             val_loss, val_acc = evaluate(model, loss_fn, val_loader)
             if comm is not None:  # per-rank BatchNorm statistics can make these differ
                 val_loss, val_acc = (v / comm.size for v in _dist.sum_over_ranks(comm, [val_loss, val_acc]))
-        if scheduler is not None:
+        if isinstance(scheduler, ReduceLROnPlateau):  # the job-wide loss, the same on every rank
+            scheduler.step(val_loss if val_loader is not None else train_m["loss"])
+        elif scheduler is not None:
             scheduler.step()
         for name, value in (("train_loss", train_m["loss"]), ("train_acc", train_m["acc"]),
                             ("val_loss", val_loss), ("val_acc", val_acc), ("epoch_time", elapsed),

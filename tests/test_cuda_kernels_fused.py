@@ -101,16 +101,40 @@ def test_each_stream_has_its_own_loss_ticket(monkeypatch):
 def test_softmax_cross_entropy_reduced_in_the_kernel(rng, dtype, reduction, n, c):
     logits = rng.standard_normal((n, c)).astype(dtype)
     labels = rng.integers(0, c, size=n)
-    loss_c, p_c = CU.softmax_cross_entropy_fwd(CU.asarray(logits), CU.asarray(labels), reduction)
-    loss_n, p_n = NP.softmax_cross_entropy_fwd(logits, labels, reduction)
+    loss_c, p_c, _ = CU.softmax_cross_entropy_fwd(CU.asarray(logits), CU.asarray(labels), reduction)
+    loss_n, p_n, _ = NP.softmax_cross_entropy_fwd(logits, labels, reduction)
     assert host(loss_c).shape == () and host(loss_c).dtype == dtype
     close(loss_c, loss_n, dtype)
     for _ in range(2):  # the block ticket is reset: a second launch reduces correctly too
-        again, _ = CU.softmax_cross_entropy_fwd(CU.asarray(logits), CU.asarray(labels), reduction)
+        again, _, _ = CU.softmax_cross_entropy_fwd(CU.asarray(logits), CU.asarray(labels), reduction)
         close(again, loss_n, dtype)
     gloss = np.asarray(0.7, dtype)
     close(CU.softmax_cross_entropy_bwd(p_c, CU.asarray(labels), CU.asarray(gloss), reduction),
           NP.softmax_cross_entropy_bwd(p_n, labels, gloss, reduction), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted, smoothing", [(False, 0.0), (True, 0.0), (False, 0.2), (True, 0.1)])
+def test_softmax_cross_entropy_weight_ignore_index_and_smoothing(rng, dtype, reduction, weighted, smoothing):
+    """PyTorch's class weights, ignore_index and label_smoothing in the same fused launches:
+    9 rows (more than the simulator's blocks), two of them ignored (-1), one label 0."""
+    n, c = 9, 5
+    logits = rng.standard_normal((n, c)).astype(dtype)
+    labels = np.array([0, -1, 4, 2, -1, 1, 3, 3, 0])
+    weight = rng.uniform(0.5, 2.0, c).astype(dtype) if weighted else None
+    args = (reduction, weight, -1, smoothing)
+    loss_c, p_c, w_c = CU.softmax_cross_entropy_fwd(CU.asarray(logits), CU.asarray(labels), reduction,
+                                                    None if weight is None else CU.asarray(weight), -1,
+                                                    smoothing)
+    loss_n, p_n, w_n = NP.softmax_cross_entropy_fwd(logits, labels, *args)
+    close(loss_c, loss_n, dtype)
+    if reduction != "none":
+        close(host(w_c)[:1], w_n[:1], dtype)  # the mean's divisor
+    gloss = rng.standard_normal(n).astype(dtype) if reduction == "none" else np.asarray(0.7, dtype)
+    close(CU.softmax_cross_entropy_bwd(p_c, CU.asarray(labels), CU.asarray(gloss), reduction,
+                                       None if weight is None else CU.asarray(weight), -1, smoothing, w_c),
+          NP.softmax_cross_entropy_bwd(p_n, labels, gloss, *args, w_n), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

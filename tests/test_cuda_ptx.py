@@ -71,9 +71,12 @@ SCRIPT = textwrap.dedent("""
             (activation.bias_relu_fwd_kernel, (A(dt, 2), A(dt, 1), b, b, f)),
             (activation.bias_relu_bwd_kernel(dt), (A(dt, 2),) * 3 + (A(dt, 1), b, b, i, A(dt, 2),
                                                                   A(np.int32, 1))),
-            (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), A(dt, 2), A(np.int32, 1), A(dt, 1),
-                   A(np.int32, 1), f)),
-            (bwd, (A(dt, 2), A(np.int32, 1), A(dt, 1), i, f, A(dt, 2))),
+            # logits, labels, weight, has_weight, ignore_index, smoothing, loss, row_w, probs,
+            # bad_label, total, wsum, ticket, mode
+            (fwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), i, i, f, A(dt, 1), A(dt, 1), A(dt, 2),
+                   A(np.int32, 1), A(dt, 1), A(dt, 1), A(np.int32, 1), i)),
+            # probs, labels, weight, has_weight, ignore_index, smoothing, gloss, gstride, wsum, mode, gx
+            (bwd, (A(dt, 2), A(np.int64, 1), A(dt, 1), i, i, f, A(dt, 1), i, A(dt, 1), i, A(dt, 2))),
             (uniform, (A(dt, 1),) + (i,) * 4 + (f,)),
             (normal, (A(dt, 1),) + (i,) * 4 + (f, f)),
             (checks.range_check_kernel, (A(dt, 1), f, f, A(np.int32, 1), i)),

@@ -356,7 +356,7 @@ def test_loss_modules(backend, rng, reduction):
     x, y = t(rng, 3, 4), t(rng, 3, 4, grad=False)
     labels = gn.tensor(np.array([0, 3, 1]))
     pairs = [
-        (nn.CrossEntropyLoss(reduction), F.softmax_cross_entropy, (x, labels)),
+        (nn.CrossEntropyLoss(reduction=reduction), F.softmax_cross_entropy, (x, labels)),
         (nn.MSELoss(reduction), F.mse_loss, (x, y)),
         (nn.L1Loss(reduction), F.l1_loss, (x, y)),
         (nn.BCEWithLogitsLoss(reduction), F.binary_cross_entropy_with_logits, (x, gn.tensor((y.numpy() > 0) * 1.0))),
@@ -364,5 +364,5 @@ def test_loss_modules(backend, rng, reduction):
     ]
     for module, fn, args in pairs:
         np.testing.assert_allclose(module(*args).numpy(), fn(*args, reduction=reduction).numpy())
-    assert gn.gradcheck(lambda x: nn.CrossEntropyLoss(reduction)(x, labels), [x])
+    assert gn.gradcheck(lambda x: nn.CrossEntropyLoss(reduction=reduction)(x, labels), [x])
     assert repr(nn.MSELoss()) == "MSELoss()"

@@ -152,7 +152,7 @@ def test_state_dict_contents_and_mismatch():
     opt.step()
     sd = opt.state_dict()
     assert sd["param_groups"][0]["params"] == [0, 1] and sd["param_groups"][0]["betas"] == (0.9, 0.999)
-    assert sd["state"][0]["step"] == 1 and isinstance(sd["state"][0]["exp_avg"], np.ndarray)
+    assert sd["state"][0]["step"] == 1 and isinstance(sd["state"][0]["exp_avg"], gn.Tensor)  # as torch's
     assert sd["state"][0]["exp_avg"].shape == (2, 3)
     sd["state"][0]["exp_avg"][...] = 99  # a copy: the live state is untouched
     assert opt.state_dict()["state"][0]["exp_avg"].max() < 1

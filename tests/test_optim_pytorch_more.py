@@ -136,7 +136,7 @@ def test_lbfgs_matches_torch_float64(kind, kw, steps, tol):
     assert set(gstate) == set(tstate)
     assert (gstate["func_evals"], gstate["n_iter"]) == (tstate["func_evals"], tstate["n_iter"])
     for key in ("d", "prev_flat_grad"):
-        np.testing.assert_allclose(gstate[key], tstate[key].numpy(), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(gstate[key].numpy(), tstate[key].numpy(), rtol=1e-6, atol=1e-8)
     assert len(gstate["old_dirs"]) == len(tstate["old_dirs"])
 
 

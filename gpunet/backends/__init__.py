@@ -1,7 +1,8 @@
 """Backend selection: ``set_backend``, ``get_backend``, ``use_backend`` and ``GPUNET_BACKEND``.
 
 Names: ``"numpy"``, ``"cuda"`` and ``"auto"`` (the default): ``auto`` picks ``cuda`` when
-CuPy sees a usable GPU and ``numpy`` otherwise, and logs which and why once.
+CuPy sees a usable GPU and ``numpy`` otherwise, and logs which and why once.  PyTorch's
+``torch.backends.cuda``, ``.cudnn`` and ``.mps`` are here too (``gn.backends.cudnn.benchmark``).
 
 Example:
     >>> import gpunet as gn
@@ -192,3 +193,6 @@ def get_num_threads() -> int:
     from numpy_kernels import _parallel
 
     return _parallel.num_threads()
+
+
+from . import cuda, cudnn, mps  # noqa: E402  (PyTorch's torch.backends.cuda / .cudnn / .mps)

@@ -165,3 +165,23 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<gpunet backend {self.name!r}>"
+
+    # One object per backend per process: tensors compare backends with ``is``, so copying a
+    # model or a tensor keeps the backend itself, and a pickle names it and finds it again.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        """The backend itself (``copy.deepcopy`` of a model copies arrays, never backends).
+
+        Example:
+            >>> import copy, pickle
+            >>> copy.deepcopy(be) is be, pickle.loads(pickle.dumps(be)) is be
+            (True, True)
+        """
+        return self
+
+    def __reduce__(self):
+        from . import backend  # the package's one instance per name (created on first use)
+
+        return backend, (self.name,)

@@ -55,11 +55,14 @@ FAMILIES: dict[str, dict[str, str]] = {
                          "(None unless need_bias), in a fixed order",
     },
     "softmax_ce": {
-        "softmax_cross_entropy_fwd": "logits (N,C), labels (N,) in [0, C) -> (loss, probs): per-row "
-                                     "logsumexp(row) - row[label] computed stably (or its mean or "
-                                     "sum, reduced in the same pass) and the softmax for the backward",
-        "softmax_cross_entropy_bwd": "(probs - onehot(labels)) * gloss, gloss per row or the reduced "
-                                     "loss's upstream gradient",
+        "softmax_cross_entropy_fwd": "logits (N,C), labels (N,) in [0, C) or ignore_index -> (loss, "
+                                     "probs, wsum): per-row (1-e) w_y (lse - x_y) + e/C sum_c w_c "
+                                     "(lse - x_c) computed stably (or its sum, or mean over the rows' "
+                                     "w_y, reduced in the same pass), the softmax, and wsum = [sum "
+                                     "w_y, sum w_c] for the backward",
+        "softmax_cross_entropy_bwd": "(1-e) w_y (probs - onehot(labels)) + e/C (W probs - w), times "
+                                     "gloss per row or the reduced loss's upstream gradient (the "
+                                     "mean's divided by wsum[0]); 0 on ignored rows",
     },
     "optim": {
         "sgd_update": "PyTorch's SGD step in place (buf: the momentum buffer)",

@@ -41,7 +41,7 @@ def broadcast(tensor, src=0):
         >>> weight = gn.tensor([float(comm.rank)])
         >>> broadcast(weight, src=0)      # every rank now holds rank 0's values
         >>> weight
-        tensor([0.], backend='numpy')
+        tensor([0.])
     """
     _check("broadcast", "tensor", tensor)
     get_communicator().broadcast_array(tensor._data, tensor.backend, src)

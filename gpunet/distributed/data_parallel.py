@@ -61,7 +61,7 @@ class DataParallel(Module):
     Example:
         >>> model = DataParallel(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)))
         >>> model.module[0].weight.shape
-        (8, 4)
+        gpunet.Size([8, 4])
     """
 
     def __init__(self, module, comm=None, bucket_cap_mb=25):

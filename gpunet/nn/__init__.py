@@ -15,6 +15,8 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
 from .containers import ModuleDict, ModuleList, Sequential
 from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from . import parallel
+from .parallel import DataParallel
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell
 from .sync_batchnorm import SyncBatchNorm
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
@@ -22,7 +24,7 @@ from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLay
 
 __all__ = [
     "AdaptiveAvgPool2d", "ELU", "Embedding", "GELU", "LayerNorm", "LeakyReLU", "NLLLoss", "utils",
-    "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+    "DataParallel", "parallel", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "L1Loss", "LSTM",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "Parameter", "RNN",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "init",

@@ -10,7 +10,7 @@ Example:
     >>> layer = nn.Conv2d(1, 6, 5)
     >>> w = nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
     >>> w is layer.weight, w.shape
-    (True, (6, 1, 5, 5))
+    (True, gpunet.Size([6, 1, 5, 5]))
 """
 from __future__ import annotations
 

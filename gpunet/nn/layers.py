@@ -10,7 +10,7 @@ and live on the default backend unless ``backend=`` says otherwise.
 Example:
     >>> conv = nn.Conv2d(1, 6, kernel_size=5, padding=2)
     >>> conv(x).shape                       # x (N, 1, 28, 28) -> (N, 6, 28, 28)
-    (4, 6, 28, 28)
+    gpunet.Size([4, 6, 28, 28])
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class Linear(Module):
     Example:
         >>> fc = nn.Linear(784, 10)
         >>> fc(gn.tensor(np.zeros((32, 784), np.float32))).shape
-        (32, 10)
+        gpunet.Size([32, 10])
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, backend=None):
@@ -165,7 +165,7 @@ class MaxPool2d(_Pool2d):
 
     Example:
         >>> nn.MaxPool2d(2)(x).shape            # (N, C, H, W) -> (N, C, H//2, W//2)
-        (4, 1, 14, 14)
+        gpunet.Size([4, 1, 14, 14])
     """
 
     _fn = staticmethod(F.max_pool2d)
@@ -185,7 +185,7 @@ class AvgPool2d(_Pool2d):
 
     Example:
         >>> nn.AvgPool2d(2, stride=2)(gn.tensor([[[[1., 2.], [3., 6.]]]]))
-        tensor([[[[3.]]]], backend='numpy')
+        tensor([[[[3.]]]])
     """
 
     _fn = staticmethod(F.avg_pool2d)
@@ -256,7 +256,7 @@ class Flatten(Module):
 
     Example:
         >>> nn.Flatten()(x).shape
-        (4, 784)
+        gpunet.Size([4, 784])
     """
 
     def __init__(self, start_dim=1):
@@ -388,7 +388,7 @@ class Embedding(Module):
     Example:
         >>> emb = nn.Embedding(1000, 64, padding_idx=0)
         >>> emb(gn.tensor([[5, 9, 0]])).shape
-        (1, 3, 64)
+        gpunet.Size([1, 3, 64])
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,

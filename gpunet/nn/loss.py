@@ -5,7 +5,7 @@ Example:
     >>> loss = nn.CrossEntropyLoss()(scores, labels)      # scores (N, C) float, labels (N,) int
     >>> loss.backward()
     >>> scores.grad.shape
-    (3, 10)
+    gpunet.Size([3, 10])
 """
 from __future__ import annotations
 
@@ -27,23 +27,55 @@ class _Loss(Module):
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
-class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy from raw logits (N, C) against integer class ids (N,).
+class _WeightedLoss(_Loss):
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        from ..ops.softmax_ce import _legacy_reduction
+
+        if isinstance(weight, str):
+            raise TypeError(f"{type(self).__name__}: the first argument is weight, as in PyTorch; "
+                            f"pass the reduction by keyword: {type(self).__name__}(reduction={weight!r})")
+        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        self.ignore_index = ignore_index
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return type(self)._fn(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                              reduction=self.reduction, **self._extra())
+
+    def _extra(self):
+        return {}
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Softmax cross-entropy from raw logits (N, C) against integer class ids (N,), with
+    PyTorch's ``weight``, ``ignore_index``, ``reduction`` and ``label_smoothing``.
 
     Example:
         >>> nn.CrossEntropyLoss()(gn.zeros(2, 4), gn.tensor([3, 0]))      # log(4)
-        tensor(1.3863, backend='numpy')
+        tensor(1.3863)
+        >>> nn.CrossEntropyLoss(ignore_index=0)(gn.zeros(2, 4), gn.tensor([3, 0]))
+        tensor(1.3863)
     """
 
-    _fn = staticmethod(F.softmax_cross_entropy)
+    _fn = staticmethod(F.cross_entropy)
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+        self.label_smoothing = label_smoothing
+
+    def _extra(self):
+        return {"label_smoothing": self.label_smoothing}
 
 
-class NLLLoss(_Loss):
-    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,), with
+    PyTorch's ``weight``, ``ignore_index`` and ``reduction``.
 
     Example:
         >>> nn.NLLLoss()(nn.LogSoftmax(dim=1)(gn.zeros(2, 4)), gn.tensor([3, 0]))
-        tensor(1.3863, backend='numpy')
+        tensor(1.3863)
     """
 
     _fn = staticmethod(F.nll_loss)

@@ -82,9 +82,12 @@ class Module:
     def __setattr__(self, name, value):
         if isinstance(value, (Parameter, Module)):
             params, buffers, modules = self._stores()
+            target = params if isinstance(value, Parameter) else modules
             for store in (params, buffers, modules, self.__dict__):
-                store.pop(name, None)
-            (params if isinstance(value, Parameter) else modules)[name] = value
+                if store is not target:
+                    store.pop(name, None)
+            self._non_persistent.discard(name)
+            target[name] = value  # a name already there keeps its place, as PyTorch's dict does
             return
         stores = self.__dict__.get("_parameters"), self.__dict__.get("_buffers"), self.__dict__.get("_modules")
         for store, kinds, what in zip(stores, ((), (Tensor,), ()), ("a Parameter", "a Tensor", "a Module")):

@@ -8,7 +8,7 @@ Example:
     >>> bn = nn.BatchNorm2d(1)
     >>> y = bn(x)                 # x (N, 1, H, W); updates bn.running_mean
     >>> y.shape, bool(bn.running_mean.abs().sum() > 0)
-    ((4, 1, 28, 28), True)
+    (gpunet.Size([4, 1, 28, 28]), True)
     >>> y = bn.eval()(x)          # normalises with the running statistics
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ class BatchNorm1d(_BatchNorm):
 
     Example:
         >>> nn.BatchNorm1d(64)(gn.tensor(np.random.randn(8, 64).astype("float32"))).shape
-        (8, 64)
+        gpunet.Size([8, 64])
     """
 
     _ndims, _layout = (2, 3), "2-D (N, C) or 3-D (N, C, L)"
@@ -107,7 +107,7 @@ class BatchNorm2d(_BatchNorm):
 
     Example:
         >>> nn.BatchNorm2d(6)(gn.randn(2, 6, 5, 5)).shape
-        (2, 6, 5, 5)
+        gpunet.Size([2, 6, 5, 5])
     """
 
     _ndims, _layout = (4,), "4-D (N, C, H, W)"

@@ -20,7 +20,7 @@ Example:
     >>> lstm = nn.LSTM(input_size=8, hidden_size=16, batch_first=True)
     >>> out, (h, c) = lstm(gn.randn(4, 7, 8))          # (N, T, input_size)
     >>> out.shape, h.shape, c.shape
-    ((4, 7, 16), (1, 4, 16), (1, 4, 16))
+    (gpunet.Size([4, 7, 16]), gpunet.Size([1, 4, 16]), gpunet.Size([1, 4, 16]))
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ class RNN(_RNNBase):
         >>> rnn = nn.RNN(4, 8, batch_first=True)
         >>> out, h = rnn(gn.tensor(np.zeros((2, 5, 4), np.float32)))
         >>> out.shape, h.shape
-        ((2, 5, 8), (1, 2, 8))
+        (gpunet.Size([2, 5, 8]), gpunet.Size([1, 2, 8]))
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
@@ -209,7 +209,7 @@ class LSTM(_RNNBase):
         >>> lstm = nn.LSTM(4, 8, forget_bias=1.0)
         >>> out, (h, c) = lstm(gn.tensor(np.zeros((5, 2, 4), np.float32)))   # (T, N, F)
         >>> out.shape, h.shape, c.shape
-        ((5, 2, 8), (1, 2, 8), (1, 2, 8))
+        (gpunet.Size([5, 2, 8]), gpunet.Size([1, 2, 8]), gpunet.Size([1, 2, 8]))
     """
 
     _gates = 4
@@ -262,7 +262,7 @@ class GRU(_RNNBase):
         >>> gru = nn.GRU(4, 8, batch_first=True)
         >>> out, h = gru(gn.tensor(np.zeros((2, 5, 4), np.float32)))
         >>> out.shape, h.shape
-        ((2, 5, 8), (1, 2, 8))
+        (gpunet.Size([2, 5, 8]), gpunet.Size([1, 2, 8]))
     """
 
     _gates = 3
@@ -321,7 +321,7 @@ class LSTMCell(_CellBase):
         >>> cell = nn.LSTMCell(4, 8)
         >>> h, c = cell(gn.zeros(2, 4))
         >>> h.shape, c.shape
-        ((2, 8), (2, 8))
+        (gpunet.Size([2, 8]), gpunet.Size([2, 8]))
     """
 
     _gates = 4
@@ -339,7 +339,7 @@ class GRUCell(_CellBase):
     Example:
         >>> cell = nn.GRUCell(4, 8)
         >>> cell(gn.zeros(2, 4)).shape
-        (2, 8)
+        gpunet.Size([2, 8])
     """
 
     _gates = 3

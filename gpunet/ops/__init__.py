@@ -9,7 +9,7 @@ and ``cuda_kernels/<family>.py``); ``math``, ``shape``, ``indexing``, ``loss`` a
 Example:
     >>> from gpunet import ops
     >>> ops.activation.ReLU.apply(gn.tensor([-1.0, 2.0]))
-    tensor([0., 2.], backend='numpy')
+    tensor([0., 2.])
 """
 from . import (activation, conv, embedding, indexing, layer_norm, loss, math, normalization,  # noqa: F401
                pooling, recurrent, shape, softmax_ce)

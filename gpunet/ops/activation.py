@@ -204,7 +204,7 @@ def leaky_relu(x, negative_slope=0.01):
 
     Example:
         >>> F.leaky_relu(gn.tensor([-2.0, 3.0]), 0.1)
-        tensor([-0.2,  3. ], backend='numpy')
+        tensor([-0.2000,  3.0000])
     """
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating)):
         raise TypeError(f"leaky_relu: negative_slope must be a number, got "

@@ -106,7 +106,7 @@ def linear(x, weight, bias=None, *, _relu=False):
     Example:
         >>> x, w, b = gn.randn(4, 784), gn.randn(10, 784), gn.zeros(10)
         >>> F.linear(x, w, b).shape
-        (4, 10)
+        gpunet.Size([4, 10])
     """
     _tensor("x", x)
     _tensor("weight", weight, 2)

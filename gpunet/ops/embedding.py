@@ -34,7 +34,7 @@ def embedding(input, weight, padding_idx=None):
     Example:
         >>> table = gn.randn(10, 4)                       # 10 ids, 4 numbers each
         >>> F.embedding(gn.tensor([[1, 2]]), table).shape
-        (1, 2, 4)
+        gpunet.Size([1, 2, 4])
     """
     _tensor("weight", weight, 2)
     ids = input if isinstance(input, Tensor) else Tensor(input, backend=weight.backend)

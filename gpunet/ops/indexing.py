@@ -137,9 +137,28 @@ def gather(input, dim, index, *, sparse_grad=False):
             raise RuntimeError(f"gather(): Size does not match at dimension {k} expected index "
                                f"{list(index.shape)} to be smaller than self {list(input.shape)} "
                                f"apart from dimension {d}")
-    input.backend.check_range(idx, -input.shape[d], input.shape[d] - 1,
-                              f"gather(): index out of range for dimension {d} of size {input.shape[d]}")
-    return Gather.apply(input, dim=d, index=idx % max(input.shape[d], 1))
+    try:  # PyTorch: no negative indices; RuntimeError (on the cuda backend: at the next read)
+        input.backend.check_range(idx, 0, input.shape[d] - 1,
+                                  f"gather(): index out of range for dimension {d} of size {input.shape[d]}")
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
+    return Gather.apply(input, dim=d, index=idx)
+
+
+def _scalar_as(name, value, dtype):
+    """The number ``value`` as a 0-d array of ``dtype``, or PyTorch's overflow error."""
+    import math
+
+    big = float(value) if not isinstance(value, int) or abs(value) < 2 ** 1000 else math.inf
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        bad = not math.isfinite(big) or not info.min <= value <= info.max
+    else:
+        bad = dtype.kind == "f" and math.isfinite(big) and abs(big) > float(np.finfo(dtype).max)
+    if bad:
+        raise RuntimeError(f"{name}: value cannot be converted to type {dtype} without overflow "
+                           f"(value={value})")
+    return np.array(value).astype(dtype)
 
 
 def masked_fill(input, mask, value):
@@ -155,13 +174,19 @@ def masked_fill(input, mask, value):
     if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {got}")
+    try:
+        np.broadcast_shapes(tuple(mask.shape), tuple(input.shape))
+    except ValueError:
+        raise RuntimeError(f"masked_fill: the mask of shape {list(mask.shape)} does not broadcast "
+                           f"against the input of shape {list(input.shape)}") from None
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value.ndim} dimension(s).")
         fill = value if value.dtype == input.dtype else value.to(input.dtype)
     else:
-        fill = Tensor._wrap(input.backend.asarray(np.asarray(value, dtype=input.dtype)), input.backend)
+        fill = Tensor._wrap(input.backend.asarray(_scalar_as("masked_fill", value, input.dtype)),
+                            input.backend)
     return Where.apply(fill, input, condition=mask._data)
 
 
@@ -183,9 +208,9 @@ def sort(input, dim=-1, descending=False, stable=False):
     """
     from .math import dim_index
 
+    d = dim_index(int(dim), input.ndim)
     if input.ndim == 0:
         return ValuesIndices(input.clone(), Tensor._wrap(input.backend.xp.zeros((), np.int64), input.backend))
-    d = dim_index(int(dim), input.ndim)
     order = _sorted_index(input.backend.xp, input._data, d, descending)
     return ValuesIndices(Gather.apply(input, dim=d, index=order), Tensor._wrap(order, input.backend))
 
@@ -202,7 +227,9 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
     d = dim_index(int(dim), max(input.ndim, 1))
     n = input.shape[d] if input.ndim else 1
-    if isinstance(k, bool) or not 0 <= int(k) <= n:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"topk(): argument 'k' must be int, not {type(k).__name__}")
+    if not 0 <= int(k) <= n:
         raise RuntimeError(f"topk(): selected index k out of range (k={k}, the dim has {n})")
     if input.ndim == 0:
         return ValuesIndices(input.clone(), Tensor._wrap(input.backend.xp.zeros((), np.int64), input.backend))

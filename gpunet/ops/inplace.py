@@ -31,8 +31,32 @@ def _bump(t):
     t._vc[0] += 1
 
 
+def _check_overlap(self, name):
+    """PyTorch's error for writing into a broadcast (expanded) tensor: elements share memory."""
+    a = self._data
+    if any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape)):
+        raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to "
+                           "tensor refers to a single memory location. Please clone() the tensor "
+                           "before performing the operation.")
+
+
+def _check_broadcast(self, name, other):
+    """PyTorch's error when ``other`` does not broadcast to this tensor's shape."""
+    shape = getattr(other, "shape", None)
+    if shape is None or tuple(shape) == tuple(self.shape):
+        return
+    try:
+        wide = np.broadcast_shapes(tuple(shape), tuple(self.shape))
+    except ValueError:
+        wide = None
+    if wide != tuple(self.shape):
+        raise RuntimeError(f"{name}: the size of tensor {list(shape)} does not broadcast to the "
+                           f"size of this tensor {list(self.shape)}")
+
+
 def _write(self, name, out):
     """Copy the array ``out`` into ``self``'s storage with PyTorch's shape and cast rules."""
+    _check_overlap(self, name)
     order = "biuf"
     if order.index(out.dtype.kind) > order.index(self.dtype.kind):
         raise RuntimeError(f"{name}: result type {_KIND_NAMES[out.dtype.kind]} can't be cast to "
@@ -118,24 +142,26 @@ def setitem(self, index, value):
     elif value.backend is not self.backend:
         raise ValueError(f"x[...] = value: value is on backend {value.backend.name!r}, x on "
                          f"{self.backend.name!r}; move it with .to({self.backend.name!r})")
-    if value.dtype != self.dtype:
-        order = "biuf"
-        if order.index(value.dtype.kind) > order.index(self.dtype.kind):
-            raise RuntimeError(f"x[...] = value: value of dtype {value.dtype} can't be written into "
-                               f"a tensor of dtype {self.dtype}; convert it first")
+    _check_overlap(self, "x[...] = value")
+    while value.ndim and value.shape[0] == 1:  # PyTorch drops a value's leading size-1 dims
+        value = value.reshape(value.shape[1:])
     needs = self.requires_grad or value.requires_grad
-    if not (is_grad_enabled() and needs):
-        self._data[index] = value._data
-        _bump(self)
-        return
-    apply_inplace(self, "x[...] = value", lambda t: SetItem.apply(
-        t, value if value.dtype == t.dtype else value.astype(t.dtype), index=index), value)
+    try:  # a value of another dtype is cast to this tensor's, as PyTorch's index_put_ does
+        if not (is_grad_enabled() and needs):
+            self._data[index] = value._data
+            _bump(self)
+            return
+        apply_inplace(self, "x[...] = value", lambda t: SetItem.apply(
+            t, value if value.dtype == t.dtype else value.astype(t.dtype), index=index), value)
+    except ValueError as exc:  # NumPy's "could not broadcast": PyTorch raises RuntimeError
+        raise RuntimeError(f"x[...] = value: {exc}") from None
 
 
 def _binary(name, op):
     def method(self, other, *, alpha=None):
         if alpha is not None:
             other = other * alpha
+        _check_broadcast(self, f"{name}()", other)
         return apply_inplace(self, f"{name}()", lambda t: op(t, other), other)
 
     method.__name__ = name
@@ -160,8 +186,8 @@ def _filled(self, host):
 def fill_(self, value):
     """Every element set to ``value`` (a number or a one-element tensor)."""
     if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise RuntimeError(f"fill_: only a 0-dim value tensor can fill, got shape {list(value.shape)}")
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_: only supports a 0-dimension value tensor, got shape {list(value.shape)}")
         return apply_inplace(self, "fill_()", lambda t: value.reshape(()) + t * 0, value)
     return apply_inplace(self, "fill_()", lambda t: _filled(t, np.full(t.shape, value)))
 
@@ -172,6 +198,7 @@ def copy_(self, src, non_blocking=False):
         raise TypeError(f"copy_: src must be a gpunet Tensor, got {type(src).__name__}")
     if src.backend is not self.backend:
         src = src.to(self.backend)
+    _check_broadcast(self, "copy_()", src)
     return apply_inplace(self, "copy_()", lambda t: t * 0 + (src if src.dtype == t.dtype
                                                              else src.to(t.dtype)), src)
 

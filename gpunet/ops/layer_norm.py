@@ -40,7 +40,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
     Example:
         >>> F.layer_norm(gn.ones(2, 3), 3).shape
-        (2, 3)
+        gpunet.Size([2, 3])
     """
     _tensor("x", x)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)

@@ -84,24 +84,35 @@ def _quiet(backend):
 
 
 # --- the functions users call (gpunet.functional re-exports them) ---------------
-def nll_loss(input, target, reduction="mean"):
-    """Negative log-likelihood of log-probabilities (N, C) at integer targets (N,).
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) (or (C,), or (N, C, d1, ...)) at
+    integer targets, as ``F.nll_loss``: ``weight`` per class, ``ignore_index`` rows left out
+    (a "mean" divides by the kept rows' weights).
 
     Example:
         >>> a = F.nll_loss(F.log_softmax(logits, dim=1), labels)
         >>> bool(abs(a - F.cross_entropy(logits, labels)) < 1e-6)
         True
     """
-    _tensor("input", input, 2)
-    if not isinstance(target, Tensor):
-        target = Tensor(target, backend=input.backend)
-    if target.dtype.kind not in "iu" or target.shape != (input.shape[0],):
-        raise ValueError(f"nll_loss: target must be ({input.shape[0]},) integer class ids, got "
-                         f"shape {tuple(target.shape)} dtype {target.dtype}")
-    input.backend.check_range(target._data, 0, input.shape[1] - 1,
-                              f"nll_loss: target must be in [0, {input.shape[1]})")
-    picked = input[input.backend.xp.arange(input.shape[0]), target._data]
-    return apply_reduction(-picked, _reduction(reduction))
+    from .softmax_ce import _labels, _legacy_reduction, check_labels, class_rows, class_weight
+
+    _tensor("input", input, None)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    target = _labels("nll_loss", input, target)
+    rows, labels, shape = class_rows("nll_loss", input, target)
+    check_labels("nll_loss", rows, labels, ignore_index)
+    xp = rows.backend.xp
+    ids = labels._data
+    kept = ids != ignore_index
+    safe = xp.where(kept, ids, 0)
+    w = class_weight("nll_loss", weight, rows.shape[1], rows)
+    wy = kept.astype(rows.dtype) if w is None else xp.where(kept, w[safe], 0).astype(rows.dtype)
+    wy_t = Tensor._wrap(wy, rows.backend)
+    per = -rows[xp.arange(rows.shape[0]), safe] * wy_t
+    if reduction == "none":
+        return per.reshape(shape) if shape is not None else per
+    return per.sum() if reduction == "sum" else per.sum() / wy_t.sum()
 
 
 def mse_loss(input, target, reduction="mean"):

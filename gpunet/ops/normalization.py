@@ -101,7 +101,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         >>> rm, rv = gn.zeros(3), gn.ones(3)                 # running mean and variance
         >>> y = F.batch_norm(x, rm, rv, gn.ones(3), gn.zeros(3), training=True)
         >>> abs(float(y.mean())) < 1e-6, rm.shape          # rm moved 10% toward the batch mean
-        (True, (3,))
+        (True, gpunet.Size([3]))
     """
     _tensor("x", x, (2, 3, 4))
     c = x.shape[1]

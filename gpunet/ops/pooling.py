@@ -61,7 +61,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
 
     Example:
         >>> F.max_pool2d(x, kernel_size=2).shape    # x (4, 1, 28, 28): (N, C, H//2, W//2)
-        (4, 1, 14, 14)
+        gpunet.Size([4, 1, 14, 14])
     """
     return MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding),
                              ceil_mode=bool(ceil_mode))
@@ -78,7 +78,7 @@ def adaptive_avg_pool2d(x, output_size):
 
     Example:
         >>> F.adaptive_avg_pool2d(gn.ones(1, 2, 5, 7), (2, 3)).shape
-        (1, 2, 2, 3)
+        gpunet.Size([1, 2, 2, 3])
     """
     _tensor("x", x, 4)
     oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)

@@ -13,7 +13,7 @@ Example:
     >>> gi, gh, c_prev = gn.randn(2, 4 * 3), gn.randn(2, 4 * 3), gn.zeros(2, 3)   # N = 2, H = 3
     >>> h, c = lstm_cell(gi, gh, c_prev)
     >>> h.shape, c.shape
-    ((2, 3), (2, 3))
+    (gpunet.Size([2, 3]), gpunet.Size([2, 3]))
 """
 from __future__ import annotations
 

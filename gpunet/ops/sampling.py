@@ -29,10 +29,12 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got {input.ndim}")
     if input.dtype.kind != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {input.dtype}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
+        raise TypeError(f"multinomial(): argument 'num_samples' must be int, not {type(num_samples).__name__}")
     n = int(num_samples)
     if n <= 0:
         raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples (got {num_samples})")
-    rows = input.numpy().astype(np.float64).reshape(-1, input.shape[-1])
+    rows = input.numpy().astype(np.float64).reshape(input.shape[0] if input.ndim == 2 else 1, input.shape[-1])
     if not replacement and n > rows.shape[1]:
         raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
                            f"replacement ({n} > {rows.shape[1]})")

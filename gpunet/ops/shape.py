@@ -2,7 +2,7 @@
 
 Example:
     >>> F.stack([gn.ones(2, 3), gn.zeros(2, 3)], dim=0).shape
-    (2, 2, 3)
+    gpunet.Size([2, 2, 3])
 """
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def stack(tensors, dim=0, *, axis=None):
 
     Example:
         >>> F.stack([gn.ones(2, 3), gn.zeros(2, 3)], dim=0).shape
-        (2, 2, 3)
+        gpunet.Size([2, 2, 3])
     """
     axis = dim if axis is None else axis
     tensors = _tensor_list("stack", tensors)
@@ -146,7 +146,7 @@ def concat(tensors, dim=0, *, axis=None):
 
     Example:
         >>> F.concat([gn.ones(2, 3), gn.zeros(2, 5)], dim=1).shape
-        (2, 8)
+        gpunet.Size([2, 8])
     """
     axis = dim if axis is None else axis
     tensors = _tensor_list("concat", tensors)
@@ -269,6 +269,8 @@ def repeat(x, *reps):
     if len(reps) < x.ndim:
         raise RuntimeError("repeat: number of dimensions of repeat dims can not be smaller than "
                            f"number of dimensions of tensor (got {len(reps)} for a {x.ndim}-D tensor)")
+    if any(int(r) < 0 for r in reps):
+        raise RuntimeError(f"repeat: Trying to create tensor with negative dimension (repeats {list(reps)})")
     return Repeat.apply(x, reps=tuple(int(r) for r in reps))
 
 
@@ -281,9 +283,13 @@ def narrow(input, dim, start, length):
     """
     d = _dim("narrow", dim, input.ndim)
     n = input.shape[d]
+    if not -n <= int(start) <= n:
+        raise IndexError(f"narrow(): start out of range (expected to be in range of [{-n}, {n}], but got {start})")
     start = int(start) + (n if int(start) < 0 else 0)
-    if not 0 <= start <= n or length < 0 or start + length > n:
-        raise IndexError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > n:
+        raise RuntimeError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}).")
     return input[(slice(None),) * d + (slice(start, start + int(length)),)]
 
 
@@ -337,12 +343,16 @@ def roll(input, shifts, dims=None):
     """
     if isinstance(shifts, (list, tuple)):
         shifts = tuple(int(s) for s in shifts)
+        if not shifts:
+            raise RuntimeError("roll(): `shifts` required")
     if isinstance(dims, (list, tuple)):
         dims = tuple(_dim("roll", d, input.ndim) for d in dims)
         if not isinstance(shifts, tuple) or len(shifts) != len(dims):
             raise RuntimeError(f"roll(): shifts and dimensions must align. shifts: {shifts}, dims: {dims}")
     elif dims is not None:
         dims = _dim("roll", dims, input.ndim)
+    elif isinstance(shifts, tuple) and len(shifts) != 1:
+        raise RuntimeError(f"roll(): shifts and dimensions must align. shifts: {shifts}, dims: None")
     return Roll.apply(input, shifts=shifts, dims=dims)
 
 

@@ -23,24 +23,12 @@ Example:
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 
 import numpy as np
 
-from .. import function
-from .optimizer import Optimizer, _host, _is_array
-
-
-@contextlib.contextmanager
-def _enable_grad():
-    """The closure always records the graph, even when ``step`` is called under ``no_grad``."""
-    previous = function.is_grad_enabled()
-    function._state.grad_enabled = True
-    try:
-        yield
-    finally:
-        function._state.grad_enabled = previous
+from ..function import enable_grad
+from .optimizer import Optimizer, _host, _is_array, _saved
 
 
 def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -186,7 +174,7 @@ class LBFGS(Optimizer):
 
     def _directional_evaluate(self, closure, x, t, d):
         self._add_grad(t, d)
-        with _enable_grad():
+        with enable_grad():  # the closure records its graph even under no_grad
             loss = float(closure())
         flat_grad = self._gather_flat_grad()
         for p, saved in zip(self._plist(), x):
@@ -209,7 +197,7 @@ class LBFGS(Optimizer):
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
 
-        with _enable_grad():
+        with enable_grad():
             orig_loss = closure()
         loss = float(orig_loss)
         current_evals = 1
@@ -280,7 +268,7 @@ class LBFGS(Optimizer):
             else:
                 self._add_grad(t, d)
                 if n_iter != max_iter:  # re-evaluate only if another iteration follows
-                    with _enable_grad():
+                    with enable_grad():
                         loss = float(closure())
                     flat_grad = self._gather_flat_grad()
                     opt_cond = num(abs(flat_grad).max()) <= tolerance_grad
@@ -301,10 +289,10 @@ class LBFGS(Optimizer):
     def state_dict(self):
         """As PyTorch: all the state under parameter 0 (``d``, ``t``, ``old_dirs``, ``old_stps``,
         ``ro``, ``H_diag``, ``prev_flat_grad``, ``prev_loss``, ``al``, ``func_evals``, ``n_iter``),
-        arrays and lists of arrays as host copies."""
+        arrays, scalars and lists of them as host copies in gn Tensors (PyTorch's tensors)."""
         out = super().state_dict()
         live = self.state.get(id(self._plist()[0]))
-        out["state"] = {0: {k: _to_host(v) for k, v in live.items()}} if live else {}
+        out["state"] = {0: {k: _saved(v) for k, v in live.items()}} if live else {}
         return out
 
     def load_state_dict(self, state_dict):
@@ -318,14 +306,6 @@ class LBFGS(Optimizer):
         if saved:
             dtype = np.result_type(*[p.dtype for p in ps])
             self.state = {id(ps[0]): {k: _to_backend(v, ps[0].backend, dtype) for k, v in saved.items()}}
-
-
-def _to_host(v):
-    if isinstance(v, list):
-        return [_to_host(e) for e in v]
-    if _is_array(v) and getattr(v, "ndim", 1) > 0:
-        return np.array(_host(v))
-    return v
 
 
 def _to_backend(v, backend, dtype):

@@ -26,8 +26,9 @@ _REQUIRED = object()
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts with "params" and hyper-parameters) and per-parameter ``state``.
 
-    Subclasses implement ``_update(p, group, state)``. ``state_dict()`` returns host NumPy copies
-    of every state array, so it can be saved with ``gn.save`` and restored to resume exactly.
+    Subclasses implement ``_update(p, group, state)``. ``state_dict()`` returns every state
+    array as a host copy, a gn Tensor on the numpy backend (PyTorch's tensors), so ``gn.save`` of
+    it is read by ``torch.load(weights_only=True)`` and restores to resume exactly.
 
     Example:
         >>> opt = optim.SGD([{"params": model[0].parameters()},              # the conv
@@ -110,7 +111,7 @@ class Optimizer:
             ...     return loss
             >>> loss = opt.step(closure)
             >>> loss.shape
-            ()
+            gpunet.Size([])
         """
         loss = None
         if closure is not None:
@@ -141,15 +142,22 @@ class Optimizer:
         return [p for g in self.param_groups for p in g["params"]]
 
     def state_dict(self):
-        """{"state": {index: {name: host array or int}}, "param_groups": [{..., "params": [index, ...]}]}.
+        """{"state": {index: {name: Tensor or int}}, "param_groups": [{..., "params": [index, ...]}]}.
 
-        Parameters are numbered across groups in order, as in PyTorch. Arrays are host copies.
+        Parameters are numbered across groups in order, as in PyTorch. State arrays are host
+        copies as numpy-backend Tensors (``step`` stays an int; PyTorch's is a 0-d tensor).
+
+        Example:
+            >>> opt = optim.Adam(model.parameters()); loss_fn(model(x), y).backward(); opt.step()
+            >>> st = opt.state_dict()["state"][0]
+            >>> st["step"], type(st["exp_avg"]).__name__, st["exp_avg"].device
+            (1, 'Tensor', device(type='cpu'))
         """
         index = {id(p): i for i, p in enumerate(self._params())}
         state = {}
         for pid, st in self.state.items():
             if pid in index and st:
-                state[index[pid]] = {k: (np.array(_host(v)) if _is_array(v) else v) for k, v in st.items()}
+                state[index[pid]] = {k: _saved(v) for k, v in st.items()}
         groups, start = [], 0
         for g in self.param_groups:
             saved = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
@@ -161,7 +169,8 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         """Restore hyper-parameters and state from ``state_dict()`` (or ``gn.load`` of it).
 
-        State arrays are copied to each parameter's backend and dtype.
+        State arrays (Tensors, NumPy or torch arrays) are copied to each parameter's backend and
+        dtype; a 0-d ``step`` (PyTorch's) becomes an int.
         """
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError("load_state_dict: expected a dict with 'state' and 'param_groups' "
@@ -180,7 +189,9 @@ class Optimizer:
                 continue
             p, restored = params[i], {}
             for name, v in st.items():
-                if _is_array(v):
+                if _is_array(v) and name == "step" and np.ndim(_host(v)) == 0:
+                    restored[name] = int(np.asarray(_host(v)).item())  # PyTorch's float tensor
+                elif _is_array(v):
                     host = np.asarray(_host(v))
                     if host.shape != p.shape:
                         problems.append(f"{name} of parameter {i}: shape {tuple(host.shape)}, parameter has {tuple(p.shape)}")
@@ -211,6 +222,16 @@ def _is_array(v):
 
 def _host(v):
     return backends.to_host(v)
+
+
+def _saved(v):
+    """A state value as ``state_dict()`` holds it: arrays and NumPy floats as host copies in gn
+    Tensors on the numpy backend (PyTorch's tensors), lists item by item, NumPy ints as ints."""
+    if isinstance(v, list):
+        return [_saved(e) for e in v]
+    if _is_array(v) or isinstance(v, np.floating):
+        return Tensor._wrap(np.array(_host(v)), backends.backend("numpy"))
+    return int(v) if isinstance(v, np.integer) else v
 
 
 class SGD(Optimizer):

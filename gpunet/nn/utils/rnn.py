@@ -97,7 +97,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         >>> packed = pack_padded_sequence(gn.randn(2, 3, 5), [3, 1], batch_first=True)
         >>> padded, lengths = pad_packed_sequence(packed, batch_first=True)
         >>> padded.shape, lengths.tolist()
-        ((2, 3, 5), [3, 1])
+        (gpunet.Size([2, 3, 5]), [3, 1])
     """
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"pad_packed_sequence: sequence must be a PackedSequence, got "
@@ -136,7 +136,7 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0):
 
     Example:
         >>> pad_sequence([gn.ones(3, 2), gn.ones(1, 2)]).shape
-        (3, 2, 2)
+        gpunet.Size([3, 2, 2])
     """
     sequences = list(sequences)
     if not sequences or not all(isinstance(s, Tensor) and s.ndim >= 1 for s in sequences):
