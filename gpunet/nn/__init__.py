@@ -19,6 +19,7 @@ from . import parallel
 from .parallel import DataParallel
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell
 from .sync_batchnorm import SyncBatchNorm
+from .upsampling import ConvTranspose2d, Upsample
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 
@@ -30,6 +31,7 @@ __all__ = [
     "ReLU", "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "init",
     "GRU", "GRUCell", "LSTMCell", "functional",
     "Dropout2d", "ModuleDict", "MultiheadAttention", "Transformer", "TransformerDecoder",
-    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "ConvTranspose2d",
+    "Upsample",
 ]
 from . import functional  # noqa: E402  (PyTorch's nn.functional path)

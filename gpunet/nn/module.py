@@ -225,10 +225,13 @@ class Module:
         """Evaluation mode: ``train(False)``; returns self."""
         return self.train(False)
 
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to None."""
+    def zero_grad(self, set_to_none=True):
+        """Set every parameter's ``.grad`` to None (``set_to_none=False``: zero it in place), as torch."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad._data[...] = 0
 
     def requires_grad_(self, flag=True):
         for p in self.parameters():

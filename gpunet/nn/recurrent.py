@@ -124,6 +124,9 @@ class _RNNBase(Module):
             return repack_like(seq, packed)
         return seq.transpose(0, 1) if self.batch_first else seq
 
+    def flatten_parameters(self):
+        """A no-op, as torch's is off cuDNN: each weight here is already its own contiguous array."""
+
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:

@@ -13,6 +13,8 @@ import numpy as np
 
 from ..nn.module import Module
 from ..tensor import Tensor
+from .layers import wrap_forward
+from .ops import CONVERTERS, supported_ops
 from .trace import Graph, UnsupportedOperatorError, trace
 
 __all__ = ["export", "UnsupportedOperatorError"]
@@ -50,13 +52,10 @@ def _names(given, count, default):
     return given + [stem if count == 1 else f"{stem}{k}" for k in range(len(given), count)]
 
 
-def _dynamic(dynamic_axes, known):
+def _dynamic(dynamic_axes):
     """{name: {axis: symbol}} from torch's two forms ({name: {axis: symbol}} or {name: [axes]})."""
     out = {}
     for name, axes in (dynamic_axes or {}).items():
-        if name not in known:
-            raise ValueError(f"export: dynamic_axes names {name!r}, which is neither an input nor "
-                             f"an output name ({sorted(known)})")
         if isinstance(axes, dict):
             out[name] = {int(a): str(s) for a, s in axes.items()}
         else:
@@ -120,10 +119,10 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=F
     if not inputs:
         raise ValueError("export: args must hold at least one gpunet Tensor")
     params = {id(t): (n, t) for n, t in [*model.named_parameters(), *model.named_buffers()]}
-    graph = Graph(opset_version, params)
+    graph = Graph(opset_version, params, CONVERTERS, supported_ops)
     in_names = _names(input_names, len(inputs), "input")
     out_given = list(output_names or [])
-    dyn = _dynamic(dynamic_axes, set(in_names) | set(out_given))
+    dyn = _dynamic(dynamic_axes)
     graph.used.update(in_names + out_given)
     graph_inputs = []
     for name, t in zip(in_names, inputs):
@@ -133,12 +132,16 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=F
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        result = trace(graph, model, args, kwargs)
+        result = trace(graph, model, args, kwargs, wrap_forward)
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
     outputs = _flatten(result, [])
     out_names = _names(out_given, len(outputs), "output")
+    unknown = sorted(set(dyn) - set(in_names) - set(out_names))
+    if unknown:
+        raise ValueError(f"export: dynamic_axes names {unknown}, neither input nor output names "
+                         f"(inputs {in_names}, outputs {out_names})")
     graph.used.update(out_names)
     claimed = set(in_names)
     graph_outputs = [_output(graph, helper, t, name, dyn.get(name, {}), claimed)
@@ -154,7 +157,7 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=F
                               ir_version=helper.find_min_ir_version_for(opsets))
     onnx.checker.check_model(proto)
     if verbose:
-        print(helper.printable_graph(proto.graph))
+        print(onnx.printer.to_text(proto.graph))
     if f is not None:
         if hasattr(f, "write"):
             f.write(proto.SerializeToString())

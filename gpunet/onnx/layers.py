@@ -1,10 +1,10 @@
 """Layer-level mapping for ``gpunet.onnx.export``: the layers emitted as one ONNX op each.
 
 ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` become ONNX's LSTM / GRU / RNN ops (one per layer, both
-directions in one), ``BatchNorm1d/2d`` (eval) ``BatchNormalization``, ``AdaptiveAvgPool2d``
-``GlobalAveragePool`` or an ``AveragePool``.  Their forward still runs (its result is the traced
-value) with the op trace paused.  Other layers of ``gpunet.nn`` listed in ``TRACED`` are traced
-op by op (their forward is a few ops, or nothing in eval); any other ``gpunet.nn`` layer raises.
+directions in one), ``BatchNorm1d/2d`` (eval) ``BatchNormalization``, ``AdaptiveAvgPool2d`` to
+1x1 ``GlobalAveragePool`` (to other sizes it is traced op by op).  Their forward still runs (its
+result is the traced value) with the op trace paused.  The ``gpunet.nn`` layers in ``TRACED`` are
+traced op by op (their forward is a few ops, or nothing in eval); any other one raises.
 
 Gate order: gpunet (as PyTorch) keeps the LSTM's gates as i, f, g, o and ONNX as i, o, f, c; the
 GRU's as r, z, n and ONNX as z, r, h (``linear_before_reset=1`` is PyTorch's GRU).  ``GATES``
@@ -100,20 +100,18 @@ def _batch_norm(g, name, m, args, kwargs, out):
     g.bind(out, g.node("BatchNormalization", [x.name, scale, bias, mean, var], epsilon=m.eps), x.dims)
 
 
+def _is_global(m, x):
+    """True when AdaptiveAvgPool2d ``m`` pools all of ``x``'s H and W (output 1x1)."""
+    size = m.output_size
+    oh, ow = (size, size) if isinstance(size, int) else tuple(size)
+    return (oh or x.shape[2], ow or x.shape[3]) == (1, 1)
+
+
 def _adaptive_avg_pool(g, name, m, args, kwargs, out):
+    """Output 1x1: GlobalAveragePool (any H, W).  Other sizes are traced op by op instead (one
+    AveragePool when they divide the input's, else slices, means and stacks)."""
     x = g.value(args[0], f"AdaptiveAvgPool2d '{name}'")
-    h, w = args[0].shape[2:]
-    oh, ow = out.shape[2:]
-    dims = x.dims[:2] + (oh, ow)
-    if (oh, ow) == (1, 1):
-        g.bind(out, g.node("GlobalAveragePool", [x.name]), dims)
-        return
-    if h % oh or w % ow:
-        raise UnsupportedOperatorError(
-            f"gpunet.onnx.export: AdaptiveAvgPool2d '{name}' to {(oh, ow)} from {(h, w)}: only "
-            "output sizes that divide the input's (or 1x1, global) are exported")
-    k = [h // oh, w // ow]
-    g.bind(out, g.node("AveragePool", [x.name], kernel_shape=k, strides=k), dims)
+    g.bind(out, g.node("GlobalAveragePool", [x.name]), x.dims[:2] + (1, 1))
 
 
 WHOLE = ((nn.LSTM, _recurrent), (nn.GRU, _recurrent), (nn.RNN, _recurrent),
@@ -142,7 +140,7 @@ def wrap_forward(g, name, module):
                 "own whose forward composes them with tensor ops")
         g.stack.append((name, cls.__name__))
         try:
-            if convert is None:
+            if convert is None or convert is _adaptive_avg_pool and not _is_global(module, args[0]):
                 return forward(*args, **kwargs)
             g.suspended += 1
             try:

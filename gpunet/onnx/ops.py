@@ -273,10 +273,16 @@ def _getitem(g, ins, p, out):
                 dims[axis] = f"{dims[axis]}_slice" if is_dyn(dims[axis]) and not fixed else sizes[axis]
             axis += 1
         elif hasattr(item, "shape") and not isinstance(item, (int, np.integer)):
-            idx = np.asarray(v.tensor.backend.to_host(item)).astype(np.int64)
-            name = g.node("Gather", [name, g.const(idx, "index")], axis=axis)
-            dims[axis:axis + 1] = sizes[axis:axis + 1] = list(idx.shape)
-            axis += idx.ndim
+            traced = g.by_data.get(id(item))  # an index tensor of the graph, or a constant
+            if traced is not None:
+                idx, idx_dims = g.cast(traced, np.int64), list(traced.dims)
+            else:
+                host = np.asarray(v.tensor.backend.to_host(item)).astype(np.int64)
+                idx, idx_dims = g.const(host, "index"), list(host.shape)
+            name = g.node("Gather", [name, idx], axis=axis)
+            dims[axis:axis + 1] = idx_dims
+            sizes[axis:axis + 1] = list(item.shape)
+            axis += item.ndim
         else:
             name = g.node("Gather", [name, g.scalar(int(item), np.int64)], axis=axis)
             del dims[axis], sizes[axis]

@@ -35,10 +35,11 @@ class UnsupportedOperatorError(RuntimeError):
 class Value:
     """A traced tensor: its ONNX ``name``, ``dims`` (int or symbolic str per axis) and dtype."""
 
-    __slots__ = ("name", "dims", "dtype", "tensor", "version")
+    __slots__ = ("name", "dims", "dtype", "tensor", "array", "version")
 
     def __init__(self, name, dims, tensor):
         self.name, self.dims, self.tensor = name, tuple(dims), tensor
+        self.array = tensor._data  # held, so that its id keeps naming it (Graph.by_data)
         self.dtype, self.version = tensor.dtype, tensor._version
 
 
@@ -61,11 +62,13 @@ def broadcast_dims(shape, *all_dims):
 class Graph:
     """The ONNX nodes, initializers and traced values of one export; also the op-trace callback."""
 
-    def __init__(self, opset, params=None):
+    def __init__(self, opset, params=None, converters=None, supported_ops=None):
         from onnx import helper, numpy_helper  # the caller checked that onnx imports
 
         self.helper, self.numpy_helper = helper, numpy_helper
         self.opset, self.params = opset, params or {}  # params: {id(tensor): (name, tensor)}
+        self.converters = converters or {}  # {Function class: converter} (ops.CONVERTERS)
+        self.supported_ops = supported_ops or (lambda: [])
         self.nodes, self.initializers = [], []
         self.values, self.by_data, self.consts = {}, {}, {}
         self.used = set()
@@ -99,7 +102,7 @@ class Graph:
             return self.consts[key]
         name = hint if hint not in self.used else self.fresh(hint)
         self.used.add(name)
-        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(self.numpy_helper.from_array(np.array(array, order="C"), name))
         if key is not None:
             self.consts[key] = name
         return name
@@ -133,11 +136,14 @@ class Graph:
         return v
 
     def value(self, t, where="op"):
-        """The Value of tensor ``t``: traced, a parameter or buffer (an initializer of its name),
-        or else a constant baked into the graph (with a warning unless it is a scalar)."""
+        """The Value of tensor ``t``: traced (or sharing a traced tensor's array, as ``detach()``
+        and ``.data`` do), a parameter or buffer (an initializer of its name), or else a constant
+        baked into the graph (with a warning unless it is a scalar)."""
         v = self.values.get(id(t))
+        if v is None and id(t) not in self.params:
+            v = self.by_data.get(id(t._data))
         if v is not None:
-            if t._version != v.version:
+            if v.tensor._version != v.version:
                 raise UnsupportedOperatorError(
                     f"gpunet.onnx.export: a tensor used by {where}{self.where()} was changed in "
                     "place after it was computed; in-place ops (x += y, x[i] = v, add_) are not "
@@ -175,22 +181,20 @@ class Graph:
     def __call__(self, cls, tensors, params, result):
         if self.suspended or threading.get_ident() != self.thread:
             return
-        from .ops import CONVERTERS, supported_ops
-
-        convert = CONVERTERS.get(cls)
+        convert = self.converters.get(cls)
         if convert is None:
             raise UnsupportedOperatorError(
                 f"gpunet.onnx.export: op '{cls.__name__}'{self.where()} has no ONNX mapping; "
-                f"supported ops: {', '.join(supported_ops())}")
+                f"supported ops: {', '.join(self.supported_ops())}")
         ins = [self.value(t, f"op '{cls.__name__}'") for t in tensors]
         name, dims = convert(self, ins, params, result)
         self.bind(result, name, dims)
 
 
-def trace(graph, model, args, kwargs):
-    """Run ``model(*args, **kwargs)`` under ``graph``: ops traced, layers wrapped; the output."""
-    from .layers import wrap_forward
-
+def trace(graph, model, args, kwargs, wrap_forward):
+    """Run ``model(*args, **kwargs)`` under ``graph`` and return its output: every op traced,
+    and every sub-module's forward replaced, on the instance, by ``wrap_forward(graph, name,
+    module)`` (``layers.wrap_forward``) until it returns."""
     with _lock:
         if _function._tracer is not None:
             raise RuntimeError("gpunet.onnx.export: an export is already tracing in this thread "

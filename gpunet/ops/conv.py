@@ -172,3 +172,97 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=1, padding=0, pool=2):
                          f"the pool window {pool}x{pool}")
     extra = [bias] if bias is not None else []
     return Conv2dReLUMaxPool.apply(x, weight, *extra, stride=stride, padding=padding, pool=pool)
+
+
+class ConvTranspose2d(Function):
+    """The transpose of conv2d (x (N,C_in,H,W), w (C_in, C_out/groups, kH, kW)): the conv's
+    input-gradient primitive forward, the conv itself for the input gradient, and the conv's
+    weight gradient with the roles of input and output swapped, on every backend's kernels.
+
+    When an output padding reaches the stride (PyTorch allows it below the dilation), the
+    output is no conv's input shape: then the unpadded "full" output is computed and cut (or
+    zero-extended) to size, and the backward embeds gy back into the full shape."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                out_shape=None):
+        be = ctx.backend
+        ctx.extra = {} if (dilation, groups) == ((1, 1), 1) else {"dilation": dilation, "groups": groups}
+        ctx.save_for_backward(x, w)
+        ctx.cut = None
+        if all(o - _full_len(n, s, 0, d, k) + 2 * p < s for o, n, s, p, d, k in
+               zip(out_shape[2:], x.shape[2:], stride, padding, dilation, w.shape[2:])):
+            ctx.args = (stride, padding)
+            y = be.conv2d_bwd_data(x, w, out_shape, stride, padding, **ctx.extra)
+        else:
+            full = tuple(_full_len(n, s, 0, d, k) for n, s, d, k in
+                         zip(x.shape[2:], stride, dilation, w.shape[2:]))
+            ctx.args, ctx.full = (stride, (0, 0)), out_shape[:2] + full
+            ctx.cut = tuple(slice(p, min(p + o, f)) for p, o, f in zip(padding, out_shape[2:], full))
+            y_full = be.conv2d_bwd_data(x, w, ctx.full, stride, (0, 0), **ctx.extra)
+            y = be.xp.zeros(out_shape, dtype=x.dtype)
+            y[(Ellipsis,) + tuple(slice(0, c.stop - c.start) for c in ctx.cut)] = y_full[(Ellipsis,) + ctx.cut]
+        return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved
+        be, need = ctx.backend, ctx.needs_input_grad
+        gb = be.conv2d_bwd_bias(gy) if len(need) > 2 and need[2] else None
+        if ctx.cut is not None:  # gy of the cut output, embedded into the full output's shape
+            g_full = be.xp.zeros(ctx.full, dtype=gy.dtype)
+            g_full[(Ellipsis,) + ctx.cut] = gy[(Ellipsis,) + tuple(slice(0, c.stop - c.start) for c in ctx.cut)]
+            gy = g_full
+        gy = be.xp.ascontiguousarray(gy)
+        gx = be.conv2d_fwd(gy, w, None, *ctx.args, keep_cols=False, **ctx.extra)[0] if need[0] else None
+        gw = be.conv2d_bwd_weight(x, gy, w.shape, *ctx.args, **ctx.extra) if need[1] else None
+        return gx, gw, gb
+
+
+def _full_len(n, stride, padding, dilation, k):
+    """A transposed conv's output length along one axis, before output padding."""
+    return (n - 1) * stride - 2 * padding + dilation * (k - 1) + 1
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution ("deconvolution"), as ``F.conv_transpose2d``: input
+    (N, C_in, H, W), weight (C_in, C_out/groups, kH, kW) -> (N, C_out, Ho, Wo) with
+    Ho = (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1.
+
+    Example:
+        >>> F.conv_transpose2d(gn.ones(1, 2, 3, 3), gn.ones(2, 4, 2, 2), stride=2).shape
+        gpunet.Size([1, 4, 6, 6])
+    """
+    from .._arg_checks import _pair
+
+    _tensor("input", input, 4)
+    _tensor("weight", weight, 4)
+    stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
+    dilation, output_padding = _pair("dilation", dilation, 1), _pair("output_padding", output_padding, 0)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or input.shape[1] % groups:
+        raise ValueError(f"conv_transpose2d: groups must be an int >= 1 dividing the input channels "
+                         f"({input.shape[1]}), got {groups!r}")
+    if input.shape[1] != weight.shape[0]:
+        raise ValueError(f"conv_transpose2d: input has {input.shape[1]} channels (shape "
+                         f"{tuple(input.shape)}) but weight {tuple(weight.shape)} expects {weight.shape[0]}")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"conv_transpose2d: input is {input.dtype} but weight is {weight.dtype}; they must match")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise ValueError(f"conv_transpose2d: output padding must be smaller than either stride or "
+                             f"dilation, but got output_padding={output_padding}, stride={stride}, "
+                             f"dilation={dilation}")
+    k_out = weight.shape[1] * groups
+    if bias is not None and _tensor("bias", bias, 1).shape != (k_out,):
+        raise ValueError(f"conv_transpose2d: bias has shape {tuple(bias.shape)}, needs ({k_out},)")
+    hw = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in
+          zip(input.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding)]
+    if min(hw) < 1:
+        raise ValueError(f"conv_transpose2d: the output size {tuple(hw)} is too small (input "
+                         f"{tuple(input.shape)}, stride {stride}, padding {padding})")
+    # conv2d_bwd_data's weight is (K, C/groups, ...) with K the conv's outputs: here C_in
+    extra = [bias] if bias is not None else []
+    return ConvTranspose2d.apply(input, weight, *extra, stride=stride, padding=padding,
+                                 dilation=dilation, groups=groups,
+                                 out_shape=(input.shape[0], k_out, hw[0], hw[1]))

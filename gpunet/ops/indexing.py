@@ -244,3 +244,45 @@ def install(cls):
     cls.masked_fill = masked_fill
     cls.sort = lambda a, dim=-1, descending=False, stable=False: sort(a, dim, descending, stable)
     cls.topk = lambda a, k, dim=-1, largest=True, sorted=True: topk(a, k, dim, largest, sorted)
+
+
+class Pad(Function):
+    """``a`` with constant ``value`` borders, ``widths`` (lo, hi) per dim; negative widths
+    crop, as in PyTorch.  The gradient is the part of ``gy`` over ``a``'s elements."""
+
+    @staticmethod
+    def forward(ctx, a, widths, value):
+        xp = ctx.backend.xp
+        grow = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        padded = xp.pad(a, grow, mode="constant", constant_values=value)
+        ctx.padded = padded.shape
+        ctx.crop = tuple(slice(max(-lo, 0), m - max(-hi, 0)) for (lo, hi), m in zip(widths, padded.shape))
+        ctx.inner = tuple(slice(g, g + n) for (g, _), n in zip(grow, a.shape))
+        return padded[ctx.crop]
+
+    @staticmethod
+    def backward(ctx, gy):
+        g = ctx.backend.xp.zeros(ctx.padded, dtype=gy.dtype)
+        g[ctx.crop] = gy
+        return (g[ctx.inner],)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad (or, with negative widths, crop) the last dims, as ``F.pad``: ``pad`` lists
+    (left, right) widths from the last dim backwards; only ``mode="constant"``.
+
+    Example:
+        >>> F.pad(gn.ones(1, 2), (1, 2)).tolist()
+        [[0.0, 1.0, 1.0, 0.0, 0.0]]
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pad: input must be a gpunet Tensor, got {type(input).__name__}")
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode={mode!r} is not in gpunet; only 'constant'")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"Padding length must be divisible by 2 and at most twice the number of "
+                         f"dimensions of the input ({input.ndim}), got {len(pad)}")
+    widths = [(0, 0)] * input.ndim
+    for k in range(len(pad) // 2):
+        widths[input.ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+    return Pad.apply(input, widths=widths, value=0 if value is None else value)

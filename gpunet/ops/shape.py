@@ -331,7 +331,9 @@ def chunk(input, chunks, dim=0):
     if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = input.shape[_dim("chunk", dim, input.ndim)]
-    return split(input, max(-(-n // int(chunks)), 1), dim)
+    if n == 0:  # PyTorch: `chunks` empty pieces
+        return split(input, [0] * int(chunks), dim)
+    return split(input, -(-n // int(chunks)), dim)
 
 
 def roll(input, shifts, dims=None):

@@ -8,7 +8,7 @@ Example:
 from ...data import (BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, Subset,
                      SubsetRandomSampler, TensorDataset, WeightedRandomSampler, default_collate, default_convert,
                      random_split)
-from . import distributed  # noqa: F401
+from . import dataloader, distributed  # noqa: F401
 
 __all__ = ["BatchSampler", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
            "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate", "default_convert",
