@@ -21,6 +21,7 @@ import numpy as np
 
 from ..function import Function, is_grad_enabled, no_grad
 from ..tensor import Tensor, as_tensor_like
+from .shape import _is_basic_index
 
 _KIND_NAMES = {"b": "Bool", "i": "Long", "u": "Byte", "f": "Float"}
 
@@ -132,6 +133,7 @@ def _index(index):
 def setitem(self, index, value):
     """``x[index] = value`` for slices, ints, integer and boolean masks (PyTorch's rules)."""
     index = _index(index)
+    given_tensor = isinstance(value, Tensor)
     if not isinstance(value, Tensor):
         if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim):
             value = Tensor(np.asarray(value), backend=self.backend)
@@ -143,6 +145,12 @@ def setitem(self, index, value):
         raise ValueError(f"x[...] = value: value is on backend {value.backend.name!r}, x on "
                          f"{self.backend.name!r}; move it with .to({self.backend.name!r})")
     _check_overlap(self, "x[...] = value")
+    if given_tensor and value.dtype != self.dtype and not _is_basic_index(index):
+        items = index if isinstance(index, tuple) else (index,)
+        mask_fill = len(items) == 1 and getattr(items[0], "dtype", None) == np.bool_ and value.ndim == 0
+        if not mask_fill:  # PyTorch's index_put_ casts only numbers (and a 0-d value under a mask)
+            raise RuntimeError(f"x[...] = value: Index put requires the source and destination dtypes "
+                               f"match, got {self.dtype} for the destination and {value.dtype} for the source")
     while value.ndim and value.shape[0] == 1:  # PyTorch drops a value's leading size-1 dims
         value = value.reshape(value.shape[1:])
     needs = self.requires_grad or value.requires_grad
@@ -183,13 +191,23 @@ def _filled(self, host):
     return Tensor._wrap(self.backend.asarray(np.asarray(host).astype(self.dtype)), self.backend)
 
 
+def _replace(t, value):
+    """``value`` (broadcast, in ``t``'s dtype) in place of every element of ``t``, in the graph:
+    ``value`` gets the gradient, ``t`` zero (PyTorch's fill_/copy_ gradients), and no
+    arithmetic with ``t``'s old values (``t * 0`` would turn an inf or nan into nan)."""
+    from ..creation import Where
+
+    value = value if value.dtype == t.dtype else value.to(t.dtype)
+    return Where.apply(value, t, condition=t.backend.xp.ones(t.shape, dtype=bool))
+
+
 def fill_(self, value):
     """Every element set to ``value`` (a number or a one-element tensor)."""
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"fill_: only supports a 0-dimension value tensor, got shape {list(value.shape)}")
-        return apply_inplace(self, "fill_()", lambda t: value.reshape(()) + t * 0, value)
-    return apply_inplace(self, "fill_()", lambda t: _filled(t, np.full(t.shape, value)))
+        return apply_inplace(self, "fill_()", lambda t: _replace(t, value), value)
+    return apply_inplace(self, "fill_()", lambda t: _replace(t, _filled(t, value)))
 
 
 def copy_(self, src, non_blocking=False):
@@ -199,22 +217,21 @@ def copy_(self, src, non_blocking=False):
     if src.backend is not self.backend:
         src = src.to(self.backend)
     _check_broadcast(self, "copy_()", src)
-    return apply_inplace(self, "copy_()", lambda t: t * 0 + (src if src.dtype == t.dtype
-                                                             else src.to(t.dtype)), src)
+    return apply_inplace(self, "copy_()", lambda t: _replace(t, src), src)
 
 
 def uniform_(self, a=0.0, b=1.0):
     """Fill with U(a, b) from gpunet's seeded host generator (``gn.manual_seed``)."""
     from ..random import host_rng
 
-    return apply_inplace(self, "uniform_()", lambda t: _filled(t, host_rng().uniform(a, b, t.shape)))
+    return apply_inplace(self, "uniform_()", lambda t: _replace(t, _filled(t, host_rng().uniform(a, b, t.shape))))
 
 
 def normal_(self, mean=0.0, std=1.0):
     """Fill with N(mean, std²) from gpunet's seeded host generator (``gn.manual_seed``)."""
     from ..random import host_rng
 
-    return apply_inplace(self, "normal_()", lambda t: _filled(t, host_rng().normal(mean, std, t.shape)))
+    return apply_inplace(self, "normal_()", lambda t: _replace(t, _filled(t, host_rng().normal(mean, std, t.shape))))
 
 
 def install(cls):
