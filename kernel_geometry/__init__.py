@@ -44,6 +44,17 @@ def out_hw(x_shape, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
     return ho, wo
 
 
+def transposed_out_size(size, k, s, p, dilation=1, output_padding=0):
+    """Output length of a transposed convolution (the input length of the conv it transposes,
+    plus ``output_padding``) along one axis.
+
+    Example:
+        >>> transposed_out_size(7, 3, 2, 1, output_padding=1)
+        14
+    """
+    return (size - 1) * s - 2 * p + dilation * (k - 1) + output_padding + 1
+
+
 def int_geometry(kernel, stride, padding):
     """``(kh, kw, sh, sw, ph, pw)`` as plain ints, the argument order of every window kernel."""
     return (int(kernel[0]), int(kernel[1]), int(stride[0]), int(stride[1]),

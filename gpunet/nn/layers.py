@@ -40,6 +40,34 @@ def _empty(shape, dtype, backend):
     return Parameter(Tensor._wrap(be.asarray(np.zeros(shape, dtype)), be))
 
 
+def _conv_geometry(layer, module, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                   groups):
+    """Check and set a conv layer's channels, kernel_size, stride, padding, dilation and groups."""
+    module.in_channels = _positive_int(layer, "in_channels", in_channels)
+    module.out_channels = _positive_int(layer, "out_channels", out_channels)
+    module.kernel_size = F._pair("kernel_size", kernel_size, 1)
+    module.stride = F._pair("stride", stride, 1)
+    module.padding = F._pair("padding", padding, 0)
+    module.dilation = F._pair("dilation", dilation, 1)
+    module.groups = _positive_int(layer, "groups", groups)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{layer}: groups={groups} must divide in_channels ({in_channels}) "
+                         f"and out_channels ({out_channels})")
+
+
+def _conv_repr(module, optional):
+    """PyTorch's conv extra_repr: channels, kernel and stride, then each of ``optional``
+    (name, default) that differs, then groups and bias."""
+    s = (f"{module.in_channels}, {module.out_channels}, kernel_size={module.kernel_size}, "
+         f"stride={module.stride}")
+    for name, default in optional:
+        if getattr(module, name) != default:
+            s += f", {name}={getattr(module, name)}"
+    if module.groups != 1:
+        s += f", groups={module.groups}"
+    return s + ("" if module.bias is not None else ", bias=False")
+
+
 def _reset_like_pytorch(weight, bias):
     init.kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
@@ -89,16 +117,8 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, dtype=np.float32, backend=None):
         super().__init__()
-        self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
-        self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
-        self.kernel_size = F._pair("kernel_size", kernel_size, 1)
-        self.stride = F._pair("stride", stride, 1)
-        self.padding = F._pair("padding", padding, 0)
-        self.dilation = F._pair("dilation", dilation, 1)
-        self.groups = _positive_int("Conv2d", "groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: groups={groups} must divide in_channels ({in_channels}) "
-                             f"and out_channels ({out_channels})")
+        _conv_geometry("Conv2d", self, in_channels, out_channels, kernel_size, stride, padding,
+                       dilation, groups)
         self.weight = _empty((self.out_channels, self.in_channels // self.groups) + self.kernel_size,
                              dtype, backend)
         if bias:
@@ -129,15 +149,7 @@ class Conv2d(Module):
         return F.conv2d_relu_max_pool2d(x, self.weight, self.bias, self.stride, self.padding, pool)
 
     def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        return s + ("" if self.bias is not None else ", bias=False")
+        return _conv_repr(self, (("padding", (0, 0)), ("dilation", (1, 1))))
 
 
 class _Pool2d(Module):

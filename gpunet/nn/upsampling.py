@@ -11,7 +11,9 @@ import numpy as np
 
 from ..ops.conv import conv_transpose2d
 from ..ops.upsample import interpolate
-from .layers import _empty, _positive_int, _reset_like_pytorch
+from kernel_geometry import transposed_out_size
+
+from .layers import _conv_geometry, _conv_repr, _empty, _reset_like_pytorch
 from .module import Module
 from .. import functional as F
 
@@ -30,16 +32,9 @@ class ConvTranspose2d(Module):
         super().__init__()
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose2d, got {padding_mode!r}')
-        self.in_channels = _positive_int("ConvTranspose2d", "in_channels", in_channels)
-        self.out_channels = _positive_int("ConvTranspose2d", "out_channels", out_channels)
-        self.kernel_size = F._pair("kernel_size", kernel_size, 1)
-        self.stride, self.padding = F._pair("stride", stride, 1), F._pair("padding", padding, 0)
+        _conv_geometry("ConvTranspose2d", self, in_channels, out_channels, kernel_size, stride,
+                       padding, dilation, groups)
         self.output_padding = F._pair("output_padding", output_padding, 0)
-        self.dilation = F._pair("dilation", dilation, 1)
-        self.groups = _positive_int("ConvTranspose2d", "groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"ConvTranspose2d: groups={groups} must divide in_channels ({in_channels}) "
-                             f"and out_channels ({out_channels})")
         self.weight = _empty((in_channels, out_channels // groups) + self.kernel_size, dtype, device)
         if bias:
             self.bias = _empty((out_channels,), dtype, device)
@@ -50,22 +45,15 @@ class ConvTranspose2d(Module):
     def forward(self, input, output_size=None):
         output_padding = self.output_padding
         if output_size is not None:  # PyTorch: pick the output padding that reaches output_size
-            want = tuple(output_size)[-2:]
-            base = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
-                    zip(input.shape[2:], self.stride, self.padding, self.dilation, self.kernel_size)]
-            output_padding = tuple(w - b for w, b in zip(want, base))
+            output_padding = tuple(
+                want - transposed_out_size(n, k, s, p, d) for want, n, k, s, p, d in
+                zip(tuple(output_size)[-2:], input.shape[2:], self.kernel_size, self.stride,
+                    self.padding, self.dilation))
         return conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                                 self.groups, self.dilation)
 
     def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        for name, default in (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1))):
-            if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        return s + ("" if self.bias is not None else ", bias=False")
+        return _conv_repr(self, (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1))))
 
 
 class Upsample(Module):

@@ -7,10 +7,10 @@ bias gradient.  The values are those of the layer followed by ``F.relu``, bit fo
 """
 from __future__ import annotations
 
-from kernel_geometry import out_hw
+from kernel_geometry import out_hw, transposed_out_size
 
 from ..function import Function, is_grad_enabled
-from .._arg_checks import _conv2d_args, _tensor
+from .._arg_checks import _conv2d_args, _pair, _tensor
 
 
 class Linear(Function):
@@ -185,23 +185,23 @@ class ConvTranspose2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
-                out_shape=None):
+                output_padding=(0, 0), out_shape=None):
         be = ctx.backend
         ctx.extra = {} if (dilation, groups) == ((1, 1), 1) else {"dilation": dilation, "groups": groups}
         ctx.save_for_backward(x, w)
         ctx.cut = None
-        if all(o - _full_len(n, s, 0, d, k) + 2 * p < s for o, n, s, p, d, k in
-               zip(out_shape[2:], x.shape[2:], stride, padding, dilation, w.shape[2:])):
+        if all(op < s for op, s in zip(output_padding, stride)):
             ctx.args = (stride, padding)
             y = be.conv2d_bwd_data(x, w, out_shape, stride, padding, **ctx.extra)
         else:
-            full = tuple(_full_len(n, s, 0, d, k) for n, s, d, k in
-                         zip(x.shape[2:], stride, dilation, w.shape[2:]))
+            full = tuple(transposed_out_size(n, k, s, 0, d) for n, k, s, d in
+                         zip(x.shape[2:], w.shape[2:], stride, dilation))
             ctx.args, ctx.full = (stride, (0, 0)), out_shape[:2] + full
-            ctx.cut = tuple(slice(p, min(p + o, f)) for p, o, f in zip(padding, out_shape[2:], full))
-            y_full = be.conv2d_bwd_data(x, w, ctx.full, stride, (0, 0), **ctx.extra)
+            ctx.cut = (Ellipsis,) + tuple(slice(p, min(p + o, f)) for p, o, f in
+                                          zip(padding, out_shape[2:], full))
+            ctx.kept = (Ellipsis,) + tuple(slice(0, c.stop - c.start) for c in ctx.cut[1:])
             y = be.xp.zeros(out_shape, dtype=x.dtype)
-            y[(Ellipsis,) + tuple(slice(0, c.stop - c.start) for c in ctx.cut)] = y_full[(Ellipsis,) + ctx.cut]
+            y[ctx.kept] = be.conv2d_bwd_data(x, w, ctx.full, stride, (0, 0), **ctx.extra)[ctx.cut]
         return y if b is None else y + b.reshape(1, -1, 1, 1)
 
     @staticmethod
@@ -211,17 +211,12 @@ class ConvTranspose2d(Function):
         gb = be.conv2d_bwd_bias(gy) if len(need) > 2 and need[2] else None
         if ctx.cut is not None:  # gy of the cut output, embedded into the full output's shape
             g_full = be.xp.zeros(ctx.full, dtype=gy.dtype)
-            g_full[(Ellipsis,) + ctx.cut] = gy[(Ellipsis,) + tuple(slice(0, c.stop - c.start) for c in ctx.cut)]
+            g_full[ctx.cut] = gy[ctx.kept]
             gy = g_full
         gy = be.xp.ascontiguousarray(gy)
         gx = be.conv2d_fwd(gy, w, None, *ctx.args, keep_cols=False, **ctx.extra)[0] if need[0] else None
         gw = be.conv2d_bwd_weight(x, gy, w.shape, *ctx.args, **ctx.extra) if need[1] else None
         return gx, gw, gb
-
-
-def _full_len(n, stride, padding, dilation, k):
-    """A transposed conv's output length along one axis, before output padding."""
-    return (n - 1) * stride - 2 * padding + dilation * (k - 1) + 1
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -234,8 +229,6 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         >>> F.conv_transpose2d(gn.ones(1, 2, 3, 3), gn.ones(2, 4, 2, 2), stride=2).shape
         gpunet.Size([1, 4, 6, 6])
     """
-    from .._arg_checks import _pair
-
     _tensor("input", input, 4)
     _tensor("weight", weight, 4)
     stride, padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
@@ -256,13 +249,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     k_out = weight.shape[1] * groups
     if bias is not None and _tensor("bias", bias, 1).shape != (k_out,):
         raise ValueError(f"conv_transpose2d: bias has shape {tuple(bias.shape)}, needs ({k_out},)")
-    hw = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in
-          zip(input.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding)]
+    hw = [transposed_out_size(n, k, s, p, d, op) for n, k, s, p, d, op in
+          zip(input.shape[2:], weight.shape[2:], stride, padding, dilation, output_padding)]
     if min(hw) < 1:
         raise ValueError(f"conv_transpose2d: the output size {tuple(hw)} is too small (input "
                          f"{tuple(input.shape)}, stride {stride}, padding {padding})")
-    # conv2d_bwd_data's weight is (K, C/groups, ...) with K the conv's outputs: here C_in
     extra = [bias] if bias is not None else []
     return ConvTranspose2d.apply(input, weight, *extra, stride=stride, padding=padding,
-                                 dilation=dilation, groups=groups,
+                                 dilation=dilation, groups=groups, output_padding=output_padding,
                                  out_shape=(input.shape[0], k_out, hw[0], hw[1]))

@@ -10,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -18,13 +19,16 @@ from ..function import Function
 from ..tensor import Tensor
 
 
+@functools.lru_cache(maxsize=64)  # an Upsample layer asks for the same few every step
 def interpolation_matrix(n_in, n_out, mode, align_corners, scale):
     """(n_out, n_in) weights: which input rows each output row mixes, as PyTorch computes them
-    (``scale`` is 1 / scale_factor when one was given, else n_in / n_out)."""
+    (``scale`` is 1 / scale_factor when one was given, else n_in / n_out).  Cached: callers
+    copy it (``astype``) and never write into it."""
     a = np.zeros((n_out, n_in))
     dst = np.arange(n_out)
     if mode == "nearest":
         a[dst, np.minimum(np.floor(dst * scale).astype(np.int64), n_in - 1)] = 1
+        a.setflags(write=False)
         return a
     if align_corners:
         src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
@@ -35,6 +39,7 @@ def interpolation_matrix(n_in, n_out, mode, align_corners, scale):
     frac = src - lo
     np.add.at(a, (dst, lo), 1 - frac)
     np.add.at(a, (dst, hi), frac)
+    a.setflags(write=False)
     return a
 
 
