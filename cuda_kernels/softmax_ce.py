@@ -79,6 +79,8 @@ def _make_kernels(acc_t):
                 lab = labels[row]
                 if row == 0:
                     wsum[1] = class_w
+                    if mode == 0:
+                        wsum[0] = acc_t(0)  # no reduction: the backward does not divide
                 if lab == ignore_index:
                     loss[row] = acc_t(0)
                     row_w[row] = acc_t(0)
@@ -161,10 +163,12 @@ def kernels(dtype):
 _MODES = {"none": 0, "sum": 1, "mean": 2}
 
 
-def _weight_args(weight, dtype):
-    """(weight array, has_weight): a one-element stand-in when there are no class weights."""
+def _weight_args(weight, dtype, stand_in):
+    """(weight array, has_weight). Without class weights the kernel never reads ``weight``, so
+    ``stand_in`` (a 1-D array of ``dtype`` that the launch only reads) fills the slot and no
+    array is allocated per step."""
     if weight is None:
-        return _launch.xp.ones((1,), dtype=dtype), 0
+        return stand_in, 0
     return _launch.contiguous(weight.astype(dtype, copy=False)), 1
 
 
@@ -195,12 +199,13 @@ def softmax_cross_entropy_fwd(logits, labels, reduction="none", weight=None, ign
     mode = _MODES[reduction]
     total = xp.empty((1,), dtype=logits.dtype)  # (never a view of loss: the simulator
     # copies every array argument back after a launch, an alias would undo the kernel's writes)
-    wsum = xp.zeros((2,), dtype=logits.dtype)
+    wsum = xp.empty((2,), dtype=logits.dtype)  # the kernel writes both
     if n == 0:
+        wsum[...] = 0
         if mode:
             total[...] = 0 if reduction == "sum" else float("nan")  # PyTorch: the mean of none is NaN
         return (total.reshape(()) if mode else loss), probs, wsum
-    w, has_weight = _weight_args(weight, logits.dtype)
+    w, has_weight = _weight_args(weight, logits.dtype, logits.reshape(-1))
     grid = max(1, min(n, _launch.MAX_BLOCKS))
     bad_label = checks.device_flags()[checks.BAD_LABEL_SLOT:checks.BAD_LABEL_SLOT + 1]
     _launch.launch(kernels(logits.dtype).fwd, grid, _launch.reduce_threads(max(c, n if mode else 1)),
@@ -233,7 +238,7 @@ def softmax_cross_entropy_bwd(probs, labels, gloss, reduction="none", weight=Non
         wsum = xp.asarray([n, c], dtype=probs.dtype)
     gx = xp.empty_like(probs)
     if probs.size:
-        w, has_weight = _weight_args(weight, probs.dtype)
+        w, has_weight = _weight_args(weight, probs.dtype, gloss)
         _launch.launch(kernels(probs.dtype).bwd, _launch.blocks_for(probs.size), _launch.TPB,
                        probs, labels, w, has_weight, int(ignore_index),
                        _launch.scalar(label_smoothing, probs.dtype), gloss,

@@ -118,8 +118,9 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
     from .activation import log_softmax
 
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"cross_entropy: class-probability targets must have the input's shape "
-                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        raise ValueError(f"cross_entropy: a {target.dtype} target is read as class probabilities, "
+                         f"which must have the input's shape {tuple(input.shape)}, got "
+                         f"{tuple(target.shape)}; class ids need an integer dtype (target.long())")
     dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[dim]
     if label_smoothing:
