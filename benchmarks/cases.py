@@ -1,7 +1,9 @@
 """The benchmark cases, each buildable in gpunet or in PyTorch from the same weights and data.
 
-A case is a name such as ``lenet-step-b64``, ``lenet-infer-b256``, ``conv-fwd``, ``conv-fwdbwd``
-or ``lstm-fwdbwd``; ``build(framework, case, backend)`` returns a ``Case``: the call to time, a
+A case is a name such as ``lenet-step-b64``, ``lenet-infer-b256``, ``conv-fwd``, ``conv-fwdbwd``,
+``lstm-fwdbwd``, ``conv3x3-c64-s2`` (forward + backward of a 3×3 conv, C→C channels, stride 1
+or 2) or ``<model>-step-b<N>`` for a model of ``benchmarks/user_models.py`` (``resnet8``,
+``vgg``, ``lenetbn``, ``lstmlm``, ``grulm``); ``build(framework, case, backend)`` returns a ``Case``: the call to time, a
 sync that waits for queued device work, the images per call and the FLOPs per call (or None).
 
 Example:
@@ -136,11 +138,82 @@ def _lstm(framework, backend):
     return Case(fwd_bwd, sync, s["n"])
 
 
+CONV3X3_SHAPE = dict(n=16, h=32, w=32)  # conv3x3-cC-sS: 16 images of C×32×32
+
+
+def _conv3x3(framework, backend, c, stride):
+    """Forward + backward of Conv2d(c, c, 3, stride, padding=1); FLOPs counted for all three
+    products (output, input gradient, weight gradient)."""
+    s = CONV3X3_SHAPE
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((s["n"], c, s["h"], s["w"])).astype(np.float32)
+    w = (rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    T = _framework(framework)
+    dev = _device(backend)
+    kw = {"backend": backend} if framework == "gpunet" else {"device": dev}
+    xt = T.tensor(x, requires_grad=True, **kw)
+    wt = T.tensor(w, requires_grad=True, **kw)
+    ho = (s["h"] - 1) // stride + 1
+    gy = T.tensor(rng.standard_normal((s["n"], c, ho, ho)).astype(np.float32), **kw)
+
+    def fwd_bwd():
+        xt.grad = wt.grad = None
+        T.nn.functional.conv2d(xt, wt, stride=stride, padding=1).backward(gy)
+
+    return Case(fwd_bwd, _sync(T, backend), s["n"], 3 * 2.0 * s["n"] * c * ho * ho * c * 9)
+
+
+def _framework(name):
+    return __import__("gpunet" if name == "gpunet" else "torch")
+
+
+def _sync(T, backend):
+    if T.__name__ == "gpunet":
+        return T.backends.backend(backend).synchronize
+    return T.cuda.synchronize if backend == "cuda" else (lambda: None)
+
+
+def _user_model(framework, backend, name, n):
+    """One SGD (momentum 0.9) training step of a ``user_models`` model, from gpunet's weights."""
+    from benchmarks import user_models
+
+    T = _framework(framework)
+    state = user_models.initial_state(name)
+    x, y = user_models.data(name, n)
+    if framework == "gpunet":
+        with T.use_backend(backend):
+            model = user_models.build_model(T, name)
+        model.load_state_dict({k: T.tensor(v) for k, v in state.items()})
+        to = dict(backend=backend)
+    else:
+        model = user_models.build_model(T, name).to(_device(backend))
+        model.load_state_dict({k: T.from_numpy(v) for k, v in state.items()})
+        to = dict(device=_device(backend))
+    model.train()
+    x, y = T.tensor(x, **to), T.tensor(np.asarray(y, np.int64), **to)
+    opt = T.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = T.nn.functional.cross_entropy
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    items = n * user_models.LM_SHAPE["seq"] if name in ("lstmlm", "grulm") else n
+    return Case(step, _sync(T, backend), items)
+
+
 def build(framework, case, backend="numpy") -> Case:
     """The callable for ``case`` in ``framework`` ("gpunet" or "torch") on ``backend``."""
     m = re.fullmatch(r"lenet-(step|infer)-b(\d+)", case)
     if m:
         return _lenet(framework, backend, m.group(1), int(m.group(2)))
+    m = re.fullmatch(r"(resnet8|vgg|lenetbn|lstmlm|grulm)-step-b(\d+)", case)
+    if m:
+        return _user_model(framework, backend, m.group(1), int(m.group(2)))
+    m = re.fullmatch(r"conv3x3-c(\d+)-s([12])", case)
+    if m:
+        return _conv3x3(framework, backend, int(m.group(1)), int(m.group(2)))
     if case in ("conv-fwd", "conv-fwdbwd"):
         backward = case == "conv-fwdbwd"
         fn, sync = (_conv_gpunet if framework == "gpunet" else _conv_torch)(backend, backward)
@@ -149,4 +222,5 @@ def build(framework, case, backend="numpy") -> Case:
     if case == "lstm-fwdbwd":
         return _lstm(framework, backend)
     raise ValueError(f"unknown benchmark case {case!r}; expected lenet-step-bN, lenet-infer-bN, "
-                     "conv-fwd, conv-fwdbwd or lstm-fwdbwd")
+                     "conv-fwd, conv-fwdbwd, lstm-fwdbwd, conv3x3-cC-sS or "
+                     "(resnet8|vgg|lenetbn|lstmlm|grulm)-step-bN")

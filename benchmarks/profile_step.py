@@ -1,4 +1,4 @@
-"""Where a gpunet LeNet-5 training step spends its time: wall time per backend primitive.
+"""Where a gpunet training step spends its time: wall time per backend primitive.
 
 Every primitive of the backend (conv2d_fwd, max_pool2d_bwd, matmul, …) is wrapped with a wall
 clock, so the time a kernel spends on its worker threads is counted once, where it is called;
@@ -7,6 +7,7 @@ cProfile's table instead (the calling thread only).
 
 Example:
     $ python benchmarks/profile_step.py --batch 64 --top 5
+    $ python benchmarks/profile_step.py --model resnet8 --batch 64   # any benchmarks.user_models model
     $ python benchmarks/profile_step.py --batch 64 --gpunet-src /tmp/old-checkout   # a baseline
 """
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.models import GpunetLeNet, batch, lenet_weights  # noqa: E402
+from benchmarks.cases import build  # noqa: E402
+from benchmarks.user_models import BUILDERS  # noqa: E402
 
 from gpunet.backends.primitives import NAMES as PRIMITIVES  # noqa: E402  (the one declaration)
 
@@ -46,6 +48,7 @@ def time_primitives(backend, totals):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=("lenet", *BUILDERS), default="lenet")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--top", type=int, default=10)
@@ -55,27 +58,26 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.gpunet_src:
         sys.path.insert(0, str(Path(args.gpunet_src).resolve()))
-    model = GpunetLeNet(lenet_weights(0), args.backend)
-    x, y = model.tensors(*batch(args.batch))
+    import gpunet
+
+    case = build("gpunet", f"{args.model}-step-b{args.batch}", args.backend)
     totals = collections.defaultdict(float)
     if not args.cprofile:
-        time_primitives(model.be, totals)
+        time_primitives(gpunet.backends.backend(args.backend), totals)
     for _ in range(5):
-        model.step(x, y)
+        case.fn()
     totals.clear()
     prof = cProfile.Profile() if args.cprofile else None
     t0 = time.perf_counter()
     if prof:
         prof.enable()
     for _ in range(args.steps):
-        model.step(x, y)
-    model.sync()
+        case.fn()
+    case.sync()
     if prof:
         prof.disable()
     step = (time.perf_counter() - t0) / args.steps
-    import gpunet
-
-    print(f"LeNet step, batch {args.batch}, {args.backend} backend, gpunet from "
+    print(f"{args.model} step, batch {args.batch}, {args.backend} backend, gpunet from "
           f"{Path(gpunet.__file__).parent}: {step * 1e3:.2f} ms/step (wall)")
     if prof:
         return pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)

@@ -33,6 +33,9 @@ SUITES = {
     "conv": ["conv-fwd", "conv-fwdbwd"],
     "scaling": [f"lenet-step-b{n}" for n in SCALING_BATCHES],
     "lstm": ["lstm-fwdbwd"],
+    "models": ["resnet8-step-b64", "resnet8-step-b128", "vgg-step-b32", "lenetbn-step-b64",
+               "lstmlm-step-b20", "grulm-step-b20"],
+    "conv3x3": [f"conv3x3-c{c}-s{s}" for c in (16, 64, 128) for s in (1, 2)],
 }
 
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +72,40 @@ def test_every_result_records_the_blas_kernel_and_the_load(monkeypatch):
     info = harness.machine_info()
     assert info["blas_kernel"].endswith("(OPENBLAS_CORETYPE=Haswell)") and info["loadavg"] is not None
     assert "BLAS " + info["blas_kernel"] in harness.header(2, 3, "numpy")
+
+
+@pytest.mark.parametrize("name", ["resnet8", "vgg", "lenetbn", "lstmlm", "grulm"])
+def test_user_model_cases_train_the_same_model_in_both_frameworks(name):
+    """One source, two frameworks, gpunet's initial weights: the first loss and every
+    parameter's gradient agree to float32 rounding (so the race times the same work)."""
+    torch = pytest.importorskip("torch")
+    import gpunet as gn
+    from benchmarks import user_models
+
+    state = user_models.initial_state(name)
+    x, y = user_models.data(name, 4)
+    ours, theirs = user_models.build_model(gn, name), user_models.build_model(torch, name)
+    ours.load_state_dict({k: gn.tensor(v) for k, v in state.items()})
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    loss_g = gn.nn.functional.cross_entropy(ours(gn.tensor(x)), gn.tensor(y))
+    loss_t = torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y))
+    loss_g.backward()
+    loss_t.backward()
+    np.testing.assert_allclose(loss_g.item(), loss_t.item(), rtol=1e-5)
+    grads_t = {k: p.grad.numpy() for k, p in theirs.named_parameters()}
+    # float32 rounding relative to the largest gradient (a conv bias before BatchNorm has a
+    # true gradient of 0: both sides hold rounding noise there)
+    scale = max(np.abs(g).max() for g in grads_t.values())
+    for k, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads_t[k], rtol=1e-4, atol=1e-5 * scale, err_msg=k)
+
+
+@pytest.mark.parametrize("case", ["resnet8-step-b2", "conv3x3-c16-s2"])
+def test_new_cases_build_and_run(case):
+    pytest.importorskip("torch")
+    from benchmarks.cases import build
+
+    for framework in ("gpunet", "torch"):
+        c = build(framework, case)
+        c.fn()
+        c.sync()
