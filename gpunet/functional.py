@@ -25,7 +25,7 @@ from .ops.indexing import one_hot, pad  # noqa: F401
 from .ops.layer_norm import layer_norm  # noqa: F401
 from .ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, l1_loss,  # noqa: F401
                        mse_loss, nll_loss)
-from .ops.normalization import batch_norm  # noqa: F401
+from .ops.batch_norm import batch_norm  # noqa: F401
 from .ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
 from .ops.shape import cat, concat, flatten, stack  # noqa: F401
 from .ops.softmax_ce import cross_entropy, softmax_cross_entropy  # noqa: F401

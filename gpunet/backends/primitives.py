@@ -82,6 +82,12 @@ FAMILIES: dict[str, dict[str, str]] = {
                           "(D,) or None -> (y, saved)",
         "layer_norm_bwd": "(gx, gweight, gbias) for layer_norm_fwd (the last two None without weight)",
     },
+    "batch_norm": {
+        "batch_norm_fwd": "x (N, C, ...) normalised per channel with the batch mean and biased "
+                          "variance, times weight plus bias (C,) or None -> (y, mean, var, inv_std)",
+        "batch_norm_bwd": "(gx or None unless need_input, gweight, gbias) of batch_norm_fwd from gy, "
+                          "x and its mean, inv_std",
+    },
     "recurrent": {
         "lstm_cell_fwd": "one LSTM step from gate pre-activations gi, gh (N, 4H; gates i, f, g, o) "
                          "and c_prev (N, H) -> (hc, saved), hc (N, 2H) = [h | c]",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Function
-from ..ops.normalization import _channel_shape, batch_norm_backward, scale_shift, update_running
+from ..ops.batch_norm import _channel_shape, batch_norm_backward, scale_shift, update_running
 from .normalization import _BatchNorm
 
 __all__ = ["SyncBatchNorm"]

@@ -1,4 +1,5 @@
-"""Batch normalisation: one fused Function, forward and backward side by side (plain ``xp`` code)."""
+"""Batch normalisation: the fused Function over the backend's ``batch_norm`` kernels, and
+``F.batch_norm``; SyncBatchNorm (``nn/sync_batchnorm.py``) reuses the helpers below."""
 from __future__ import annotations
 
 from ..function import Function
@@ -11,7 +12,9 @@ def _channel_shape(x):
 
 
 class BatchNorm(Function):
-    """Normalise x (N, C, ...) per channel with the batch's statistics, then scale and shift.
+    """Normalise x (N, C, ...) per channel with the batch's statistics, then scale and shift,
+    in the backend's fused kernels (``batch_norm_fwd``/``_bwd``: a few passes over x, not one
+    array op per term).
 
     ``running`` = (running_mean, running_var, factor) arrays are updated in place:
     ``r = (1 - factor) * r + factor * batch_stat``, with the unbiased variance (as PyTorch).
@@ -19,23 +22,22 @@ class BatchNorm(Function):
 
     @staticmethod
     def forward(ctx, x, *affine, eps=1e-5, running=None):
-        xp = ctx.backend.xp
-        axes = (0,) + tuple(range(2, x.ndim))
-        count = x.size // x.shape[1]
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)  # biased: used to normalise
-        inv_std = 1 / xp.sqrt(var + eps)
-        xhat = centred * inv_std
-        update_running(running, mean, var, count)
-        y = scale_shift(xhat, affine)
-        ctx.axes, ctx.count = axes, count
-        ctx.save_for_backward(xhat, inv_std, affine[0] if affine else None)
+        weight, bias = affine if affine else (None, None)
+        y, mean, var, inv_std = ctx.backend.batch_norm_fwd(x, weight, bias, eps)
+        update_running(running, mean, var, x.size // x.shape[1])
+        ctx.affine = bool(affine)
+        ctx.save_for_backward(x, mean, inv_std, weight)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        return batch_norm_backward(ctx, gy)
+        x, mean, inv_std, weight = ctx.saved
+        gx, gweight, gbias = ctx.backend.batch_norm_bwd(gy, x, mean, inv_std, weight,
+                                                        ctx.needs_input_grad[0])
+        if not ctx.affine:
+            return (gx,)
+        return (gx, gweight if ctx.needs_input_grad[1] else None,
+                gbias if ctx.needs_input_grad[2] else None)
 
 
 def scale_shift(xhat, affine):

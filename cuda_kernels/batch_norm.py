@@ -1,0 +1,180 @@
+"""Batch normalisation on the GPU: split per-channel reductions and one elementwise pass each way.
+
+``x`` is viewed as (N, C, S).  ``batch_norm_sums_kernel`` gives block (c, s) channel c of
+about 16 images (split s); the last of a channel's blocks to finish (an integer ticket after a
+fence) adds the splits in a fixed order, so the sums repeat bit for bit.  The forward runs it
+twice (the channel sums, then the centred sums of squares: two-pass, as PyTorch) and
+``batch_norm_normalise_kernel`` writes y and the (C,) statistics.  The backward runs
+``batch_norm_grad_sums_kernel`` (sum gy and sum gy * (x - mean) in one pass) and
+``batch_norm_input_grad_kernel``; numpy_kernels/batch_norm.py has the formulas.
+
+Example:
+    >>> from cuda_kernels import batch_norm                                   # doctest: +SKIP
+    >>> y, mean, var, inv_std = batch_norm.batch_norm_fwd(x, w, b, 1e-5)      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+from numba import cuda, int32
+
+from . import _launch, checks
+from ._device import add_channel_split, block_sum, last_to_arrive, sum_splits
+
+SHARED = _launch.SHARED_SIZE
+
+BatchNormKernels = namedtuple("BatchNormKernels", "sums normalise grad_sums input_grad")
+
+
+def _make_kernels(acc_t):
+    @_launch.cached_jit
+    def batch_norm_sums_kernel(x, sums, count, centred, per, partial, tickets, out):
+        """out[k] = sum over n, p of x[n, k, p], or (``centred``) of (x[n, k, p] - sums[k] / count)^2."""
+        sm = cuda.shared.array(SHARED, dtype=acc_t)
+        last = cuda.shared.array(1, dtype=int32)
+        N, K, P = x.shape
+        t, nt, s = cuda.threadIdx.x, cuda.blockDim.x, cuda.blockIdx.y
+        for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
+            m = sums[k] / count if centred else acc_t(0)
+            acc = acc_t(0)
+            for n in range(s * per, min(N, s * per + per)):
+                for p in range(t, P, nt):
+                    v = x[n, k, p] - m
+                    acc += v * v if centred else v
+            add_channel_split(sm, last, acc, partial, tickets, out, k, t, nt, acc_t(0))
+
+    @_launch.cached_jit
+    def batch_norm_normalise_kernel(x, sums, squares, count, eps, weight, bias, affine, y,
+                                    mean, var, inv_std):
+        N, K, P = x.shape
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            n = i // (K * P)
+            k = (i - n * K * P) // P
+            p = i - (n * K + k) * P
+            m = sums[k] / count
+            r = acc_t(1) / math.sqrt(squares[k] / count + eps)
+            a = weight[k] * r if affine else r
+            y[n, k, p] = (x[n, k, p] - m) * a + (bias[k] if affine else acc_t(0))
+            if i < K:
+                mean[i] = sums[i] / count
+                var[i] = squares[i] / count
+                inv_std[i] = acc_t(1) / math.sqrt(squares[i] / count + eps)
+
+    @_launch.cached_jit
+    def batch_norm_grad_sums_kernel(gy, x, mean, per, partial, tickets, out):
+        """out[k] = sum gy[:, k], out[K + k] = sum gy[:, k] * (x[:, k] - mean[k]): block (k, s)
+        sums split s into partial[s, k] and partial[s, K + k]; the last block adds the splits."""
+        sm = cuda.shared.array(SHARED, dtype=acc_t)
+        last = cuda.shared.array(1, dtype=int32)
+        N, K, P = x.shape
+        t, nt, s = cuda.threadIdx.x, cuda.blockDim.x, cuda.blockIdx.y
+        splits = cuda.gridDim.y
+        for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
+            acc_g = acc_t(0)
+            acc_gd = acc_t(0)
+            for n in range(s * per, min(N, s * per + per)):
+                for p in range(t, P, nt):
+                    g = gy[n, k, p]
+                    acc_g += g
+                    acc_gd += g * (x[n, k, p] - mean[k])
+            sm[t] = acc_g
+            acc_g = block_sum(sm, t, nt)
+            sm[t] = acc_gd
+            acc_gd = block_sum(sm, t, nt)
+            if t == 0:
+                partial[s, k] = acc_g
+                partial[s, K + k] = acc_gd
+            if last_to_arrive(tickets, k, splits, last, t):
+                if t == 0:
+                    out[k] = sum_splits(partial, k, splits, acc_t(0))
+                    out[K + k] = sum_splits(partial, K + k, splits, acc_t(0))
+                    tickets[k] = 0
+                cuda.syncthreads()
+
+    @_launch.cached_jit
+    def batch_norm_input_grad_kernel(gy, x, mean, inv_std, sums, count, weight, affine, gx):
+        N, K, P = x.shape
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            n = i // (K * P)
+            k = (i - n * K * P) // P
+            p = i - (n * K + k) * P
+            r = inv_std[k]
+            scale = weight[k] * r if affine else r
+            slope = scale * r * (sums[K + k] * r / count)
+            gx[n, k, p] = scale * gy[n, k, p] - scale * (sums[k] / count) - slope * (x[n, k, p] - mean[k])
+
+    return BatchNormKernels(batch_norm_sums_kernel, batch_norm_normalise_kernel,
+                            batch_norm_grad_sums_kernel, batch_norm_input_grad_kernel)
+
+
+_cache: dict = {}
+
+
+def kernels(dtype):
+    """The four batch-norm kernels specialised for float32 or float64."""
+    return _launch.specialised(_cache, _make_kernels, dtype)
+
+
+def _as_ncs(a):
+    a = _launch.contiguous(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _reduction_launch(x3):
+    n, c, s = x3.shape
+    return (_launch.blocks_for(c, 1), _launch.splits_for(n)[0]), _launch.reduce_threads(s)
+
+
+def batch_norm_fwd(x, weight, bias, eps):
+    """``(y, mean, var, inv_std)`` in four launches (numpy_kernels.batch_norm has the contract).
+
+    Example:
+        >>> y, mean, var, inv_std = batch_norm_fwd(xp.ones((4, 3, 2, 2)), None, None, 1e-5)  # doctest: +SKIP
+    """
+    x3 = _as_ncs(x)
+    n, c, s = x3.shape
+    xp, dt = _launch.xp, x.dtype
+    k = kernels(dt)
+    count = _launch.scalar(n * s, dt)
+    affine = weight is not None
+    dummy = x3.reshape(-1)[:1]
+    w = _launch.contiguous(weight) if affine else dummy
+    b = _launch.contiguous(bias) if bias is not None else dummy
+    sums, squares = xp.empty((c,), dt), xp.empty((c,), dt)
+    grid, threads = _reduction_launch(x3)
+    # (the first launch does not read its centre; distinct arrays, as the simulator copies
+    # every argument back after a launch and an alias would undo the kernel's writes)
+    for centre, centred, out in ((squares, False, sums), (sums, True, squares)):
+        _, per, partial, tickets = checks.split_reduction(n, c, dt, c)
+        _launch.launch(k.sums, grid, threads, x3, centre, count, centred, per, partial, tickets, out)
+    y = xp.empty_like(x3)
+    mean, var, inv_std = xp.empty((c,), dt), xp.empty((c,), dt), xp.empty((c,), dt)
+    _launch.launch(k.normalise, _launch.blocks_for(max(x3.size, c)), _launch.TPB, x3, sums, squares,
+                   count, _launch.scalar(eps, dt), w, b, affine, y, mean, var, inv_std)
+    return y.reshape(x.shape), mean, var, inv_std
+
+
+def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True):
+    """``(gx or None, gweight, gbias)`` in two launches (one without ``need_input``).
+
+    Example:
+        >>> gx, gw, gb = batch_norm_bwd(gy, x, mean, inv_std, w)   # doctest: +SKIP
+    """
+    g3, x3 = _as_ncs(gy), _as_ncs(x)
+    n, c, s = x3.shape
+    xp, dt = _launch.xp, x.dtype
+    k = kernels(dt)
+    sums = xp.empty((2 * c,), dt)
+    grid, threads = _reduction_launch(x3)
+    _, per, partial, tickets = checks.split_reduction(n, 2 * c, dt, c)
+    _launch.launch(k.grad_sums, grid, threads, g3, x3, mean, per, partial, tickets, sums)
+    gbias, gweight = sums[:c], sums[c:] * inv_std
+    if not need_input:
+        return None, gweight, gbias
+    affine = weight is not None
+    w = _launch.contiguous(weight) if affine else x3.reshape(-1)[:1]
+    gx = xp.empty_like(x3)
+    _launch.launch(k.input_grad, _launch.blocks_for(x3.size), _launch.TPB, g3, x3, mean, inv_std,
+                   sums, _launch.scalar(n * s, dt), w, affine, gx)
+    return gx.reshape(gy.shape), gweight, gbias

@@ -1,0 +1,114 @@
+"""Batch normalisation on NumPy: per-channel statistics and the normalisation in few passes.
+
+``x`` is viewed as (N, C, S) (S = H*W, or 1 for (N, C) input).  The forward reads ``x`` three
+twice, a cache-sized chunk of the batch at a time on gpunet's threads: each (image, channel)
+row's mean and centred sum of squares (combined per channel by Chan et al.'s formula, as exact
+as two passes), then ``y = x * a + b`` with ``a = weight * inv_std`` and ``b = bias - mean * a``
+per channel.  Row sums are added in image order in float64, so results repeat bit for bit.
+The backward reads ``gy`` and ``x`` twice: the sums of ``gy`` and of ``gy * (x - mean)``, then
+
+    gx = weight * inv_std * (gy - mean(gy) - xhat * mean(gy * xhat)),  xhat = (x - mean) * inv_std
+
+with the centring done before any product, so no large terms cancel.
+
+Example:
+    >>> x = np.arange(8, dtype=np.float32).reshape(2, 2, 2)       # N=2, C=2, S=2
+    >>> y, mean, var, inv_std = batch_norm_fwd(x, None, None, 1e-5)
+    >>> mean.tolist(), np.round(y[:, 0].astype(float), 3).tolist()    # channel 0: 0, 1, 4, 5
+    ([2.5, 4.5], [[-1.213, -0.728], [0.728, 1.213]])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._parallel import chunk_for, parallel_for, scratch
+
+CHUNK_BYTES = 1 << 21  # per chunk: x, and one temporary of its size, stay in the L2 cache
+
+
+def _as_ncs(a):
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _over_chunks(n, per_item_bytes, body):
+    """``body(lo, hi)`` over cache-sized chunks of the batch on gpunet's threads; returns the
+    chunk size (later passes reuse it)."""
+    step = chunk_for(per_item_bytes, n, CHUNK_BYTES)
+    parallel_for(n, step, body)
+    return step
+
+
+def batch_norm_fwd(x, weight, bias, eps):
+    """``(y, mean, var, inv_std)``: x (N, C, ...) normalised per channel with the batch mean
+    and biased variance ``var``, times ``weight`` plus ``bias`` ((C,) each, or None)."""
+    x3 = _as_ncs(x)
+    n, c, s = x3.shape
+    row_mean = np.empty((n, c), x.dtype)
+    row_m2 = np.empty((n, c), x.dtype)
+
+    def moments(lo, hi):
+        # NOTE: each (image, channel) row's mean and centred sum of squares, combined below
+        # by Chan et al.'s formula: exact two-pass accuracy from one read of the chunk.
+        np.einsum("ncs->nc", x3[lo:hi], out=row_mean[lo:hi])
+        row_mean[lo:hi] *= 1 / s
+        d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
+        np.subtract(x3[lo:hi], row_mean[lo:hi, :, None], out=d)
+        np.einsum("ncs,ncs->nc", d, d, out=row_m2[lo:hi])
+
+    step = _over_chunks(n, 2 * s * c * x.itemsize, moments)
+    rm = row_mean.astype(np.float64)
+    mean64 = rm.mean(axis=0)
+    var = (row_m2.sum(axis=0, dtype=np.float64) + s * ((rm - mean64) ** 2).sum(axis=0)) / (n * s)
+    mean = mean64.astype(x.dtype)
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    a = inv_std if weight is None else weight * inv_std
+    b = -mean * a if bias is None else bias - mean * a
+    y = np.empty_like(x3)
+
+    def normalise(lo, hi):
+        np.multiply(x3[lo:hi], a[:, None], out=y[lo:hi])
+        y[lo:hi] += b[:, None]
+
+    parallel_for(n, step, normalise)
+    return y.reshape(x.shape), mean, var.astype(x.dtype), inv_std
+
+
+def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True):
+    """``(gx, gweight, gbias)`` of :func:`batch_norm_fwd` (gx None unless ``need_input``; the
+    last two are returned whether or not the layer is affine)."""
+    g3, x3 = _as_ncs(gy), _as_ncs(x)
+    n, c, s = x3.shape
+    count = n * s
+    item = s * c * x.itemsize
+
+    row_g = np.empty((n, c), gy.dtype)
+    row_gd = np.empty((n, c), gy.dtype)
+
+    def sums(lo, hi):
+        np.einsum("ncs->nc", g3[lo:hi], out=row_g[lo:hi])
+        d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
+        np.subtract(x3[lo:hi], mean[:, None], out=d)
+        np.einsum("ncs,ncs->nc", g3[lo:hi], d, out=row_gd[lo:hi])
+
+    step = _over_chunks(n, 3 * item, sums)
+    s_gy, s_gyd = row_g.sum(axis=0, dtype=np.float64), row_gd.sum(axis=0, dtype=np.float64)
+    gbias = s_gy.astype(gy.dtype)
+    gweight = (s_gyd * inv_std).astype(gy.dtype)  # sum(gy * xhat)
+    if not need_input:
+        return None, gweight, gbias
+    scale = inv_std if weight is None else weight * inv_std
+    shift = (-scale * (s_gy / count)).astype(gy.dtype)
+    # the coefficient of (x - mean): -scale * inv_std * mean(gy * xhat)
+    slope = (-scale * inv_std * (s_gyd * inv_std / count)).astype(gy.dtype)
+    gx = np.empty_like(g3)
+
+    def input_grad(lo, hi):
+        d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
+        np.subtract(x3[lo:hi], mean[:, None], out=d)
+        d *= slope[:, None]
+        np.multiply(g3[lo:hi], scale[:, None], out=gx[lo:hi])
+        gx[lo:hi] += d
+        gx[lo:hi] += shift[:, None]
+
+    parallel_for(n, step, input_grad)
+    return gx.reshape(gy.shape), gweight, gbias

@@ -1,0 +1,127 @@
+"""Batch normalisation's fused kernels (``batch_norm_fwd``/``_bwd``): the geometry searched
+against PyTorch on both backends (cuda in Numba's simulator, tiny sizes), the cuda kernels
+against the NumPy ones in float32 and float64, repeatable bits, the running statistics, and
+precision when the mean dwarfs the spread.
+
+Tolerances: float64 differs from PyTorch only by summation order (test_geometry_property.py's);
+float32 kernel against kernel by a few ulps per summed term (test_cuda_kernels.py's).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import gpunet as gn
+from gpunet import backends, nn
+from gpunet.nn import functional as F
+from numpy_kernels import batch_norm as numpy_bn
+from test_geometry_property import _compare, _settings
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+SIZES = {"numpy": dict(n=5, c=4, hw=6), "cuda": dict(n=3, c=3, hw=3)}
+
+
+@st.composite
+def batch_norm_case(draw, size):
+    ndim = draw(st.sampled_from([2, 3, 4]))
+    n = draw(st.integers(2, size["n"]))
+    c = draw(st.integers(1, size["c"]))
+    spatial = tuple(draw(st.integers(1, size["hw"])) for _ in range(ndim - 2))
+    return (n, c) + spatial, draw(st.booleans()), draw(st.sampled_from([0.0, 3.0])), \
+        draw(st.integers(0, 2 ** 16))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cuda"])
+def test_batch_norm_matches_pytorch_over_its_geometry(backend):
+    @_settings(backend)
+    @given(batch_norm_case(SIZES[backend]))
+    def check(case):
+        shape, affine, offset, seed = case
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal(shape) * 2 + offset
+        w, b = (rng.standard_normal(shape[1]), rng.standard_normal(shape[1])) if affine else (None, None)
+        _compare(backend, lambda *a: F.batch_norm(a[0], None, None, *a[1:], training=True),
+                 lambda *a: TF.batch_norm(a[0], None, None, *a[1:], training=True), [x, w, b], seed)
+
+    check()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cuda"])
+def test_running_statistics_and_eval_match_pytorch(backend):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 3, 4, 4)).astype(np.float32) * 3 + 1
+    with gn.use_backend(backend):
+        ours = nn.BatchNorm2d(3)
+        for _ in range(3):
+            ours(gn.tensor(x))
+        ours.eval()
+        y = ours(gn.tensor(x)).numpy()
+    theirs = torch.nn.BatchNorm2d(3)
+    for _ in range(3):
+        theirs(torch.tensor(x))
+    theirs.eval()
+    np.testing.assert_allclose(ours.running_mean.numpy(), theirs.running_mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_mean_far_from_zero_loses_no_more_than_float32_input_rounding():
+    """x = 1000 + 0.01 z: the variance comes from centred values (Chan's combination of row
+    moments), not from sum(x^2) - n mean^2, which would cancel to noise here."""
+    rng = np.random.default_rng(0)
+    x = (1000 + 0.01 * rng.standard_normal((8, 3, 64))).astype(np.float32)
+    _, mean, var, _ = numpy_bn.batch_norm_fwd(x, None, None, 1e-5)
+    exact = x.astype(np.float64).var(axis=(0, 2))
+    # float32 rounding of x itself is 1000 * 2**-24 = 6e-5, against a spread of 0.01
+    np.testing.assert_allclose(var, exact, rtol=2e-3)
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2)), rtol=1e-6)
+
+
+def test_numpy_results_repeat_bit_for_bit():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((16, 4, 9, 9)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    w = rng.standard_normal(4).astype(np.float32)
+    runs = []
+    for _ in range(2):
+        y, mean, var, inv_std = numpy_bn.batch_norm_fwd(x, w, w, 1e-5)
+        runs.append([y, mean, var, *numpy_bn.batch_norm_bwd(gy, x, mean, inv_std, w)])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+needs_cuda = pytest.mark.skipif(backends.cuda_unavailable_reason() is not None,
+                                reason=f"cuda backend unavailable: {backends.cuda_unavailable_reason()}")
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, affine", [((5, 6, 3, 2), True), ((7, 3), False), ((3, 2, 5), True)])
+def test_cuda_kernels_match_numpy_and_repeat(dtype, shape, affine):
+    """5 and 7 images: uneven splits of 2 per block in the simulator; 6 channels: more than the
+    simulator's 4 blocks.  A second launch gives the same bits (every ticket back at 0)."""
+    from test_cuda_kernels import CU, NP, close, host
+    from cuda_kernels import checks
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(shape[1]).astype(dtype) if affine else None
+    b = rng.standard_normal(shape[1]).astype(dtype) if affine else None
+    want = NP.batch_norm_fwd(x, w, b, 1e-5)
+    want_g = NP.batch_norm_bwd(gy, x, want[1], want[3], w)
+    dev = lambda a: None if a is None else CU.asarray(a)  # noqa: E731
+    runs = []
+    for _ in range(2):
+        got = CU.batch_norm_fwd(dev(x), dev(w), dev(b), 1e-5)
+        got_g = CU.batch_norm_bwd(dev(gy), dev(x), got[1], got[3], dev(w))
+        runs.append([host(a) for a in (*got, *got_g)])
+        assert not host(checks.split_tickets(0)).any()
+    for a, b_ in zip(*runs):
+        np.testing.assert_array_equal(a, b_)
+    for a, exp in zip(runs[0], [*want, *want_g]):
+        close(a, exp, dtype)
+    assert CU.batch_norm_bwd(dev(gy), dev(x), got[1], got[3], dev(w), need_input=False)[0] is None
