@@ -192,6 +192,8 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
         return _general_bwd_data(gy, w, x_shape, stride, padding, dilation, groups)
     k, c, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
+    if (kh, kw, ph, pw) == (1, 1, 0, 0):
+        return _pointwise_bwd_data(gy, w, x_shape, sh, sw)
     if use_transposed(x_shape, gy.shape, kh, kw, stride, padding):
         # NOTE: with stride 1, gx = conv(gy padded by k-1-p, W flipped in space, in/out swapped).
         wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
@@ -238,6 +240,22 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
 
     per_item = 2 * c * kh * kw * ho * width * gy.dtype.itemsize
     parallel_for(n, chunk_for(per_item, n, BWD_DATA_CHUNK_BYTES, align=8), chunk)
+    return gx
+
+
+def _pointwise_bwd_data(gy, w, x_shape, sh, sw):
+    """A 1x1 unpadded conv's input gradient: W^T @ gy per image, put on the strided grid (a
+    ResNet shortcut's stride 2 leaves the other positions 0), with no columns to scatter."""
+    n, c, h, wd = x_shape
+    k, (ho, wo) = w.shape[0], gy.shape[2:]
+    wt = np.ascontiguousarray(w.reshape(k, c).T)
+    gx = np.empty(x_shape, gy.dtype) if (sh, sw) == (1, 1) else np.zeros(x_shape, gy.dtype)
+
+    def chunk(lo, hi):
+        g = np.matmul(wt, gy[lo:hi].reshape(hi - lo, k, ho * wo))
+        gx[lo:hi, :, ::sh, ::sw] = g.reshape(hi - lo, c, ho, wo)
+
+    parallel_for(n, chunk_for((c + k) * ho * wo * gy.dtype.itemsize, n, FWD_CHUNK_BYTES), chunk)
     return gx
 
 

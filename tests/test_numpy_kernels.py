@@ -84,6 +84,8 @@ CONV_CASES = [  # x shape, w shape, stride, padding
     ((2, 3, 5, 5), (2, 3, 1, 1), (1, 1), (0, 0)),
     ((2, 2, 6, 11), (3, 2, 3, 3), (1, 2), (1, 1)),  # im2col's row-shifted copy, column stride 2
     ((1, 2, 5, 20), (3, 2, 3, 3), (1, 1), (1, 1)),  # rows wider than ROW_RUNS_MAX_WIDTH: direct copy
+    ((3, 4, 7, 6), (5, 4, 1, 1), (2, 3), (0, 0)),  # a strided 1x1 (ResNet shortcut): no col2im
+    ((2, 3, 8, 8), (6, 3, 1, 1), (2, 2), (0, 0)),
 ]
 
 
