@@ -11,7 +11,7 @@ import numbers
 
 from . import nn
 
-__all__ = ["lenet5", "mlp", "MODELS", "build"]
+__all__ = ["lenet5", "mlp", "resnet8", "MODELS", "build"]
 
 
 def _positive(name, value):
@@ -77,11 +77,52 @@ def mlp(num_classes=10, hidden=(256, 128), in_features=28 * 28, dropout=0.0):
     return nn.Sequential(*layers)
 
 
-MODELS = {"lenet": lenet5, "mlp": mlp}
+class BasicBlock(nn.Module):
+    """ResNet's basic block: conv3x3 → BN → ReLU → conv3x3 → BN, plus the input (through a
+    1x1 conv and BN where the stride or width changes), then ReLU (He et al. 2016)."""
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def resnet8(num_classes=10, in_channels=1, width=16):
+    """ResNet-8 for small images (He et al.'s CIFAR family, n = 1): conv3x3 ``width`` → three
+    stages of one basic block (``width``, 2·``width``, 4·``width`` channels; stride 2 from the
+    second) → global average pool → Linear.  77,754 parameters at ``width=16`` (one input channel); any image size.
+
+    Example:
+        >>> model = resnet8()
+        >>> model(gn.tensor(np.zeros((2, 1, 28, 28), np.float32))).shape
+        gpunet.Size([2, 10])
+    """
+    num_classes = _positive("num_classes", num_classes)
+    in_channels = _positive("in_channels", in_channels)
+    width = _positive("width", width)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        BasicBlock(width, width), BasicBlock(width, 2 * width, 2), BasicBlock(2 * width, 4 * width, 2),
+        nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(4 * width, num_classes))
+
+
+MODELS = {"lenet": lenet5, "mlp": mlp, "resnet8": resnet8}
 
 
 def build(name, num_classes=10, **options):
-    """A model by its CLI name: ``"lenet"`` or ``"mlp"``; ``options`` go to its builder.
+    """A model by its CLI name: ``"lenet"``, ``"mlp"`` or ``"resnet8"``; ``options`` go to its builder.
 
     Example:
         >>> model = build("lenet", batch_norm=True)

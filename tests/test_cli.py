@@ -27,6 +27,7 @@ def _gpunet(*args, timeout=120):
     (["train", "--lr", "-1"], "--lr: must be a positive number"),
     (["train", "--data", "cifar"], "--data: invalid choice: 'cifar'"),
     (["train", "--model", "resnet"], "--model: invalid choice"),
+    (["train", "--model", "resnet18"], "--model: invalid choice"),
     (["train", "--optimizer", "rmsprop"], "--optimizer: invalid choice"),
     (["train", "--backend", "tpu"], "--backend: invalid choice"),
     (["train", "--val-fraction", "1.5"], "--val-fraction: must be a number in (0, 1)"),
@@ -87,6 +88,19 @@ def test_tiny_train_run_writes_weights_history_and_png_then_evaluate(tmp_path):
     table = lines[start + 1:start + 11]
     assert [row.split()[0] for row in table] == [str(d) for d in range(10)]
     assert sum(int(v) for row in table for v in row.split()[1:11]) == 300
+
+
+def test_resnet8_trains_and_evaluates_from_the_command_line(tmp_path):
+    out = tmp_path / "run"
+    result = _gpunet("train", "--model", "resnet8", "--limit", "200", "--epochs", "1", "--backend",
+                     "numpy", "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "BasicBlock" in result.stdout and "Total params: 77,754" in result.stdout
+    history = json.loads((out / "history.json").read_text())
+    assert history["config"]["model"] == "resnet8" and len(history["train_loss"]) == 1
+    result = _gpunet("evaluate", str(out / "model.npz"), "--limit", "200", "--backend", "numpy")
+    assert result.returncode == 0, result.stderr
+    assert f"accuracy {100 * history['test_acc']:.2f}%" in result.stdout
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path, capsys):
