@@ -3,8 +3,9 @@
 A case is a name such as ``lenet-step-b64``, ``lenet-infer-b256``, ``conv-fwd``, ``conv-fwdbwd``,
 ``lstm-fwdbwd``, ``conv3x3-c64-s2`` (forward + backward of a 3×3 conv, C→C channels, stride 1
 or 2) or ``<model>-step-b<N>`` for a model of ``benchmarks/user_models.py`` (``resnet8``,
-``vgg``, ``lenetbn``, ``lstmlm``, ``grulm``); ``build(framework, case, backend)`` returns a ``Case``: the call to time, a
-sync that waits for queued device work, the images per call and the FLOPs per call (or None).
+``vgg``, ``lenetbn``, ``lstmlm``, ``grulm``); ``build(framework, case, backend)`` returns a
+``Case``: the call to time, a sync that waits for queued device work, the images per call and
+the FLOPs per call (or None).
 
 Example:
     >>> c = build("gpunet", "lenet-step-b64", "numpy")
@@ -20,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from benchmarks.models import GpunetLeNet, TorchLeNet, batch, lenet_weights
+from kernel_geometry import out_size
 
 SCALING_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 CONV_SHAPE = dict(n=32, c=64, k=64, h=32, w=32, ks=3)  # Conv2d(64, 64, 3, padding=1)
@@ -99,8 +101,7 @@ def _conv_torch(backend, backward):
             p.grad = None
         torch.nn.functional.conv2d(xt, wt, bt, padding=1).backward(gyt)
 
-    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    return fwd_bwd if backward else fwd, sync
+    return fwd_bwd if backward else fwd, _sync(torch, backend)
 
 
 def _lstm(framework, backend):
@@ -128,7 +129,7 @@ def _lstm(framework, backend):
         lstm = torch.nn.LSTM(s["f"], s["h"]).to(dev)
         lstm.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         xt, gyt = torch.from_numpy(x).to(dev).requires_grad_(), torch.from_numpy(gy).to(dev)
-        sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+        sync = _sync(torch, backend)
 
     def fwd_bwd():
         for p in [xt, *lstm.parameters()]:
@@ -153,7 +154,7 @@ def _conv3x3(framework, backend, c, stride):
     kw = {"backend": backend} if framework == "gpunet" else {"device": dev}
     xt = T.tensor(x, requires_grad=True, **kw)
     wt = T.tensor(w, requires_grad=True, **kw)
-    ho = (s["h"] - 1) // stride + 1
+    ho = out_size(s["h"], 3, stride, 1)
     gy = T.tensor(rng.standard_normal((s["n"], c, ho, ho)).astype(np.float32), **kw)
 
     def fwd_bwd():
@@ -199,7 +200,7 @@ def _user_model(framework, backend, name, n):
         loss_fn(model(x), y).backward()
         opt.step()
 
-    items = n * user_models.LM_SHAPE["seq"] if name in ("lstmlm", "grulm") else n
+    items = n if name in user_models.IMAGE_SHAPES else n * user_models.LM_SHAPE["seq"]  # tokens
     return Case(step, _sync(T, backend), items)
 
 

@@ -122,7 +122,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if training and running_mean is not None:
             running = (running_mean._data, running_var._data, momentum)
         return BatchNorm.apply(x, *affine, eps=eps, running=running)
-    shape = (1, c) + (1,) * (x.ndim - 2)
+    shape = _channel_shape(x)
     scale = ((running_var + eps) ** -0.5).reshape(shape)
     y = (x - running_mean.reshape(shape)) * scale
     if affine:
