@@ -17,8 +17,8 @@ from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
-from .creation import (arange, empty, empty_like, full, full_like, ones, ones_like, rand, rand_like,
-                       randn, randn_like, where, zeros, zeros_like)
+from .creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand, rand_like,
+                       randint, randint_like, randn, randn_like, where, zeros, zeros_like)
 from .size import Size
 from .functional import cat, stack
 from . import autograd, data, datasets, distributed, functional, models, nn, optim, profiler, train
@@ -28,7 +28,7 @@ from .dtypes import (bool, double, float, float16, float32, float64, half, int, 
 from .tensor_functions import (abs, amax, amin, argmax, argmin, bmm, chunk, clamp, cos, eq, exp,  # noqa: A004
                                flatten, gather, ge, gt, inference_mode, le, log, log_softmax, lt,
                                masked_fill, matmul, max, maximum, mean, min, minimum, multinomial,
-                               narrow, ne, numel, randperm, relu, reshape, roll, sigmoid, sin, softmax,
+                               narrow, ne, numel, pow, randperm, relu, reshape, roll, sigmoid, sin, softmax,
                                sort, split, sqrt, squeeze, sum, tanh, topk, transpose, tril, triu,
                                unsqueeze)
 from . import accelerator, cuda, onnx, utils
@@ -40,9 +40,10 @@ from .tensor_functions import __all__ as _tensor_functions_names  # noqa: E402
 
 __all__ = [
     "arange", "autograd", "cat", "full", "ones", "ones_like", "rand", "randn", "stack", "where", "zeros",
-    "zeros_like", "empty", "empty_like", "full_like", "rand_like", "randn_like", "Size", "accelerator", "cuda", "device", "utils",
+    "zeros_like", "empty", "empty_like", "full_like", "rand_like", "randn_like", "randint", "randint_like", "Size",
+    "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor", "accelerator", "cuda", "device", "utils",
     *_dtypes_names, *_tensor_functions_names,
     "BackendUnavailableError", "Function", "enable_grad", "set_grad_enabled", "GradcheckError", "Tensor", "data", "datasets", "distributed",
     "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
-    "nn", "no_grad", "onnx", "optim", "profiler", "save", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
+    "nn", "no_grad", "onnx", "optim", "profiler", "save", "serialization", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

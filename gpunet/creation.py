@@ -123,6 +123,63 @@ def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     return Tensor._wrap(data, be, requires_grad)
 
 
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Integers drawn uniformly from ``[low, high)``: ``randint(high, size)`` or
+    ``randint(low, high, size)``, int64 by default, as ``torch.randint``.
+
+    Example:
+        >>> gn.manual_seed(0)
+        >>> r = gn.randint(0, 10, (3,))
+        >>> r.dtype, r.shape, 0 <= r.min().item() and r.max().item() < 10
+        (dtype('int64'), gpunet.Size([3]), True)
+    """
+    from .random import host_rng
+
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        args, size = args[:-1], args[-1]
+    if size is None or len(args) not in (1, 2):
+        raise TypeError("randint(): expected randint(high, size) or randint(low, high, size) with size "
+                        f"a tuple, got args={args!r}, size={size!r}")
+    low, high = (0, args[0]) if len(args) == 1 else args
+    if high <= low:
+        raise ValueError(f"randint(): high must be greater than low, got low={low}, high={high}")
+    shape = _size((size,), "randint")
+    rng = generator.host_rng() if generator is not None else host_rng()
+    host = rng.integers(int(low), int(high), size=shape).astype(np.dtype(dtype) if dtype else np.int64)
+    return _make(host, device, requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False,
+                 memory_format=None) -> Tensor:
+    """``randint`` with ``input``'s shape, dtype and backend (``randint_like(x, high)`` or
+    ``randint_like(x, low, high)``)."""
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype,
+                   device=input.backend if device is None else device, requires_grad=requires_grad)
+
+
+def _legacy_constructor(name, dtype):
+    def constructor(*args, device=None):
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):  # LongTensor([1, 2]): data
+            return _make(np.asarray(args[0], dtype), device, False)
+        return _make(np.zeros(_size(args, name), dtype), device, False)  # LongTensor(3, 4): a size
+
+    constructor.__name__ = constructor.__qualname__ = name
+    constructor.__doc__ = (f"PyTorch's legacy ``torch.{name}(*size)`` or ``torch.{name}(data)``: a {dtype} "
+                           "tensor (gpunet fills a size with zeros).\n\n    Example:\n        >>> "
+                           f"gn.{name}(2, 3).shape\n        gpunet.Size([2, 3])\n")
+    return constructor
+
+
+FloatTensor = _legacy_constructor("FloatTensor", np.float32)
+DoubleTensor = _legacy_constructor("DoubleTensor", np.float64)
+LongTensor = _legacy_constructor("LongTensor", np.int64)
+IntTensor = _legacy_constructor("IntTensor", np.int32)
+ByteTensor = _legacy_constructor("ByteTensor", np.uint8)
+BoolTensor = _legacy_constructor("BoolTensor", np.bool_)
+
+
 class Where(Function):
     """``x`` where ``condition`` holds, else ``y``; each gradient flows to the side it took."""
 

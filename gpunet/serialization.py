@@ -25,10 +25,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import backends, torch_format
+from .trusted_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from .backends.base import Backend
 from .backends.device import device
 
-__all__ = ["save", "load", "check_state_dict", "StateDictMismatchError", "META_KEY"]
+__all__ = ["save", "load", "check_state_dict", "StateDictMismatchError", "META_KEY", "add_safe_globals",
+           "clear_safe_globals", "get_safe_globals", "safe_globals"]
 
 META_KEY = "__gpunet_meta__"
 _FORMAT = "gpunet.state_dict.npz"
@@ -144,7 +146,9 @@ def save(obj, f, *, format=None, compress=False):  # noqa: A002 - the natural na
     The format follows the name: ``.npz`` (``compress=True`` deflates it) and ``.safetensors``
     as their suffix says, PyTorch's zip otherwise; ``format="torch" | "npz" | "safetensors"``
     overrides it.  Tensors (any backend) are saved from host memory; views of one NumPy array
-    share one storage, as in torch.  A whole module is refused (save its ``state_dict()``).
+    share one storage, as in torch.  A whole module is pickled into a .pt file as torch pickles
+    one; loading it needs its classes allow-listed (:mod:`gpunet.trusted_globals`), so saving its
+    ``state_dict()`` is usually better.
 
     Example:
         >>> buf = io.BytesIO()

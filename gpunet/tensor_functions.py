@@ -27,7 +27,7 @@ from .tensor import Tensor
 __all__ = ["abs", "amax", "amin", "argmax", "argmin", "bmm", "chunk", "clamp", "cos", "eq", "exp",
            "flatten", "gather", "ge", "gt", "inference_mode", "le", "log", "log_softmax", "lt",
            "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "multinomial",
-           "narrow", "ne", "numel", "randperm", "relu", "reshape", "roll", "sigmoid", "sin", "softmax",
+           "narrow", "ne", "numel", "pow", "randperm", "relu", "reshape", "roll", "sigmoid", "sin", "softmax",
            "sort", "split", "sqrt", "squeeze", "sum", "tanh", "topk", "transpose", "tril", "triu",
            "unsqueeze"]
 
@@ -175,6 +175,21 @@ def numel(input) -> int:
         6
     """
     return int(np.prod(_tensor("numel", input).shape, dtype=np.int64))
+
+
+def pow(input, exponent):  # noqa: A001 - PyTorch's name
+    """``input ** exponent`` elementwise; either may be a number, as ``torch.pow``.
+
+    Example:
+        >>> gn.pow(gn.tensor([1.0, 2.0]), 3).tolist(), gn.pow(2, gn.tensor([3.0])).tolist()
+        ([1.0, 8.0], [8.0])
+    """
+    if isinstance(input, Tensor):
+        return input ** exponent
+    if isinstance(exponent, Tensor) and isinstance(input, (int, float, np.number)):
+        return input ** exponent
+    raise TypeError(f"gn.pow(): input or exponent must be a gpunet Tensor, got {type(input).__name__} "
+                    f"and {type(exponent).__name__}")
 
 
 def randperm(n, *, dtype=None, device=None, requires_grad=False):

@@ -30,7 +30,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import backends
+from . import backends, trusted_globals
 from .backends.device import device
 from .size import Size
 from .tensor import Tensor
@@ -64,6 +64,10 @@ class _Reduce(tuple):
     """(func, args): pickled as ``func(*args)``."""
 
 
+class _Object(tuple):
+    """(class GLOBAL, state dict): a whole module, pickled as torch pickles one (NEWOBJ, BUILD)."""
+
+
 class _Storage(tuple):
     """(flat array, key, storage type name): pickled as torch's persistent id."""
 
@@ -76,8 +80,8 @@ def unsupported(obj, where):
     """The one-line TypeError for an object gn.save cannot store (a whole module is named as such)."""
     name, has = type(obj).__name__, lambda a: not isinstance(obj, type) and callable(getattr(obj, a, None))
     if has("state_dict") and has("named_parameters"):
-        return TypeError(f"gn.save: {where} is a whole {name} module; save model.state_dict() instead "
-                         "and load it with model.load_state_dict(gn.load(path))")
+        return TypeError(f"gn.save: {where} is a whole {name} module, which only a .pt file can hold; save "
+                         "model.state_dict() instead and load it with model.load_state_dict(gn.load(path))")
     if has("state_dict"):
         return TypeError(f"gn.save: {where} is a {name} object; save its .state_dict() instead and "
                          "restore it with .load_state_dict()")
@@ -131,10 +135,24 @@ class _Packer:
             return _Reduce((_Global("torch", "device"), (obj.type,) if obj.index is None else (obj.type, obj.index)))
         if backends.is_device_array(obj):
             return backends.to_host(obj)
+        if trusted_globals.is_module(obj):
+            return self._module(obj, where)
+        named = trusted_globals.named_global(obj)  # a class or function a module holds (activation=F.relu)
+        if named is not None:
+            return _Global(*named)
         if type(obj).__module__.split(".")[0] == "torch" and hasattr(obj, "detach"):  # a torch tensor
             host = obj.detach().cpu().numpy()
             return self._tensor(host, backends.backend("numpy"), obj.requires_grad, where)
         raise unsupported(obj, where)
+
+    def _module(self, obj, where):
+        named = trusted_globals.named_global(type(obj))
+        if named is None:
+            raise TypeError(f"gn.save: {where} is a {type(obj).__qualname__} module whose class cannot be found "
+                            "by name (defined inside a function?); save its state_dict() instead")
+        out = self._done[id(obj)] = _Object((_Global(*named), {}))  # before its state: cycles end here
+        out[1].update((k, self.prep(v, f"{where}.{k}")) for k, v in vars(obj).items())
+        return out
 
     def _tensor(self, array, backend, requires_grad, where):
         arr = array if isinstance(array, np.ndarray) else backend.to_host(array)
@@ -191,6 +209,15 @@ class _Pickler(pickle._Pickler):  # the Python pickler: its dispatch table can w
         self.memoize(obj)
 
     dispatch[_Name] = _save_name
+
+    def _save_object(self, obj):
+        self.save(obj[0])
+        self.write(pickle.EMPTY_TUPLE + pickle.NEWOBJ)
+        self.memoize(obj)
+        self.save(obj[1])
+        self.write(pickle.BUILD)
+
+    dispatch[_Object] = _save_object
 
     def persistent_id(self, obj):
         if type(obj) is _Storage:
@@ -341,9 +368,9 @@ class _Unpickler(pickle.Unpickler):
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = _ALLOWED.get(f"{module}.{name}")
         if found is None:
-            raise UnsupportedGlobalError(
-                f"load: {self._where}: Unsupported global: GLOBAL {module}.{name}; gn.load reads only "
-                f"{_SUPPORTED} (as torch.load(weights_only=True)) and never runs code from a file")
+            found = trusted_globals.lookup(module, name)
+        if found is None:
+            raise UnsupportedGlobalError(trusted_globals.refusal(module, name, self._where))
         return found
 
     def persistent_load(self, pid):

@@ -271,3 +271,23 @@ def test_step_with_a_closure_returns_its_loss_and_updates_as_pytorch(name, kwarg
     assert opt.step() is None
     with pytest.raises(TypeError, match="closure must be a function"):
         opt.step(0.5)
+
+
+def test_randint_pow_and_legacy_constructors_match_torch():
+    torch = pytest.importorskip("torch")
+    r = gn.randint(3, 7, (50,))
+    assert r.dtype == np.int64 and r.shape == (50,) and 3 <= r.min().item() and r.max().item() < 7
+    assert gn.randint(5, size=(2, 2)).shape == (2, 2) and gn.randint(2, (3,), dtype=gn.int32).dtype == np.int32
+    assert gn.randint_like(gn.zeros(2, 3), 4).dtype == gn.zeros(1).dtype
+    with pytest.raises(ValueError, match="high must be greater than low"):
+        gn.randint(5, 5, (2,))
+    x = [1.0, 2.0, 3.0]
+    assert gn.pow(gn.tensor(x), 3.0).tolist() == torch.pow(torch.tensor(x), 3.0).tolist()
+    assert gn.pow(2, gn.tensor(x)).tolist() == torch.pow(2, torch.tensor(x)).tolist()
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor"):
+        for args in ((3,), (2, 3), ([1, 2],)):
+            got, want = getattr(gn, name)(*args), getattr(torch, name)(*args)
+            assert got.shape == tuple(want.shape) and str(got.dtype) == str(want.dtype).replace("torch.", "")
+    import gpunet.nn.modules.transformer as tr
+    assert tr.TransformerEncoderLayer is gn.nn.TransformerEncoderLayer
+    assert issubclass(gn.nn.modules.linear.NonDynamicallyQuantizableLinear, gn.nn.Linear)

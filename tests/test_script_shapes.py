@@ -104,12 +104,14 @@ def test_word_language_model(tmp_path, model, lr):
     assert got["test_loss"] == pytest.approx(ref["test_loss"], rel=float32_steps(22))
 
 
-def test_saving_a_whole_module_is_refused_with_advice(tmp_path):
-    """word_language_model's ``torch.save(model, f)``: gpunet asks for the state_dict instead."""
+def test_a_whole_module_saved_loads_with_the_scripts_safe_globals(tmp_path, monkeypatch):
+    """word_language_model's ``torch.save(model, f)`` and ``with torch.serialization.safe_globals(
+    [RNNModel, torch.nn.modules.rnn.LSTM, ...]): torch.load(f)``, as torch 2.6+ runs them."""
     import gpunet as gn
 
     spec = importlib.util.spec_from_file_location("wlm_shape", SCRIPTS / "word_language_model.py")
     wlm = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "wlm_shape", wlm)  # pickle finds classes by module name
     env = os.environ.pop("SCRIPT_FRAMEWORK", None)
     try:
         spec.loader.exec_module(wlm)
@@ -117,18 +119,22 @@ def test_saving_a_whole_module_is_refused_with_advice(tmp_path):
         if env is not None:
             os.environ["SCRIPT_FRAMEWORK"] = env
     assert wlm.torch is gn
-    model = wlm.RNNModel('LSTM', 10, 8, 8, 2, 0.0)
-    for f in (io.BytesIO(), tmp_path / "model.pt"):
-        with pytest.raises(TypeError, match="state_dict"):
-            if isinstance(f, Path):
-                with open(f, 'wb') as fh:
-                    gn.save(model, fh)
-            else:
-                gn.save(model, f)
-    model.rnn.flatten_parameters()  # the original calls it after loading; a no-op here
+    gn.manual_seed(0)
+    model = wlm.RNNModel('LSTM', 10, 8, 8, 2, 0.0).eval()
+    with open(tmp_path / "model.pt", 'wb') as f:
+        gn.save(model, f)
+    with open(tmp_path / "model.pt", 'rb') as f, pytest.raises(ValueError, match="wlm_shape.RNNModel was not an allowed"):
+        gn.load(f)
+    trusted = [wlm.RNNModel, gn.nn.modules.dropout.Dropout, gn.nn.modules.linear.Linear,
+               gn.nn.modules.rnn.LSTM, gn.nn.modules.sparse.Embedding]
+    with open(tmp_path / "model.pt", 'rb') as f, gn.serialization.safe_globals(trusted):
+        back = gn.load(f)
+    back.rnn.flatten_parameters()  # the original calls it after loading; a no-op here
+    tokens = gn.randint(0, 10, (5, 2))
+    (want, _), (got, _) = model(tokens, model.init_hidden(2)), back(tokens, back.init_hidden(2))
+    assert type(back) is wlm.RNNModel and got.tolist() == want.tolist()
 
 
-@needs_torch
 def test_cifar10_tutorial(tmp_path):
     # 64 random 3x32x32 images, batch 4, 2 epochs of SGD(lr=0.001, momentum=0.9): 32 steps;
     # measured max relative difference 1.0e-7

@@ -319,19 +319,39 @@ def test_pt_file_objects_and_unseekable_readers():
     assert load(Pipe(buf.getvalue()))["w"].tolist() == [[1.0] * 3] * 2
 
 
-@pytest.mark.parametrize("name", ["m.pt", "m.npz"])
-def test_whole_module_refused_in_one_line(tmp_path, name):
+def test_whole_module_refused_by_npz_in_one_line(tmp_path):
     model = gn.nn.Sequential(gn.nn.Linear(2, 3))
-    message = ("gn.save: obj is a whole Sequential module; save model.state_dict() instead and load it "
-               "with model.load_state_dict(gn.load(path))")
+    message = ("gn.save: obj is a whole Sequential module, which only a .pt file can hold; save "
+               "model.state_dict() instead and load it with model.load_state_dict(gn.load(path))")
     with pytest.raises(TypeError) as info:
-        save(model, tmp_path / name)
+        save(model, tmp_path / "m.npz")
     assert str(info.value) == message and "\n" not in message
-    with pytest.raises(TypeError, match=r"'model'\]? is a whole Sequential module; save model.state_dict\(\)"):
-        save({"model": model, "epoch": 1}, tmp_path / name)
     with pytest.raises(TypeError, match=r"is a SGD object; save its .state_dict\(\) instead"):
-        save({"opt": gn.optim.SGD(model.parameters(), lr=0.1)}, tmp_path / name)
+        save({"opt": gn.optim.SGD(model.parameters(), lr=0.1)}, tmp_path / "m.pt")
     assert os.listdir(tmp_path) == []
+
+
+def test_whole_module_loads_only_from_trusted_classes(tmp_path):
+    """As torch 2.6+: torch.save(model) pickles it; torch.load refuses its classes unless allow-listed."""
+    gn.manual_seed(0)
+    model = gn.nn.Sequential(gn.nn.Linear(2, 3), gn.nn.ReLU(), gn.nn.Linear(3, 1))
+    save(model, tmp_path / "m.pt")
+    with pytest.raises(ValueError) as info:
+        load(tmp_path / "m.pt")
+    assert "GLOBAL gpunet.nn.containers.Sequential was not an allowed global" in str(info.value)
+    assert "gn.serialization.safe_globals([Sequential])" in str(info.value) and "\n" not in str(info.value)
+    trusted = [gn.nn.modules.container.Sequential, gn.nn.modules.linear.Linear, gn.nn.modules.activation.ReLU]
+    with gn.serialization.safe_globals(trusted):
+        back = load(tmp_path / "m.pt")
+    assert gn.serialization.get_safe_globals() == []
+    x = gn.randn(4, 2)
+    assert back(x).tolist() == model(x).tolist()
+    assert [type(p).__name__ for p in back.parameters()] == ["Parameter"] * 4
+    gn.serialization.add_safe_globals(trusted)
+    try:
+        assert type(load(tmp_path / "m.pt")[0]) is gn.nn.Linear
+    finally:
+        gn.serialization.clear_safe_globals()
 
 
 def test_pt_save_rejects_other_objects_naming_the_type(tmp_path):
@@ -359,7 +379,7 @@ def test_malicious_pickle_is_refused_naming_the_global(tmp_path):
     command = f"touch {target}".encode()
     evil = b"\x80\x02cos\nsystem\nX" + len(command).to_bytes(4, "little") + command + b"\x85R."
     (tmp_path / "evil.pt").write_bytes(_zip({"data.pkl": evil, "byteorder": b"little", "version": b"3\n"}))
-    with pytest.raises(UnsupportedGlobalError, match=r"evil.pt: Unsupported global: GLOBAL os\.system; "):
+    with pytest.raises(UnsupportedGlobalError, match=r"evil.pt: Unsupported global: GLOBAL os\.system was not an allowed global"):
         load(tmp_path / "evil.pt", weights_only=False)
     assert not target.exists()
     assert issubclass(UnsupportedGlobalError, (ValueError, pickle.UnpicklingError))

@@ -32,6 +32,7 @@ __all__ = [
     "GRU", "GRUCell", "LSTMCell", "functional",
     "Dropout2d", "ModuleDict", "MultiheadAttention", "Transformer", "TransformerDecoder",
     "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "ConvTranspose2d",
-    "Upsample",
+    "Upsample", "modules",
 ]
 from . import functional  # noqa: E402  (PyTorch's nn.functional path)
+from . import modules  # noqa: E402  (PyTorch's nn.modules.<file> paths, built from the names above)
