@@ -184,9 +184,8 @@ def pow(input, exponent):  # noqa: A001 - PyTorch's name
         >>> gn.pow(gn.tensor([1.0, 2.0]), 3).tolist(), gn.pow(2, gn.tensor([3.0])).tolist()
         ([1.0, 8.0], [8.0])
     """
-    if isinstance(input, Tensor):
-        return input ** exponent
-    if isinstance(exponent, Tensor) and isinstance(input, (int, float, np.number)):
+    number = isinstance(input, (int, float, np.number))
+    if isinstance(input, Tensor) or (number and isinstance(exponent, Tensor)):
         return input ** exponent
     raise TypeError(f"gn.pow(): input or exponent must be a gpunet Tensor, got {type(input).__name__} "
                     f"and {type(exponent).__name__}")

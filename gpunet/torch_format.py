@@ -79,7 +79,7 @@ _REBUILD_PARAMETER = _Global("torch._utils", "_rebuild_parameter")
 def unsupported(obj, where):
     """The one-line TypeError for an object gn.save cannot store (a whole module is named as such)."""
     name, has = type(obj).__name__, lambda a: not isinstance(obj, type) and callable(getattr(obj, a, None))
-    if has("state_dict") and has("named_parameters"):
+    if trusted_globals.is_module(obj):
         return TypeError(f"gn.save: {where} is a whole {name} module, which only a .pt file can hold; save "
                          "model.state_dict() instead and load it with model.load_state_dict(gn.load(path))")
     if has("state_dict"):

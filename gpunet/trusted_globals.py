@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextvars
+import sys
 import types
 
 __all__ = ["add_safe_globals", "clear_safe_globals", "get_safe_globals", "safe_globals"]
@@ -98,7 +99,6 @@ def named_global(obj):
     """(module, qualname) of a class or function reachable by that name, else None."""
     if not isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
         return None
-    import sys
     module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
     found = sys.modules.get(module or "")
     for part in name.split("."):
