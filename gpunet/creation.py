@@ -144,7 +144,10 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
     if high <= low:
         raise ValueError(f"randint(): high must be greater than low, got low={low}, high={high}")
     shape = _size((size,), "randint")
-    rng = generator.host_rng() if generator is not None else host_rng()
+    if generator is not None and not isinstance(generator, np.random.Generator):
+        raise TypeError(f"randint(): generator must be a numpy.random.Generator or None (as DataLoader's), "
+                        f"got {type(generator).__name__}")
+    rng = generator if generator is not None else host_rng()
     host = rng.integers(int(low), int(high), size=shape).astype(np.dtype(dtype) if dtype else np.int64)
     return _make(host, device, requires_grad)
 

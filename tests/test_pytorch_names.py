@@ -281,6 +281,10 @@ def test_randint_pow_and_legacy_constructors_match_torch():
     assert gn.randint_like(gn.zeros(2, 3), 4).dtype == gn.zeros(1).dtype
     with pytest.raises(ValueError, match="high must be greater than low"):
         gn.randint(5, 5, (2,))
+    draws = [gn.randint(0, 100, (4,), generator=np.random.default_rng(7)).tolist() for _ in range(2)]
+    assert draws[0] == draws[1]
+    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator or None"):
+        gn.randint(0, 2, (1,), generator=3)
     x = [1.0, 2.0, 3.0]
     assert gn.pow(gn.tensor(x), 3.0).tolist() == torch.pow(torch.tensor(x), 3.0).tolist()
     assert gn.pow(2, gn.tensor(x)).tolist() == torch.pow(2, torch.tensor(x)).tolist()
