@@ -295,3 +295,24 @@ def test_randint_pow_and_legacy_constructors_match_torch():
     import gpunet.nn.modules.transformer as tr
     assert tr.TransformerEncoderLayer is gn.nn.TransformerEncoderLayer
     assert issubclass(gn.nn.modules.linear.NonDynamicallyQuantizableLinear, gn.nn.Linear)
+
+
+def test_safe_globals_scope_like_torch_serialization():
+    """Membership of a user class in get_safe_globals() through the same calls in both frameworks
+    (torch's list also holds its own internal entries, so membership is what is compared)."""
+    torch = pytest.importorskip("torch")
+
+    class Trusted:
+        pass
+
+    def trace(ser):
+        seen = [Trusted in ser.get_safe_globals()]
+        with ser.safe_globals([Trusted]):
+            seen.append(Trusted in ser.get_safe_globals())
+        seen.append(Trusted in ser.get_safe_globals())
+        ser.add_safe_globals([Trusted])
+        seen.append(Trusted in ser.get_safe_globals())
+        ser.clear_safe_globals()
+        return seen + [Trusted in ser.get_safe_globals()]
+
+    assert trace(gn.serialization) == trace(torch.serialization) == [False, True, False, True, False]
