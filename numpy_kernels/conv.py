@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from kernel_geometry import int_geometry, out_hw
 
-from . import activation
+from . import _im2row, activation
 from ._parallel import chunk_for, parallel_for, scratch, scratch_kept
 
 # The forward keeps a batch's columns for the weight gradient up to this size (else rebuilds).
@@ -127,15 +127,22 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
     """
     n, k, ho, wo = y if then is not None else y.shape
     q, p = wmat.shape[1], ho * wo
+    rows = _im2row.uses_rows(x.shape[1])
+    if rows:
+        wrows = _im2row.weight_rows(wmat, x.shape[1], *kernel)
 
     def chunk(lo, hi):
-        out = cols[lo:hi] if cols is not None else scratch("cols", (hi - lo, q, p), x.dtype)
-        im2col(x[lo:hi], kernel, stride, padding, out)
         if then is None:
             yc = y[lo:hi].reshape(hi - lo, k, p)
         else:
             yc = scratch("conv-out", (hi - lo, k, p), wmat.dtype)
-        np.matmul(wmat, out, out=yc)
+        if rows:
+            out = cols[lo:hi] if cols is not None else scratch("rows", (hi - lo, p, q), x.dtype)
+            _im2row.conv_rows_chunk(x[lo:hi], wrows, kernel, stride, padding, out, yc)
+        else:
+            out = cols[lo:hi] if cols is not None else scratch("cols", (hi - lo, q, p), x.dtype)
+            im2col(x[lo:hi], kernel, stride, padding, out)
+            np.matmul(wmat, out, out=yc)
         if b is not None:
             yc += b.reshape(k, 1)
         if relu:
@@ -148,11 +155,12 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
 
 
 def kept_cols(x, w_shape, out_hw_, keep_cols):
-    """The (N, Q, P) array the forward keeps its columns in for the weight gradient, or None
-    when ``keep_cols`` is False or they would take more than ``KEEP_COLS_MAX_BYTES``."""
+    """The (N, Q, P) array the forward keeps its columns in for the weight gradient ((N, P, Q)
+    patch rows where ``_im2row.uses_rows``), or None when ``keep_cols`` is False or they would
+    take more than ``KEEP_COLS_MAX_BYTES``."""
     n, q, p = x.shape[0], int(np.prod(w_shape[1:])), out_hw_[0] * out_hw_[1]
     if keep_cols and n * q * p * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES:
-        return np.empty((n, q, p), x.dtype)
+        return np.empty((n, p, q) if _im2row.uses_rows(x.shape[1]) else (n, q, p), x.dtype)
     return None
 
 
@@ -292,6 +300,16 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 
         np.copyto(g, gy[lo:hi].reshape(nb, k, p).transpose(1, 0, 2))
         np.matmul(g.reshape(k, nb * p), cols.T, out=partial[lo // step])
 
+    if _im2row.uses_rows(c):
+        partial = np.zeros((partial.shape[0], q, k), gy.dtype)
+
+        def chunk_rows(lo, hi):
+            rows = saved[lo:hi] if saved is not None else _im2row.im2row(
+                x[lo:hi], (kh, kw), stride, padding, scratch("rows", (hi - lo, p, q), x.dtype))
+            _im2row.weight_grad_rows(rows, gy[lo:hi], partial[lo // step])
+
+        parallel_for(n, step, chunk_rows)
+        return _im2row.rows_to_weight(partial.sum(axis=0), w_shape)
     parallel_for(n, step, chunk_saved if saved is not None else chunk_rebuilt)
     return partial.sum(axis=0).reshape(w_shape)
 

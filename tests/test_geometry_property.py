@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import gpunet as gn
 from kernel_geometry import out_hw
 from gpunet import functional as F
+from numpy_kernels import _im2row
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -119,6 +120,28 @@ def test_conv2d_any_geometry_matches_pytorch(backend, plain):
     @given(conv_geometry(**SIZES[backend], plain=plain))
     def check(g):
         _check_conv(backend, g)
+
+    check()
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["conv2d", "conv2d_relu_max_pool2d"])
+def test_conv_on_patch_rows_any_geometry_matches_pytorch(monkeypatch, fused):
+    """NumPy convs with many input channels run on patch rows (``numpy_kernels/_im2row.py``):
+    with the threshold at one channel every plain conv does, and is searched like the rest."""
+    monkeypatch.setattr(_im2row, "ROWS_MIN_CHANNELS", 1)
+
+    @_settings("numpy")
+    @given(conv_geometry(**SIZES["numpy"], plain=True), st.integers(1, 3))
+    def check(g, pool):
+        assert _im2row.uses_rows(g["x"][1])
+        if not fused:
+            _check_conv("numpy", g)
+            return
+        conv = dict(stride=g["stride"], padding=g["padding"])
+        pool = min(pool, *out_hw(g["x"], g["weight"][2:], g["stride"], g["padding"]))
+        _compare("numpy", lambda x, w, b: F.conv2d_relu_max_pool2d(x, w, b, pool=pool, **conv),
+                 lambda x, w, b: TF.max_pool2d(TF.relu(TF.conv2d(x, w, b, **conv)), pool),
+                 _conv_arrays(g), g["seed"] + 1)
 
     check()
 

@@ -15,7 +15,7 @@ import gpunet as gn
 from gpunet import functional as F
 from kernel_geometry import out_size
 from gpunet.backends.numpy_backend import NumpyBackend
-from numpy_kernels import _parallel, conv, pooling
+from numpy_kernels import _im2row, _parallel, conv, pooling
 
 
 def _ref_conv(x, w, stride, padding):
@@ -107,8 +107,11 @@ def chunking(request, monkeypatch):
 
 @pytest.mark.parametrize("xs, ws, stride, padding", CONV_CASES)
 @pytest.mark.parametrize("transposed", [False, True])
-def test_conv_paths_match_reference(rng, monkeypatch, chunking, xs, ws, stride, padding, transposed):
+@pytest.mark.parametrize("layout", ["columns", "patch rows"])
+def test_conv_paths_match_reference(rng, monkeypatch, chunking, xs, ws, stride, padding, transposed,
+                                    layout):
     be = NumpyBackend()
+    monkeypatch.setattr(_im2row, "ROWS_MIN_CHANNELS", 1 if layout == "patch rows" else 10 ** 9)
     if transposed:  # every stride-1 input gradient takes the transposed-convolution path
         monkeypatch.setattr(conv, "use_transposed",
                             lambda x_shape, y_shape, kh, kw, stride, padding:

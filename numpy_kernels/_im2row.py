@@ -1,0 +1,88 @@
+"""Patch rows: the columns of im2col transposed, for convs with many input channels.
+
+OpenBLAS multiplies a tall matrix by a narrow one faster than the other way round when a
+conv has few output channels (2-core Xeon, one thread, 16 images: 32->32 channels at 16x16,
+(K, Q) @ (Q, nb*P) 111 GFLOP/s against (nb*P, Q) @ (Q, K) 179), and a patch row is built
+from an NHWC copy of the image in runs of ``kw * C`` values instead of runs of one output row.
+So for ``C >= ROWS_MIN_CHANNELS`` a conv's chunk is
+
+    rows (nb*P, kh*kw*C) = patches of the padded NHWC image, in (i, j, c) order
+    out  (nb*P, K)       = rows @ W^T,  W^T (kh*kw*C, K) = w.transpose(2, 3, 1, 0)
+    y    (nb, K, P)      = out transposed back while the chunk is cached
+
+and the weight gradient is ``sum_n rows[n]^T @ gy[n]^T``, transposed to (K, C, kh, kw).
+
+Example:
+    >>> x = np.arange(2 * 16 * 3 * 3, dtype=np.float32).reshape(2, 16, 3, 3)
+    >>> rows = im2row(x, (3, 3), (1, 1), (1, 1), np.empty((2, 9, 144), np.float32))
+    >>> float(rows[0, 4, 4 * 16 + 5]) == float(x[0, 5, 1, 1])   # centre tap of channel 5
+    True
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from kernel_geometry import int_geometry, out_hw
+
+from ._parallel import scratch, scratch_kept
+
+# Measured per 16-image chunk, one thread (im2col + GEMM now, against the rows path):
+# 16 channels at 32x32 1.54 -> 1.30 ms, 32 at 16x16 0.90 -> 0.66, 64 at 8x8 0.82 -> 0.51.
+# With 3 channels a patch row's runs are 9 values long and the row-run im2col wins.
+ROWS_MIN_CHANNELS = 16
+
+
+def uses_rows(channels: int, dilation=(1, 1), groups: int = 1) -> bool:
+    """True when a conv over ``channels`` input channels runs on patch rows (and its kept
+    columns, the ``saved`` of ``conv2d_fwd``, are rows ``(N, P, Q)``, not ``(N, Q, P)``)."""
+    return channels >= ROWS_MIN_CHANNELS and tuple(dilation) == (1, 1) and groups == 1
+
+
+def weight_rows(wmat, c, kh, kw):
+    """(K, C*kh*kw) weights in (c, i, j) order -> W^T (kh*kw*C, K) in the rows' (i, j, c) order."""
+    k = wmat.shape[0]
+    return np.ascontiguousarray(wmat.reshape(k, c, kh, kw).transpose(2, 3, 1, 0)).reshape(-1, k)
+
+
+def im2row(x, kernel, stride, padding, out):
+    """NCHW ``x`` (nb, C, H, W) -> ``out`` (nb, Ho*Wo, kh*kw*C): output position p's patch."""
+    kh, kw, sh, sw, ph, pw = int_geometry(kernel, stride, padding)
+    nb, c, h, w = x.shape
+    ho, wo = out_hw(x.shape, kernel, stride, padding)
+    buf, kept = scratch_kept("im2row-pad", (nb, h + 2 * ph, w + 2 * pw, c), x.dtype, (ph, pw))
+    if not kept:  # only im2row writes this buffer, so a border written for this shape stays
+        buf[:, :ph] = 0
+        buf[:, h + ph:] = 0
+        buf[:, ph:h + ph, :pw] = 0
+        buf[:, ph:h + ph, w + pw:] = 0
+    np.copyto(buf[:, ph:h + ph, pw:w + pw], x.transpose(0, 2, 3, 1))
+    sn, s_h, s_w, sc = buf.strides
+    patches = as_strided(buf, (nb, ho, wo, kh, kw, c), (sn, s_h * sh, s_w * sw, s_h, s_w, sc))
+    np.copyto(out.reshape(nb, ho, wo, kh, kw, c), patches)
+    return out
+
+
+def conv_rows_chunk(x, wrows, kernel, stride, padding, rows, result):
+    """``result`` (nb, K, P) = the conv of the chunk ``x`` through its patch ``rows``
+    (nb, P, Q), which are filled here."""
+    nb, k, p = result.shape
+    im2row(x, kernel, stride, padding, rows)
+    out = scratch("rows-out", (nb * p, k), result.dtype)
+    np.matmul(rows.reshape(nb * p, -1), wrows, out=out)
+    np.copyto(result, out.reshape(nb, p, k).transpose(0, 2, 1))
+    return result
+
+
+def weight_grad_rows(rows, gy, partial):
+    """``partial`` (Q, K) = sum over the chunk's images of rows[n]^T (Q, P) @ gy[n]^T (P, K)."""
+    nb, k = gy.shape[:2]
+    np.sum(np.matmul(rows.transpose(0, 2, 1), gy.reshape(nb, k, -1).transpose(0, 2, 1)),
+           axis=0, out=partial)
+    return partial
+
+
+def rows_to_weight(gw_rows, w_shape):
+    """(kh*kw*C, K) in the rows' order -> the weight gradient (K, C, kh, kw)."""
+    k, c, kh, kw = w_shape
+    return np.ascontiguousarray(gw_rows.reshape(kh, kw, c, k).transpose(3, 2, 0, 1))
