@@ -24,6 +24,19 @@ from . import _launch
 MAX_TENSORS = 16  # SGD: 3 arrays a tensor; Adam: 4 (16 * 4 * 56 bytes = 3.5 KiB)
 
 
+def _host_values(lr, step=None):
+    """``lr`` and ``step`` as numbers, as numpy_kernels/optim.host_values gives them.  A device
+    ``lr`` or ``step`` (a capturable optimiser's) is read back here: correct, and the price of
+    one synchronisation, until the kernels read them on the device (issue 24)."""
+    if hasattr(lr, "shape"):
+        lr = float(lr)
+    if hasattr(step, "shape"):
+        step += 1
+        step = int(step)
+    return lr, step
+
+
+
 @_launch.cached_jit
 def sgd_update_kernel(params, grads, bufs, lr, momentum, one_minus_damp, wd, nesterov, first_step):
     """PyTorch's SGD: L2 weight decay, momentum buffer with dampening, optional Nesterov."""
@@ -107,6 +120,7 @@ def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, 
         >>> sgd_update_many([p1, p2], [g1, g2], None, 0.1, 0.0, 0.0, 0.0, False, True)   # doctest: +SKIP
     """
     dt = params[0].dtype
+    lr, _ = _host_values(lr)
     p, p_back = _flat_in_place(params)
     g = _flat_grads(grads, dt)
     # Without momentum the kernel never touches buf: pass grad (never param, which the
@@ -133,6 +147,7 @@ def adam_update_many(params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay,
         >>> adam_update_many([p], [g], [m], [v], 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, False)   # doctest: +SKIP
     """
     dt = params[0].dtype
+    lr, step = _host_values(lr, step)
     (p, p_back), (mf, m_back), (vf, v_back) = (_flat_in_place(a) for a in (params, ms, vs))
     g = _flat_grads(grads, dt)
     for i, (pi, gi, mi, vi) in enumerate(zip(p, g, mf, vf)):

@@ -49,3 +49,77 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+
+# --- streams and graphs (PyTorch's names) -------------------------------------------------
+from .graphs import CUDAGraph, graph, is_capturing  # noqa: E402
+from .graphed_callables import make_graphed_callables  # noqa: E402
+
+is_current_stream_capturing = is_capturing
+
+
+class Stream:
+    """PyTorch's ``torch.cuda.Stream``, for code that warms up on a side stream before a capture.
+
+    gpunet queues all work in one order (the CPU and the simulator run it at once; the cuda
+    backend on its one stream), so a Stream orders nothing more: ``wait_stream``,
+    ``synchronize`` and ``with gn.cuda.stream(s):`` are accepted and keep that order.
+
+    Example:
+        >>> s = gn.cuda.Stream()
+        >>> s.wait_stream(gn.cuda.current_stream())
+        >>> with gn.cuda.stream(s):
+        ...     pass
+        >>> s.query()
+        True
+    """
+
+    def __init__(self, device=None, priority=0):
+        self.device, self.priority = device, priority
+
+    def wait_stream(self, stream) -> None:
+        """Order this stream after ``stream``'s queued work (already so: one order)."""
+
+    def wait_event(self, event) -> None:
+        """Order this stream after ``event`` (already so: one order)."""
+
+    def synchronize(self) -> None:
+        """Wait for the work queued so far."""
+        synchronize()
+
+    def query(self) -> bool:
+        """True when the queued work is done (after a synchronize, always)."""
+        synchronize()
+        return True
+
+    def __repr__(self):
+        return "<gpunet.cuda.Stream (gpunet's one queue)>"
+
+
+_default_stream = Stream()
+
+
+def current_stream(device=None) -> Stream:
+    """The stream work is queued on (gpunet has one)."""
+    return _default_stream
+
+
+default_stream = current_stream
+
+
+class stream:  # noqa: N801 - PyTorch's name
+    """``with gn.cuda.stream(s):`` queues the block's work on ``s`` (one order in gpunet)."""
+
+    def __init__(self, stream_):
+        self.stream = stream_
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc):
+        return False
+
+
+def graph_pool_handle():
+    """A memory-pool handle to share between captures (accepted; each graph keeps its own)."""
+    return object()

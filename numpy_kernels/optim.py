@@ -44,14 +44,29 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, de
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+def host_values(lr, step=None):
+    """``lr`` and ``step`` as numbers.  Either may be an array on the device (a CUDA-graph safe
+    optimiser's): a 0-d ``lr`` is read where the kernel runs, and a ``step`` array is advanced by
+    one first (the kernel owns the count), so a replayed step sees the current values."""
+    if isinstance(lr, np.ndarray):
+        lr = float(lr)
+    if isinstance(step, np.ndarray):
+        step += 1
+        step = int(step)
+    return lr, step
+
+
 def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, nesterov, first_step):
     """:func:`sgd_update` on each parameter of ``params`` (``bufs`` None when momentum is 0)."""
+    lr, _ = host_values(lr)
     for i, (p, g) in enumerate(zip(params, grads)):
         sgd_update(p, g, None if bufs is None else bufs[i], lr, momentum, dampening, weight_decay,
                    nesterov, first_step)
 
 
 def adam_update_many(params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupled):
-    """:func:`adam_update` on each parameter of ``params``."""
+    """:func:`adam_update` on each parameter of ``params`` (``step``: the count, already
+    advanced, or a 0-d array this call advances; see :func:`host_values`)."""
+    lr, step = host_values(lr, step)
     for p, g, m, v in zip(params, grads, ms, vs):
         adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled)

@@ -20,7 +20,21 @@ import numbers
 import types
 from collections import Counter
 
+from ..tensor import Tensor
 from .optimizer import Optimizer
+
+
+def _value(lr):
+    return float(lr) if isinstance(lr, Tensor) else lr
+
+
+def set_lr(group, lr):
+    """Set a param group's learning rate: a tensor lr (a capturable optimiser's, read by a
+    captured graph) is filled in place, as PyTorch's schedulers do; a number is replaced."""
+    if isinstance(group["lr"], Tensor):
+        group["lr"].fill_(float(lr))
+    else:
+        group["lr"] = lr
 
 
 class LRScheduler:
@@ -36,8 +50,8 @@ class LRScheduler:
                             f"got {type(optimizer).__name__}")
         self.optimizer = optimizer
         for group in optimizer.param_groups:
-            if last_epoch == -1:
-                group.setdefault("initial_lr", group["lr"])
+            if last_epoch == -1:  # a tensor lr's value: the schedule refills the tensor
+                group.setdefault("initial_lr", _value(group["lr"]))
             elif "initial_lr" not in group:
                 raise KeyError(f"{type(self).__name__}: last_epoch={last_epoch} needs 'initial_lr' in every "
                                "param group (resume with load_state_dict instead)")
@@ -58,7 +72,7 @@ class LRScheduler:
         """Advance one epoch and set each group's lr."""
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
+            set_lr(group, lr)
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def get_last_lr(self):
@@ -83,7 +97,7 @@ class LRScheduler:
             setattr(self, k, state_dict[k])
         # a freshly built scheduler has reset the lr to its epoch-0 value: put the saved one back
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
-            group["lr"] = lr
+            set_lr(group, lr)
 
 
 class StepLR(LRScheduler):
@@ -384,7 +398,7 @@ class ReduceLROnPlateau(LRScheduler):
                 old_lr = float(group["lr"])
                 new_lr = max(old_lr * self.factor, min_lr)
                 if old_lr - new_lr > self.eps:
-                    group["lr"] = new_lr
+                    set_lr(group, new_lr)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 

@@ -16,7 +16,7 @@ import copy
 
 import numpy as np
 
-from .. import backends
+from .. import backends, graphs
 from ..function import no_grad
 from ..tensor import Tensor
 
@@ -81,6 +81,8 @@ class Optimizer:
         name = type(self).__name__
         for key in ("lr", "weight_decay", "momentum", "dampening", "eps", "alpha"):
             value = group.get(key, 0.0)
+            if key == "lr" and isinstance(value, Tensor) and value.numel() == 1:
+                value = float(value)  # a tensor lr (PyTorch's, for capture): filled in place
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
                     0 <= value < float("inf")):
                 raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value!r}")
@@ -260,14 +262,16 @@ class SGD(Optimizer):
             state = self.state.setdefault(id(p), {})
             first = state.get("momentum_buffer") is None
             if momentum and first:  # the first step writes the buffer without reading it
+                _before_capture(self, "its momentum buffers")
                 state["momentum_buffer"] = p.backend.xp.empty_like(p._data)
             buckets.setdefault((id(p.backend), p.dtype, first), []).append(
                 (p, state.get("momentum_buffer")))
         for (_, _, first), items in buckets.items():
             ps = [p for p, _ in items]
             bufs = [b for _, b in items] if momentum else None
+            lr = group["lr"]._data if isinstance(group["lr"], Tensor) else group["lr"]
             ps[0].backend.sgd_update_many([p._data for p in ps], [p.grad._data for p in ps], bufs,
-                                          group["lr"], momentum, group["dampening"],
+                                          lr, momentum, group["dampening"],
                                           group["weight_decay"], group["nesterov"], first)
 
 
@@ -282,27 +286,51 @@ class Adam(Optimizer):
 
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 capturable=False):
         betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      capturable=bool(capturable)))
 
     def _update_group(self, params, group):
-        buckets = {}  # one multi-tensor call per (backend, dtype, step count)
+        capturable = group["capturable"]
+        if graphs.is_capturing() and not capturable:
+            raise RuntimeError(f"Attempting CUDA graph capture of step() for an instance of "
+                               f"{type(self).__name__} but param_groups' capturable is False.")
+        buckets = {}  # one multi-tensor call per (backend, dtype, step count or step array)
         for p in params:
             state = self.state.setdefault(id(p), {})
             if not state:
+                _before_capture(self, "its moment estimates")
                 state["step"] = 0
                 state["exp_avg"] = p.backend.xp.zeros_like(p._data)
                 state["exp_avg_sq"] = p.backend.xp.zeros_like(p._data)
-            state["step"] += 1
-            buckets.setdefault((id(p.backend), p.dtype, state["step"]), []).append((p, state))
+            if capturable:  # the count lives in an array the kernel advances (CUDA-graph safe)
+                if not _is_array(state["step"]):
+                    _before_capture(self, "its step count on the device")
+                    state["step"] = _group_step(self, group, p.backend, state["step"])
+            else:
+                state["step"] += 1
+            key = id(state["step"]) if capturable else state["step"]
+            buckets.setdefault((id(p.backend), p.dtype, key), []).append((p, state))
         beta1, beta2 = group["betas"]
+        lr = group["lr"]._data if isinstance(group["lr"], Tensor) else group["lr"]
         for (_, _, step), items in buckets.items():
             ps = [p for p, _ in items]
             ps[0].backend.adam_update_many(
                 [p._data for p in ps], [p.grad._data for p in ps], [st["exp_avg"] for _, st in items],
-                [st["exp_avg_sq"] for _, st in items], group["lr"], beta1, beta2, group["eps"],
-                group["weight_decay"], step, self._decoupled)
+                [st["exp_avg_sq"] for _, st in items], lr, beta1, beta2, group["eps"],
+                group["weight_decay"], items[0][1]["step"], self._decoupled)
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.__dict__.pop("_step_arrays", None)
+        for group in self.param_groups:  # a capturable group's count goes back on the device
+            if group.get("capturable"):
+                for p in group["params"]:
+                    st = self.state.get(id(p))
+                    if st and not _is_array(st["step"]):
+                        st["step"] = _group_step(self, group, p.backend, st["step"])
 
 
 class AdamW(Adam):
@@ -314,5 +342,23 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 capturable=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         capturable=capturable)
+
+
+def _group_step(opt, group, backend, count):
+    """The one step-count array of a capturable group (every parameter's state["step"]),
+    made from the host count ``count`` the first time it is asked for."""
+    arrays = opt.__dict__.setdefault("_step_arrays", {})
+    key = (id(group), id(backend))
+    if key not in arrays:
+        arrays[key] = backend.asarray(np.array(float(count)))
+    return arrays[key]
+
+
+def _before_capture(opt, what):
+    if graphs.is_capturing():
+        raise RuntimeError(f"{type(opt).__name__}.step() inside a CUDA-graph capture would create "
+                           f"{what}; run at least one eager step first (warm-up), as PyTorch needs")
