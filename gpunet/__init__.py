@@ -15,7 +15,7 @@ from .ops import tensor_methods as _tensor_methods
 _tensor_methods.install(Tensor)  # operators and methods: tensor.py itself imports no op
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
-from .random import manual_seed
+from .random import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
 from .creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand, rand_like,
                        randint, randint_like, randn, randn_like, where, zeros, zeros_like)
@@ -44,6 +44,6 @@ __all__ = [
     "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor", "accelerator", "cuda", "device", "utils",
     *_dtypes_names, *_tensor_functions_names,
     "BackendUnavailableError", "Function", "enable_grad", "set_grad_enabled", "GradcheckError", "Tensor", "data", "datasets", "distributed",
-    "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models",
+    "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models", "get_rng_state", "set_rng_state",
     "nn", "no_grad", "onnx", "optim", "profiler", "save", "serialization", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]

@@ -52,7 +52,7 @@ manual_seed_all = manual_seed
 
 
 # --- streams and graphs (PyTorch's names) -------------------------------------------------
-from .graphs import CUDAGraph, graph, is_capturing  # noqa: E402
+from .graphs import CaptureError, CUDAGraph, graph, is_capturing  # noqa: E402
 from .graphed_callables import make_graphed_callables  # noqa: E402
 
 is_current_stream_capturing = is_capturing

@@ -128,7 +128,7 @@ class Captured(np.ndarray):
 
     def reshape(self, *shape, **kw):
         out = self.view(np.ndarray).reshape(*shape, **kw)
-        return out.view(Captured) if np.shares_memory(out, self) else record(np.reshape, (self, *shape), kw)
+        return out.view(Captured) if np.shares_memory(out, self) else record(_reshape, (self, shape), kw)
 
     def __float__(self):
         _host_read("float(array)")
@@ -153,6 +153,10 @@ class Captured(np.ndarray):
     def tolist(self):
         _host_read("tolist()")
         return self.view(np.ndarray).tolist()
+
+
+def _reshape(a, shape, **kw):
+    return a.reshape(*shape, **kw)
 
 
 def _getitem(a, key):

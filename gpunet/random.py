@@ -9,6 +9,8 @@ Example:
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from . import backends
@@ -30,3 +32,38 @@ def host_rng() -> np.random.Generator:
     return _host
 
 
+
+
+def get_rng_state():
+    """Every generator's state (the host's and each backend's) as a uint8 Tensor, PyTorch's
+    ``torch.get_rng_state()``: pass it to :func:`set_rng_state` to draw the same numbers again.
+
+    Example:
+        >>> state = gn.get_rng_state()
+        >>> a = gn.rand(3); gn.set_rng_state(state)
+        >>> bool((gn.rand(3) == a).all()), state.dtype
+        (True, dtype('uint8'))
+    """
+    from .tensor import Tensor
+
+    state = {"host": _host.bit_generator.state,
+             "backends": {name: be.rng_state() for name, be in backends._instances.items()}}
+    raw = json.dumps(state).encode()
+    return Tensor._wrap(np.frombuffer(raw, np.uint8).copy(), backends.backend("numpy"))
+
+
+def set_rng_state(new_state) -> None:
+    """Restore the generators from :func:`get_rng_state` (PyTorch's ``torch.set_rng_state``)."""
+    from .tensor import Tensor
+
+    raw = new_state.numpy() if isinstance(new_state, Tensor) else np.asarray(new_state)
+    try:
+        state = json.loads(raw.astype(np.uint8).tobytes().decode())
+        host = state["host"]
+        saved = state["backends"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise ValueError("set_rng_state: expected the uint8 tensor gn.get_rng_state() returns, "
+                         f"got {type(new_state).__name__} of {raw.size} values") from None
+    _host.bit_generator.state = host
+    for name, value in saved.items():
+        backends.backend(name).set_rng_state(value)

@@ -288,7 +288,8 @@ class Module:
                         yield (f"{pre}.{name}" if pre else name), t
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values from ``state_dict`` (Tensors or NumPy arrays, e.g. from ``gn.load``).
+        """Copy values from ``state_dict`` (Tensors or NumPy arrays, e.g. from ``gn.load``) into
+        the module's tensors, in place.
 
         Raises StateDictMismatchError listing missing, unexpected and wrongly shaped keys
         (shapes are always checked; names only when ``strict``). Returns (missing, unexpected).
@@ -300,11 +301,12 @@ class Module:
                 if key not in state_dict:
                     continue
                 value = state_dict[key]
-                if isinstance(value, Tensor) and value.backend is t.backend:
-                    t._data = value._data.astype(t.dtype, copy=True)
-                else:
+                if not (isinstance(value, Tensor) and value.backend is t.backend):
                     host = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
-                    t._data = t.backend.asarray(np.array(host, dtype=t.dtype))
+                    value = Tensor._wrap(t.backend.asarray(np.array(host, dtype=t.dtype)), t.backend)
+                # in place, as PyTorch's param.copy_(input_param): the optimiser's references and
+                # a captured graph's buffers stay this tensor's storage
+                t._data[...] = value._data
         return IncompatibleKeys(missing, unexpected)
 
     # --- printing ---------------------------------------------------------------------

@@ -28,13 +28,25 @@ def _value(lr):
     return float(lr) if isinstance(lr, Tensor) else lr
 
 
-def set_lr(group, lr):
-    """Set a param group's learning rate: a tensor lr (a capturable optimiser's, read by a
-    captured graph) is filled in place, as PyTorch's schedulers do; a number is replaced."""
+def set_lr(optimizer, group, lr):
+    """Set a param group's learning rate: a tensor lr (read by a captured graph) is filled in
+    place, as PyTorch's schedulers do; a number is replaced, unless a CUDA graph captured the
+    optimiser's step with it (the graph would go on with the old rate: refused).
+
+    Example:
+        >>> opt = optim.SGD(model.parameters(), lr=gn.tensor(0.1))
+        >>> set_lr(opt, opt.param_groups[0], 0.05); round(float(opt.param_groups[0]["lr"]), 6)
+        0.05
+    """
     if isinstance(group["lr"], Tensor):
         group["lr"].fill_(float(lr))
-    else:
-        group["lr"] = lr
+        return
+    if id(group) in getattr(optimizer, "_captured_groups", ()) and float(lr) != float(group["lr"]):
+        raise RuntimeError(
+            f"{type(optimizer).__name__}: a CUDA graph captured step() with lr={group['lr']!r}, "
+            f"a number frozen into the graph, so the new lr {lr!r} would be ignored by replay(); "
+            "build the optimiser with lr=gn.tensor(...) to schedule a captured step")
+    group["lr"] = lr
 
 
 class LRScheduler:
@@ -72,7 +84,7 @@ class LRScheduler:
         """Advance one epoch and set each group's lr."""
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            set_lr(group, lr)
+            set_lr(self.optimizer, group, lr)
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def get_last_lr(self):
@@ -97,7 +109,7 @@ class LRScheduler:
             setattr(self, k, state_dict[k])
         # a freshly built scheduler has reset the lr to its epoch-0 value: put the saved one back
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
-            set_lr(group, lr)
+            set_lr(self.optimizer, group, lr)
 
 
 class StepLR(LRScheduler):
@@ -398,7 +410,7 @@ class ReduceLROnPlateau(LRScheduler):
                 old_lr = float(group["lr"])
                 new_lr = max(old_lr * self.factor, min_lr)
                 if old_lr - new_lr > self.eps:
-                    set_lr(group, new_lr)
+                    set_lr(self.optimizer, group, new_lr)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 

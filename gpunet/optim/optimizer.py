@@ -125,6 +125,8 @@ class Optimizer:
         return loss
 
     def _step(self):
+        if graphs.is_capturing():  # a number lr is frozen into the graph: schedulers refuse it
+            self._captured_groups = {id(g) for g in self.param_groups if not isinstance(g["lr"], Tensor)}
         with no_grad():
             for group in self.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]

@@ -1,0 +1,322 @@
+"""Capture and replay (issue 24) on the NumPy backend and in Numba's simulator: a training step
+captured once and replayed N times leaves the weights of N eager steps, bit for bit, for
+LeNet-5 (SGD with momentum; Adam with a cosine schedule and dropout), an LSTM and the DQN
+example's update; a checkpoint taken between replays resumes exactly; what a graph cannot
+replay (a value read to the host, a replaced input, another shape) is refused in one line."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gpunet as gn
+from gpunet import functional as F
+from gpunet import models, nn, optim
+
+ROOT = Path(__file__).resolve().parents[1]
+RNG = np.random.default_rng(0)
+TINY = [(RNG.standard_normal((2, 1, 8, 8)).astype(np.float32), RNG.integers(0, 3, 2)) for _ in range(5)]
+
+
+def _digits(batch, steps):
+    (x, y), _ = gn.datasets.digits()
+    x, y = np.asarray(x), np.asarray(y)
+    return [(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]) for i in range(steps)]
+
+
+def _train(build, batches, captured, loss_fn=F.cross_entropy, warmup=1):
+    """Losses and final weights after ``warmup`` eager steps, then the rest eagerly or as one
+    capture (which is itself a step) and replays; schedulers step after every step."""
+    gn.manual_seed(1)
+    model, opt, sched = build()
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for x, y in batches[:warmup]:
+        step(gn.tensor(x), gn.tensor(y))
+    losses, rest = [], batches[warmup:]
+    if not captured:
+        for x, y in rest:
+            losses.append(step(gn.tensor(x), gn.tensor(y)).item())
+            sched and sched.step()
+    else:
+        static_x, static_y = gn.tensor(rest[0][0]), gn.tensor(rest[0][1])
+        g = gn.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)
+        with gn.cuda.graph(g):
+            static_loss = step(static_x, static_y)
+        for i, (x, y) in enumerate(rest):
+            if i:
+                static_x.copy_(gn.tensor(x))
+                static_y.copy_(gn.tensor(y))
+                g.replay()
+            losses.append(static_loss.item())
+            sched and sched.step()
+    return losses, [p.numpy().copy() for p in model.parameters()]
+
+
+def _assert_same(eager, replayed):
+    assert replayed[0] == eager[0], "losses differ"
+    for i, (a, b) in enumerate(zip(eager[1], replayed[1])):
+        assert np.array_equal(a, b), f"parameter {i} differs by {np.abs(a - b).max()}"
+
+
+def _lenet_sgd():
+    model = models.lenet5()
+    return model, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), None
+
+
+def _lenet_adam_cosine():
+    model = models.lenet5(dropout=0.25)
+    opt = optim.Adam(model.parameters(), lr=gn.tensor(2e-3), capturable=True)
+    return model, opt, optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+
+
+@pytest.mark.parametrize("build", [_lenet_sgd, _lenet_adam_cosine], ids=["sgd-momentum", "adam-cosine"])
+def test_lenet_replays_equal_eager_steps(build):
+    batches = _digits(16, 7)
+    _assert_same(_train(build, batches, False), _train(build, batches, True))
+
+
+def _tiny_convnet(kind):
+    def build():
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Dropout(0.5), nn.Linear(18, 3))
+        if kind == "sgd":
+            opt = optim.SGD(model.parameters(), lr=gn.tensor(0.1), momentum=0.9)
+        else:
+            opt = optim.Adam(model.parameters(), lr=gn.tensor(0.01), capturable=True)
+        return model, opt, optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3)
+    return build
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_convnet_replays_equal_eager_steps_on_both_backends(backend, kind):
+    """The simulator's kernels are captured like NumPy's (tiny shapes: it runs each thread)."""
+    build = _tiny_convnet(kind)
+    _assert_same(_train(build, TINY, False), _train(build, TINY, True))
+
+
+class _SequenceModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm, self.head = nn.LSTM(4, 6, batch_first=True), nn.Linear(6, 3)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+def test_lstm_replays_equal_eager_steps(backend):
+    rng = np.random.default_rng(2)
+    batches = [(rng.standard_normal((3, 5, 4)).astype(np.float32), rng.integers(0, 3, 3))
+               for _ in range(4 if backend == "cuda" else 6)]
+
+    def build():
+        model = _SequenceModel()
+        return model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), None
+
+    _assert_same(_train(build, batches, False), _train(build, batches, True))
+
+
+def _q_learning():
+    if str(ROOT / "examples") not in sys.path:
+        sys.path.insert(0, str(ROOT / "examples"))  # the examples import their _common helper
+    spec = importlib.util.spec_from_file_location("q_learning", ROOT / "examples" / "q_learning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dqn_update_replays_equal_eager_updates():
+    """The example's update with its Bellman target computed on the device from static
+    tensors, and the target network refreshed between steps by load_state_dict (in place)."""
+    ql = _q_learning()
+    n, rng = 12, np.random.default_rng(3)
+    moves = [(np.eye(n, dtype=np.float32)[rng.integers(0, n, 8)], np.eye(4, dtype=np.float32)[rng.integers(0, 4, 8)],
+              rng.standard_normal(8).astype(np.float32), np.eye(n, dtype=np.float32)[rng.integers(0, n, 8)],
+              rng.integers(0, 2, 8).astype(np.float32)) for _ in range(6)]
+
+    def run(captured):
+        gn.manual_seed(4)
+        net, target = ql.q_network(n), ql.q_network(n)
+        target.load_state_dict(net.state_dict())
+        opt = optim.Adam(net.parameters(), lr=1e-3, capturable=True)
+        static = [gn.tensor(a) for a in moves[0]]
+
+        def update():
+            s, taken, r, s2, done = static
+            with gn.no_grad():
+                best_next = target(s2).max(1).values
+            goal = r + ql.GAMMA * (1 - done) * best_next
+            loss = F.mse_loss((net(s) * taken).sum(1), goal)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        update()  # warm-up on moves[0]
+        g, losses = gn.cuda.CUDAGraph(), []
+        for i, batch in enumerate(moves[1:]):
+            for t, a in zip(static, batch):
+                t.copy_(gn.tensor(a))
+            if captured and i == 0:
+                with gn.cuda.graph(g):
+                    loss = update()
+            elif captured:
+                g.replay()
+            else:
+                loss = update()
+            losses.append(loss.item())
+            if i % 2 == 1:
+                target.load_state_dict(net.state_dict())
+        return losses, [p.numpy().copy() for p in net.parameters()]
+
+    _assert_same(run(False), run(True))
+
+
+def test_a_checkpoint_between_replays_resumes_exactly(tmp_path):
+    batches = _digits(16, 8)
+    whole = _train(_lenet_adam_cosine, batches, True)
+    gn.manual_seed(1)
+    model, opt, sched = _lenet_adam_cosine()
+    first = _train_to_checkpoint(model, opt, sched, batches[:5], tmp_path)
+    model2, opt2, sched2 = _lenet_adam_cosine()
+    model2.load_state_dict(gn.load(tmp_path / "model.pt"))
+    opt2.load_state_dict(gn.load(tmp_path / "opt.pt"))
+    sched2.load_state_dict(gn.load(tmp_path / "sched.pt"))
+    gn.set_rng_state(gn.load(tmp_path / "rng.pt"))
+    rest = _replay_all(model2, opt2, sched2, batches[5:])
+    assert first + rest == whole[0]
+    for a, b in zip(whole[1], model2.parameters()):
+        assert np.array_equal(a, b.numpy())
+
+
+def _replay_all(model, opt, sched, batches):
+    static_x, static_y = gn.tensor(batches[0][0]), gn.tensor(batches[0][1])
+    g, losses = gn.cuda.CUDAGraph(), []
+    opt.zero_grad(set_to_none=True)
+    with gn.cuda.graph(g):
+        static_loss = F.cross_entropy(model(static_x), static_y)
+        static_loss.backward()
+        opt.step()
+    for i, (x, y) in enumerate(batches):
+        if i:
+            static_x.copy_(gn.tensor(x))
+            static_y.copy_(gn.tensor(y))
+            g.replay()
+        losses.append(static_loss.item())
+        sched.step()
+    return losses
+
+
+def _train_to_checkpoint(model, opt, sched, batches, folder):
+    opt.zero_grad(set_to_none=True)
+    F.cross_entropy(model(gn.tensor(batches[0][0])), gn.tensor(batches[0][1])).backward()
+    opt.step()  # the warm-up step _train takes
+    losses = _replay_all(model, opt, sched, batches[1:])
+    gn.save(model.state_dict(), folder / "model.pt")
+    gn.save(opt.state_dict(), folder / "opt.pt")
+    gn.save(sched.state_dict(), folder / "sched.pt")
+    gn.save(gn.get_rng_state(), folder / "rng.pt")
+    return losses
+
+
+@pytest.mark.parametrize("read", [lambda t: t.item(), float, lambda t: t.numpy(), repr, bool],
+                         ids=["item", "float", "numpy", "repr", "bool"])
+def test_a_value_read_inside_the_capture_is_refused(read):
+    w = gn.ones(3, requires_grad=True)
+    with pytest.raises(gn.cuda.CaptureError, match="reads a value back to the host"):
+        with gn.cuda.graph(gn.cuda.CUDAGraph()):
+            read((w * 2).sum())
+    assert not gn.cuda.is_current_stream_capturing()
+    assert type(w._data) is np.ndarray  # the capture's views are gone
+
+
+def test_an_input_replaced_after_capture_is_refused_naming_its_shape():
+    x, g = gn.zeros(4, 3), gn.cuda.CUDAGraph()
+    with gn.cuda.graph(g):
+        y = x * 2
+    x.data = gn.zeros(5, 3)
+    with pytest.raises(ValueError, match=r"captured as \(4, 3\) float32\) now holds a different "
+                                         r"array \(\(5, 3\) float32\).*copy_"):
+        g.replay()
+    assert y.shape == (4, 3)
+
+
+def test_graphed_callable_matches_eager_and_refuses_another_shape():
+    gn.manual_seed(0)
+    layer, x = nn.Linear(4, 3), gn.randn(2, 4, requires_grad=True)
+    eager = copy_of(layer)
+    graphed = gn.cuda.make_graphed_callables(layer, (gn.randn(2, 4, requires_grad=True),))
+    for _ in range(2):
+        for m in (layer, eager):
+            for p in m.parameters():
+                p.grad = None
+        x.grad = None
+        graphed(x).tanh().sum().backward()
+        gx, gw = x.grad.numpy().copy(), layer.weight.grad.numpy().copy()
+        x.grad = None
+        eager(x).tanh().sum().backward()
+        assert np.array_equal(gx, x.grad.numpy()) and np.array_equal(gw, eager.weight.grad.numpy())
+    with pytest.raises(ValueError, match=r"argument 0 is \(3, 4\) float32, the graph was captured "
+                                         r"with \(2, 4\) float32"):
+        graphed(gn.randn(3, 4))
+    with pytest.raises(ValueError, match="argument 0 is .* float64"):
+        graphed(gn.randn(2, 4).double())
+
+
+def copy_of(module):
+    import copy
+
+    return copy.deepcopy(module)
+
+
+def test_steps_a_graph_cannot_replay_are_refused():
+    model = nn.Linear(3, 2)
+    x, y = gn.randn(4, 3), gn.randn(4, 2)
+    for opt, match in [(optim.Adam(model.parameters()), "capturable is False"),
+                       (optim.SGD(model.parameters(), lr=0.1, momentum=0.9), "warm-up")]:
+        with pytest.raises(RuntimeError, match=match):
+            with gn.cuda.graph(gn.cuda.CUDAGraph()):
+                F.mse_loss(model(x), y).backward()
+                opt.step()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    with gn.cuda.graph(gn.cuda.CUDAGraph()):
+        F.mse_loss(model(x), y).backward()
+        opt.step()
+    with pytest.raises(RuntimeError, match=r"lr=0.1, a number frozen into the graph.*gn.tensor"):
+        sched.step()
+
+
+def test_pytorch_whole_network_recipe_runs_as_written():
+    """PyTorch's documented recipe: warm-up on a side stream, capture, refill, replay."""
+    gn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    static_input, static_target = gn.randn(6, 5), gn.randn(6, 2)
+    s = gn.cuda.Stream()
+    s.wait_stream(gn.cuda.current_stream())
+    with gn.cuda.stream(s):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            F.mse_loss(model(static_input), static_target).backward()
+            opt.step()
+    gn.cuda.current_stream().wait_stream(s)
+    g = gn.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with gn.cuda.graph(g):
+        static_loss = F.mse_loss(model(static_input), static_target)
+        static_loss.backward()
+        opt.step()
+    before = static_loss.item()
+    for _ in range(5):
+        g.replay()
+    assert static_loss.item() < before  # the replays trained on the static batch
