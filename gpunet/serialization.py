@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import backends, torch_format
+from . import backends, torch_format, torch_format_reader
 from .trusted_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from .backends.base import Backend
 from .backends.device import device
@@ -289,8 +289,8 @@ def _load_stream(fh, name, target):
         raise ValueError(f"{unreadable} (it is not a zip archive)")
     try:
         with zipfile.ZipFile(fh) as zf:
-            if torch_format.is_archive(zf.namelist()):
-                return torch_format.read(zf, target, name)
+            if torch_format_reader.is_archive(zf.namelist()):
+                return torch_format_reader.read(zf, target, name)
     except zipfile.BadZipFile as e:
         raise ValueError(f"{unreadable} ({e})") from e
     fh.seek(start)

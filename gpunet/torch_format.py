@@ -5,15 +5,15 @@ pickle), ``byteorder``, ``data/<key>`` (each storage's raw little-endian bytes, 
 64-byte aligned offset), ``version``, ... .  A tensor is pickled as torch/serialization.py does,
 ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, OrderedDict())``
 with the persistent id ``("storage", torch.FloatStorage, key, "cpu", numel)``; the GLOBAL
-opcodes for torch's names are written by hand.  Reading (``torch_format_reader.py``, whose
-``read`` and ``is_archive`` this module re-exports) goes through a restricted unpickler
+opcodes for torch's names are written by hand.  Reading (``torch_format_reader.py``) goes through a restricted unpickler
 that refuses every global but torch's tensor names, NumPy's array pickles, OrderedDict, set,
 complex and bytes (as ``torch.load(weights_only=True)`` does).
 
 Example:
+    >>> from gpunet import torch_format_reader
     >>> buf = io.BytesIO()
     >>> write(buf, pack({"w": gn.ones(2, 3), "step": 3}))
-    >>> read(zipfile.ZipFile(buf))["w"].shape
+    >>> torch_format_reader.read(zipfile.ZipFile(buf))["w"].shape
     gpunet.Size([2, 3])
 """
 from __future__ import annotations
@@ -276,5 +276,3 @@ def write(f, records, archive="archive"):
 
 # ------------------------------------------------------------------------------- reading
 
-
-from .torch_format_reader import is_archive, read  # noqa: E402,F401  (the reading half)
