@@ -30,6 +30,7 @@ from . import backends
 from .distributed import training as _dist
 from .function import no_grad
 from .optim.lr_scheduler import ReduceLROnPlateau
+from .train_capture import CapturedStep
 from .train_checkpoint import CHECKPOINT_FORMAT, _load_checkpoint, _save_checkpoint  # noqa: F401
 
 __all__ = ["History", "NonFiniteLossError", "fit", "evaluate", "predict"]
@@ -248,7 +249,7 @@ def _check_finite(window, epoch, be):
             "in the inputs or targets, or lower the learning rate")
 
 
-def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
+def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1, step=None):
     model.train()
     total_loss = total_correct = None
     n, shown, start = 0, time.perf_counter(), time.perf_counter()
@@ -261,14 +262,18 @@ def _train_epoch(model, loss_fn, optimizer, loader, be, bar, epoch=1):
     for number, batch in enumerate(loader, 1):
         x, y = _split_batch(batch, "fit")
         x, y = _on(x, be), _on(y, be)
-        out = model(x)
-        loss = loss_fn(out, y)
-        window.append((number, loss._data))
+        if step is not None:  # fit(capture=True): replayed; the loss is checked after the update
+            out, loss = step(x, y)
+        else:
+            out = model(x)
+            loss = loss_fn(out, y)
+        window.append((number, loss._data if step is None else loss._data.copy()))
         if check_now:
             _check_finite(window, epoch, be)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        if step is None:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
         bs = x.shape[0]
         total_loss = loss._data * bs if total_loss is None else total_loss + loss._data * bs
         c = _correct(out, y)
@@ -302,7 +307,8 @@ def _metrics(total_loss, total_correct, n, elapsed, be=None):
 
 
 def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_stopping=None,
-        checkpoint=None, resume=None, scheduler=None, progress=True, checkpoint_meta=None):
+        checkpoint=None, resume=None, scheduler=None, progress=True, checkpoint_meta=None,
+        capture=False):
     """Train for ``epochs`` epochs; return a :class:`History`.
 
     * ``val_loader``: a held-out tuning set evaluated after each epoch (``val_loss``/``val_acc``).
@@ -313,6 +319,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
     * ``scheduler``: stepped once per epoch (``StepLR``, ``CosineAnnealingLR``...); a
       ``ReduceLROnPlateau`` with the epoch's ``val_loss`` (the train loss without ``val_loader``).
     * ``progress``: a tqdm bar per epoch (a printed line per epoch without tqdm); False = silent.
+    * ``capture``: the step captured once as a graph and replayed (``train_capture.py``); the
+      same history as eager, the loss checked for NaN after the update instead of before.
     * In a ``gn.distributed`` job of several ranks: metrics are averaged over ranks, rank 0 alone
       shows progress and writes the checkpoint, and its early-stopping decision is broadcast.
 
@@ -332,6 +340,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
         progress, checkpoint = False, None
     history = History()
     start, best_loss, bad_epochs, best_state = 0, math.inf, 0, None
+    step = CapturedStep(model, loss_fn, optimizer) if capture else None
     if resume is not None:
         ck = _load_checkpoint(os.fspath(resume), model, optimizer, scheduler, train_loader, val_loader, be)
         start = int(ck["epoch"])
@@ -348,7 +357,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, early_
         sampler = getattr(train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):  # a DistributedSampler: this epoch's permutation
             sampler.set_epoch(epoch)
-        train_m, elapsed = _train_epoch(model, loss_fn, optimizer, train_loader, be, bar, epoch + 1)
+        train_m, elapsed = _train_epoch(model, loss_fn, optimizer, train_loader, be, bar, epoch + 1,
+                                        step)
         val_loss = val_acc = math.nan
         if val_loader is not None:
             val_loss, val_acc = evaluate(model, loss_fn, val_loader)

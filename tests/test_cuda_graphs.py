@@ -320,3 +320,29 @@ def test_pytorch_whole_network_recipe_runs_as_written():
     for _ in range(5):
         g.replay()
     assert static_loss.item() < before  # the replays trained on the static batch
+
+
+def _fit_history(capture, backend):
+    from gpunet.data import DataLoader, TensorDataset
+
+    gn.manual_seed(0)
+    if backend == "numpy":
+        (x, y), (xv, yv) = gn.datasets.digits()
+        x, y, xv, yv, batch = x[:300], y[:300], xv[:100], yv[:100], 64
+        model = models.lenet5(dropout=0.2)
+    else:  # the simulator runs every thread in Python: a tiny convnet on 8x8 images
+        x, y = np.concatenate([a for a, _ in TINY]), np.concatenate([b for _, b in TINY])
+        xv, yv, batch = x[:4], y[:4], 4
+        model = _tiny_convnet("sgd")()[0]
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    history = gn.train.fit(model, nn.CrossEntropyLoss(), opt,
+                           DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True), epochs=2,
+                           val_loader=DataLoader(TensorDataset(xv, yv), batch_size=50),
+                           scheduler=sched, progress=False, capture=capture)
+    return {k: getattr(history, k) for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr")}
+
+
+def test_fit_with_capture_gives_the_eager_history(backend):
+    """Including the last, smaller batch of each epoch, which runs eagerly beside the graph."""
+    assert _fit_history(True, backend) == _fit_history(False, backend)
