@@ -47,6 +47,9 @@ def _graphed(fn, sample, warmup, allow_unused):
     fwd, bwd = CUDAGraph(), CUDAGraph()
     with graph(fwd):
         static_out = _as_tuple(fn(*sample))
+    if len(static_out) != 1:
+        raise NotImplementedError(f"make_graphed_callables: the callable returns {len(static_out)} "
+                                  "tensors; gpunet graphs callables with one output tensor")
     static_grad_out = [Tensor._wrap(o.backend.xp.zeros_like(o._data), o.backend) for o in static_out]
     with graph(bwd):
         static_grads = _backward(static_out, static_grad_out, needs)
@@ -54,7 +57,6 @@ def _graphed(fn, sample, warmup, allow_unused):
         raise RuntimeError("make_graphed_callables: an input or parameter that requires grad "
                            "does not reach the output; pass allow_unused_input=True")
     shapes = [(tuple(a.shape), a.dtype) for a in sample]
-    n_in = sum(a.requires_grad for a in sample)
 
     class Graphed(Function):
         @staticmethod
@@ -82,9 +84,6 @@ def _graphed(fn, sample, warmup, allow_unused):
                                  f"with {shape} {dtype}; capture another graph for this shape")
         return Graphed.apply(*args, *params)
 
-    if len(static_out) != 1:
-        raise NotImplementedError("make_graphed_callables: callables with one output tensor")
-    del n_in
     if hasattr(fn, "forward") and hasattr(fn, "parameters"):
         fn.forward = graphed
         return fn

@@ -21,7 +21,6 @@ import dataclasses
 import math
 import numbers
 import os
-import sys
 import time
 
 import numpy as np
@@ -203,7 +202,7 @@ class _Progress:
             self.bar.set_postfix_str(_format(metrics), refresh=False)
             self.bar.close()
         elif self.enabled:
-            print(f"{self.label}: {_format(metrics)}", file=sys.stdout, flush=True)
+            print(f"{self.label}: {_format(metrics)}", flush=True)
 
 
 def _format(metrics):
