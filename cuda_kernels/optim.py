@@ -7,7 +7,9 @@ each array costing one argument's marshalling, and compiles once per tuple lengt
 argument block is limited (4 KiB before CUDA 12.1, 56 bytes per 1-D array here), hence the
 cap.  Scalars are cast to the parameter dtype on the host so float32 parameters are updated
 in float32 arithmetic; bias corrections depend only on the host step count, so no value is
-read back from the device.
+read back from the device.  A capturable optimiser's step count (and a tensor lr) live in
+device memory: a one-thread kernel advances the count and writes the corrections, which the
+update kernel reads, so a captured step replays with the current values.
 
 Example:
     >>> from cuda_kernels import optim                                                  # doctest: +SKIP
@@ -24,22 +26,45 @@ from . import _launch
 MAX_TENSORS = 16  # SGD: 3 arrays a tensor; Adam: 4 (16 * 4 * 56 bytes = 3.5 KiB)
 
 
-def _host_values(lr, step=None):
-    """``lr`` and ``step`` as numbers, as numpy_kernels/optim.host_values gives them.  A device
-    ``lr`` or ``step`` (a capturable optimiser's) is read back here: correct, and the price of
-    one synchronisation, until the kernels read them on the device (issue 24)."""
-    if hasattr(lr, "shape"):
-        lr = float(lr)
-    if hasattr(step, "shape"):
-        step += 1
-        step = int(step)
-    return lr, step
+def _on_device(value):
+    return hasattr(value, "shape")
 
+
+@_launch.cached_jit
+def sgd_lr_kernel(params, grads, bufs, lr, momentum, one_minus_damp, wd, nesterov, first_step):
+    """sgd_update_kernel with the learning rate read from device memory (``lr[0]``)."""
+    _sgd_body(params, grads, bufs, lr[0], momentum, one_minus_damp, wd, nesterov, first_step)
+
+
+@_launch.cached_jit
+def adam_hyper_kernel(step, lr, beta1, beta2, wd, hyper):
+    """One thread: advance the step count on the device and write the update's step size,
+    sqrt(1 - beta2^t) and decoupled decay factor to ``hyper`` (what the host path passes)."""
+    if cuda.blockIdx.x == 0 and cuda.threadIdx.x == 0:
+        t = step[0] + 1.0
+        step[0] = t
+        rate = lr[0]
+        hyper[0] = rate / (1.0 - beta1 ** t)
+        hyper[1] = math.sqrt(1.0 - beta2 ** t)
+        hyper[2] = 1.0 - rate * wd
+
+
+@_launch.cached_jit
+def adam_device_kernel(params, grads, ms, vs, beta1, beta2, one_minus_b1, one_minus_b2, eps,
+                       wd, decoupled, hyper):
+    """adam_update_kernel with the step size, bias correction and decay read from ``hyper``."""
+    _adam_body(params, grads, ms, vs, beta1, beta2, one_minus_b1, one_minus_b2, eps, wd,
+               decoupled, hyper[2], hyper[0], hyper[1])
 
 
 @_launch.cached_jit
 def sgd_update_kernel(params, grads, bufs, lr, momentum, one_minus_damp, wd, nesterov, first_step):
     """PyTorch's SGD: L2 weight decay, momentum buffer with dampening, optional Nesterov."""
+    _sgd_body(params, grads, bufs, lr, momentum, one_minus_damp, wd, nesterov, first_step)
+
+
+@cuda.jit(device=True, inline=True)
+def _sgd_body(params, grads, bufs, lr, momentum, one_minus_damp, wd, nesterov, first_step):
     param = params[cuda.blockIdx.y]
     grad = grads[cuda.blockIdx.y]
     buf = bufs[cuda.blockIdx.y]
@@ -66,6 +91,13 @@ def sgd_update_kernel(params, grads, bufs, lr, momentum, one_minus_damp, wd, nes
 def adam_update_kernel(params, grads, ms, vs, lr, beta1, beta2, one_minus_b1, one_minus_b2, eps,
                        wd, decoupled, decay, step_size, bc2_sqrt):
     """PyTorch's Adam (L2 in the gradient) or AdamW (decoupled decay p *= 1 - lr*wd)."""
+    _adam_body(params, grads, ms, vs, beta1, beta2, one_minus_b1, one_minus_b2, eps, wd,
+               decoupled, decay, step_size, bc2_sqrt)
+
+
+@cuda.jit(device=True, inline=True)
+def _adam_body(params, grads, ms, vs, beta1, beta2, one_minus_b1, one_minus_b2, eps, wd,
+               decoupled, decay, step_size, bc2_sqrt):
     param = params[cuda.blockIdx.y]
     grad = grads[cuda.blockIdx.y]
     m = ms[cuda.blockIdx.y]
@@ -120,7 +152,6 @@ def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, 
         >>> sgd_update_many([p1, p2], [g1, g2], None, 0.1, 0.0, 0.0, 0.0, False, True)   # doctest: +SKIP
     """
     dt = params[0].dtype
-    lr, _ = _host_values(lr)
     p, p_back = _flat_in_place(params)
     g = _flat_grads(grads, dt)
     # Without momentum the kernel never touches buf: pass grad (never param, which the
@@ -132,8 +163,10 @@ def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, 
                              f"({gi.size}) and buf ({bi.size}) must match params[0]'s dtype {dt} "
                              "and each other's size")
     s = _launch.scalar
-    _launch_many(sgd_update_kernel, [p, g, b],
-                 (s(lr, dt), s(momentum, dt), s(1.0 - dampening, dt), s(weight_decay, dt),
+    kernel, rate = ((sgd_lr_kernel, _launch.contiguous(lr).reshape(1)) if _on_device(lr)
+                    else (sgd_update_kernel, s(lr, dt)))  # a tensor lr: read on the device
+    _launch_many(kernel, [p, g, b],
+                 (rate, s(momentum, dt), s(1.0 - dampening, dt), s(weight_decay, dt),
                   bool(nesterov), bool(first_step)))
     for flat, original in zip(p + b, p_back + b_back):
         _launch.write_back(flat, original)
@@ -147,16 +180,28 @@ def adam_update_many(params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay,
         >>> adam_update_many([p], [g], [m], [v], 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, False)   # doctest: +SKIP
     """
     dt = params[0].dtype
-    lr, step = _host_values(lr, step)
     (p, p_back), (mf, m_back), (vf, v_back) = (_flat_in_place(a) for a in (params, ms, vs))
     g = _flat_grads(grads, dt)
     for i, (pi, gi, mi, vi) in enumerate(zip(p, g, mf, vf)):
         if pi.dtype != dt or not (gi.size == mi.size == vi.size == pi.size):
             raise ValueError(f"adam_update: params[{i}], its grad, m and v must have the same size "
                              f"and params[0]'s dtype {dt}")
+    s = _launch.scalar
+    if _on_device(step):  # a capturable optimiser's: the count, lr and corrections stay on the device
+        hyper = _launch.xp.empty(3, dt)
+        rate = _launch.contiguous(lr).reshape(1) if _on_device(lr) else _launch.xp.full(1, lr, dt)
+        _launch.launch(adam_hyper_kernel, 1, 1, step.reshape(1), rate, float(beta1), float(beta2),
+                       float(weight_decay), hyper)
+        _launch_many(adam_device_kernel, [p, g, mf, vf],
+                     (s(beta1, dt), s(beta2, dt), s(1.0 - beta1, dt), s(1.0 - beta2, dt),
+                      s(eps, dt), s(weight_decay, dt), bool(decoupled), hyper))
+        for flat, original in zip(p + mf + vf, p_back + m_back + v_back):
+            _launch.write_back(flat, original)
+        return
+    if _on_device(lr):
+        lr = float(lr)  # a tensor lr with a host step count: read back (not capturable)
     bc1 = 1.0 - beta1 ** step
     bc2 = 1.0 - beta2 ** step
-    s = _launch.scalar
     _launch_many(adam_update_kernel, [p, g, mf, vf],
                  (s(lr, dt), s(beta1, dt), s(beta2, dt), s(1.0 - beta1, dt), s(1.0 - beta2, dt),
                   s(eps, dt), s(weight_decay, dt), bool(decoupled), s(1.0 - lr * weight_decay, dt),

@@ -188,7 +188,7 @@ def cmd_train(args):
     print(f"data: {args.data}: {len(train_set)} train, {len(val_set)} validation (held out from train "
           f"for early stopping), {len(xte)} test")
     model = _build_model(args.model, be, args.batch_norm)
-    print(model)
+    print(f"{model}\nTotal params: {model.num_parameters():,}")
     if comm is not None:  # rank 0's initial weights everywhere; gradients averaged in buckets
         model = DataParallel(model, comm)
     if args.optimizer == "adam":

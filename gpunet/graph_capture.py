@@ -219,7 +219,8 @@ class _RecordingUfunc:
 def _tensors(backend):
     from .tensor import Tensor
 
-    return [o for o in gc.get_objects() if isinstance(o, Tensor) and o.backend is backend]
+    # type(o), not isinstance: isinstance reads __class__, which some lazy modules intercept
+    return [o for o in gc.get_objects() if issubclass(type(o), Tensor) and o.backend is backend]
 
 
 class _Recorder:

@@ -155,23 +155,33 @@ def test_multi_tensor_updates_match_numpy_over_chunks_and_odd_parameters(rng):
     shapes = [(3, 4), (0,), (7,), (1,)] + [(2, 3)] * 14
     host = [rng.standard_normal(s) for s in shapes]
     grads = [rng.standard_normal(s) for s in shapes]
-    results = {}
+    results, kinds = {}, ("sgd", "adam", "sgd, lr on the device", "adam, lr and step on the device")
     for name in ("numpy", "cuda"):
         be = gn.backends.backend(name)
-        for which in ("sgd", "adam"):
+        for which in kinds:
             ps = [be.asarray(h.copy()) for h in host]
             ps[0] = be.asarray(np.asfortranarray(host[0]))  # non-contiguous (F order)
             gs = [be.asarray(g) for g in grads]
             st = [[be.asarray(np.zeros(s)) for s in shapes] for _ in range(2)]
+            device = "device" in which  # a capturable optimiser's arrays: read and advanced there
+            lr = be.asarray(np.array(0.01)) if device else 0.01
+            count = be.asarray(np.array(0.0))
             for step in (1, 2):
-                if which == "sgd":
-                    be.sgd_update_many(ps, gs, st[0], 0.1, 0.9, 0.1, 0.01, False, step == 1)
+                if which.startswith("sgd"):
+                    be.sgd_update_many(ps, gs, st[0], lr, 0.9, 0.1, 0.01, False, step == 1)
                 else:
-                    be.adam_update_many(ps, gs, st[0], st[1], 0.01, 0.9, 0.999, 1e-8, 0.01, step, True)
+                    be.adam_update_many(ps, gs, st[0], st[1], lr, 0.9, 0.999, 1e-8, 0.01,
+                                        count if device else step, True)
             results[name, which] = [be.to_host(p) for p in ps]
-    for which in ("sgd", "adam"):
+            if which.startswith("adam") and device:
+                assert float(be.to_host(count)) == 2.0  # the kernels advanced the count
+    for which in kinds:
         for a, b in zip(results["numpy", which], results["cuda", which]):
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)  # float64: rounding only
+        if "device" in which:  # the same updates as with host values
+            host_which = which.split(",")[0]
+            for a, b in zip(results["numpy", host_which], results["numpy", which]):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_no_float_atomics_in_any_kernel():

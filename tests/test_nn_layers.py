@@ -309,10 +309,35 @@ def test_repr_and_summary():
     text = repr(lenet)
     assert text.startswith("Sequential(\n  (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))")
     assert "(7): Linear(in_features=400, out_features=120, bias=True)" in text
-    assert text.endswith(")\nTotal params: 61,706")
+    assert text.endswith("(11): Linear(in_features=84, out_features=10, bias=True)\n)")  # as PyTorch's
     summary = lenet.summary((1, 1, 28, 28))
     assert "(1, 16, 5, 5)" in summary and "Total params: 61,706" in summary
-    assert repr(nn.ReLU()) == "ReLU()" and repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
+    assert repr(nn.ReLU()) == "ReLU()" and repr(nn.Dropout(0.25)) == "Dropout(p=0.25, inplace=False)"
+
+
+def test_repr_is_pytorchs():
+    torch = pytest.importorskip("torch")
+
+    def build(nn):
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
+            nn.BatchNorm2d(16), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Dropout(0.5),
+            nn.Linear(400, 120), nn.LeakyReLU(0.1), nn.Linear(120, 10),
+            nn.BatchNorm1d(10, affine=False), nn.BatchNorm1d(10, bias=False),
+            nn.MaxPool2d(3, 2, 1, ceil_mode=True), nn.Flatten(0, 2))
+
+    assert repr(build(nn)) == repr(build(torch.nn))
+
+
+def test_max_pool_takes_pytorchs_positions():
+    """PyTorch's 4th argument is dilation, not ceil_mode: positional code means the same here."""
+    x = gn.randn(1, 1, 5, 5)
+    assert nn.MaxPool2d(2, 2, 0, 1)(x).shape == (1, 1, 2, 2)
+    assert F.max_pool2d(x, 2, 2, 0, 1, True).shape == (1, 1, 3, 3)  # ceil_mode is 6th
+    with pytest.raises(ValueError, match="dilation must be 1"):
+        nn.MaxPool2d(2, dilation=2)
+    with pytest.raises(ValueError, match="return_indices=True is not supported"):
+        F.max_pool2d(x, 2, return_indices=True)
 
 
 def test_init_statistics_and_pytorch_defaults():

@@ -7,7 +7,6 @@ Example:
       (1): GELU(approximate='none')
       (2): Linear(in_features=8, out_features=2, bias=True)
     )
-    Total params: 58
 """
 from __future__ import annotations
 

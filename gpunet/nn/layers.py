@@ -182,14 +182,21 @@ class MaxPool2d(_Pool2d):
 
     _fn = staticmethod(F.max_pool2d)
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__(kernel_size, stride, padding)
-        self.ceil_mode = bool(ceil_mode)
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, bool(ceil_mode)
+        if dilation not in (1, (1, 1)) or return_indices:  # refused now, not at the first call
+            F.max_pool2d(Tensor(np.zeros((1, 1, 1, 1), np.float32)), 1, dilation=dilation,
+                         return_indices=return_indices)
 
     def forward(self, x):
         if isinstance(x, Tensor) and x.ndim != 4:
             raise ValueError(f"MaxPool2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode)
+
+    def extra_repr(self):
+        return super().extra_repr() + f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
 
 
 class AvgPool2d(_Pool2d):
@@ -271,15 +278,17 @@ class Flatten(Module):
         gpunet.Size([4, 784])
     """
 
-    def __init__(self, start_dim=1):
+    def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
-        self.start_dim = start_dim
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return F.flatten(x, self.start_dim)
+        if self.end_dim in (-1, x.ndim - 1):
+            return F.flatten(x, self.start_dim)
+        return x.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):
-        return f"start_dim={self.start_dim}"
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Dropout(Module):
@@ -302,7 +311,7 @@ class Dropout(Module):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):

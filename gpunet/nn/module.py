@@ -323,10 +323,8 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
     def __repr__(self):
-        body = self._repr_body()
-        if any(True for _ in self.named_children()):
-            body += f"\nTotal params: {self.num_parameters():,}"
-        return body
+        """PyTorch's: the module tree with each layer's settings (``summary()`` counts parameters)."""
+        return self._repr_body()
 
     def summary(self, input_shape=None):
         """A table of the layers, their parameter counts and (given ``input_shape``) output shapes.

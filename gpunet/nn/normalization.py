@@ -30,7 +30,7 @@ class _BatchNorm(Module):
     _layout: str = ""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 dtype=np.float32, backend=None):
+                 dtype=np.float32, backend=None, *, bias=True):
         super().__init__()
         name = type(self).__name__
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
@@ -43,9 +43,12 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         be = backends.resolve(backend)
         c = self.num_features
-        if affine:
+        if affine:  # bias=False (PyTorch 2.13's keyword): a scale without a shift
             self.weight = Parameter(_const(np.ones(c), dtype, be))
-            self.bias = Parameter(_const(np.zeros(c), dtype, be))
+            if bias:
+                self.bias = Parameter(_const(np.zeros(c), dtype, be))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -88,7 +91,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

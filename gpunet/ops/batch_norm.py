@@ -2,7 +2,10 @@
 ``F.batch_norm``; SyncBatchNorm (``nn/sync_batchnorm.py``) reuses the helpers below."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import Function
+from ..tensor import Tensor
 from .._arg_checks import _tensor
 
 
@@ -111,8 +114,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                     ("weight", weight), ("bias", bias)):
         if t is not None and _tensor(name, t, 1).shape != (c,):
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, needs ({c},) for x {tuple(x.shape)}")
-    if (weight is None) != (bias is None):
-        raise ValueError("batch_norm: give both weight and bias, or neither")
+    if (weight is None) != (bias is None):  # as PyTorch: the missing one is the identity
+        ref = weight if weight is not None else bias
+        const = ref.backend.asarray((np.zeros if bias is None else np.ones)(c, ref.dtype))
+        const = Tensor._wrap(const, ref.backend)
+        weight, bias = (weight, const) if bias is None else (const, bias)
     affine = [weight, bias] if weight is not None else []
     if training or running_mean is None:
         if x.numel() // c <= 1:

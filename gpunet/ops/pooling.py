@@ -54,15 +54,22 @@ def _pool_args(x, kernel_size, stride, padding):
     return {"kernel": kernel, "stride": stride, "padding": padding}
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
     """Max over kH×kW windows (stride defaults to the kernel size); ties go to the first maximum.
 
-    ``ceil_mode=True`` rounds the output size up, so a partial last window counts (PyTorch's rule).
+    PyTorch's signature; ``ceil_mode=True`` rounds the output size up, so a partial last window
+    counts (PyTorch's rule).  ``dilation`` other than 1 and ``return_indices`` are refused.
 
     Example:
         >>> F.max_pool2d(x, kernel_size=2).shape    # x (4, 1, 28, 28): (N, C, H//2, W//2)
         gpunet.Size([4, 1, 14, 14])
     """
+    if dilation not in (1, (1, 1), [1, 1]):
+        raise ValueError(f"max_pool2d: dilation must be 1 (gpunet pools dense windows), got {dilation!r}")
+    if return_indices:
+        raise ValueError("max_pool2d: return_indices=True is not supported (the indices stay "
+                         "inside the kernel's saved state); use return_indices=False")
     return MaxPool2d.apply(x, **_pool_args(x, kernel_size, stride, padding),
                              ceil_mode=bool(ceil_mode))
 
