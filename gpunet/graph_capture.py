@@ -86,8 +86,8 @@ def record(fn, args=(), kwargs=None):
     as Captured buffers.  Calls made inside a recorded call are not recorded again."""
     kwargs = kwargs or {}
     rec = _active
-    if rec is None or rec.depth:
-        return fn(*_plain(args), **_plain(kwargs))
+    if rec is None or rec.depth or rec.thread != threading.get_ident():
+        return fn(*_plain(args), **_plain(kwargs))  # not the capturing thread's own call
     args, kwargs = _plain(args), _plain(kwargs)
     rec.depth += 1
     try:
@@ -99,7 +99,8 @@ def record(fn, args=(), kwargs=None):
 
 
 def _host_read(what):
-    if _active is not None and not _active.depth:
+    rec = _active
+    if rec is not None and not rec.depth and rec.thread == threading.get_ident():
         raise CaptureError(f"gn.cuda.graph: {what} inside the captured region reads a value back "
                            "to the host, which a graph cannot replay (on a GPU it breaks the "
                            "capture); read outputs after g.replay()")
@@ -228,6 +229,7 @@ class _Recorder:
 
     def __init__(self, backend):
         self.backend, self.tape, self.depth = backend, [], 0
+        self.thread = threading.get_ident()  # the capture is this thread's (a loader's is not)
         self._saved, self.inputs = {}, []
 
     def _hook(self, name, fn):

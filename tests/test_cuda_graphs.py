@@ -346,3 +346,23 @@ def _fit_history(capture, backend):
 def test_fit_with_capture_gives_the_eager_history(backend):
     """Including the last, smaller batch of each epoch, which runs eagerly beside the graph."""
     assert _fit_history(True, backend) == _fit_history(False, backend)
+
+
+def test_another_threads_work_during_a_capture_is_not_recorded():
+    """A data-loading thread making tensors while the main thread captures: its work runs
+    plainly, the capture records only the capturing thread's operations."""
+    import threading
+
+    x, alone, g, done = gn.ones(3), gn.cuda.CUDAGraph(), gn.cuda.CUDAGraph(), []
+    with gn.cuda.graph(alone):
+        x * 2
+    with gn.cuda.graph(g):
+        y = x * 2
+        worker = threading.Thread(target=lambda: done.append((gn.ones(2) * 3).tolist()))
+        worker.start()
+        worker.join()
+    assert done == [[3.0, 3.0]]  # the worker's tolist() was no host-read error
+    assert len(g) == len(alone) == 2  # the constant 2 put on the device, and the product
+    x.fill_(4.0)
+    g.replay()
+    assert y.tolist() == [8.0, 8.0, 8.0]
