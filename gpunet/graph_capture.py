@@ -11,7 +11,7 @@ the host raises ``CaptureError``.
 
 Example:
     >>> a = np.ones(3).view(Captured)
-    >>> rec = _Recorder(gn.get_backend())
+    >>> rec = _Recorder([gn.get_backend()])
     >>> _ = begin(rec); b = a * 2; tape = end()
     >>> [fn.__name__ for fn, *_ in tape], type(b).__name__
     (['multiply'], 'Captured')
@@ -225,31 +225,39 @@ def _tensors(backend):
 
 
 class _Recorder:
-    """Installs the recording hooks on one backend for the length of a capture."""
+    """Installs the recording hooks on every backend in use for the length of a capture (a
+    region may mix them, whatever the current backend is).  A real GPU's backend gets hooks
+    that refuse: its stream capture is not written yet."""
 
-    def __init__(self, backend):
-        self.backend, self.tape, self.depth = backend, [], 0
+    def __init__(self, backends):
+        self.backends, self.tape, self.depth = list(backends), [], 0
         self.thread = threading.get_ident()  # the capture is this thread's (a loader's is not)
-        self._saved, self.inputs = {}, []
+        self._saved, self.inputs = [], []
 
-    def _hook(self, name, fn):
-        self._saved[name] = self.backend.__dict__.get(name, _MISSING)
-        setattr(self.backend, name, fn)
+    def _hook(self, be, name, fn):
+        self._saved.append((be, name, be.__dict__.get(name, _MISSING)))
+        setattr(be, name, fn)
 
     def start(self):
-        be = self.backend
+        for be in self.backends:
+            if be.name == "cuda" and not getattr(be, "simulated", True):
+                for name in PRIMITIVES:
+                    self._hook(be, name, _refuse_real_gpu)
+                continue
+            self._hook_backend(be)
+
+    def _hook_backend(self, be):
         for name in PRIMITIVES:
             original = getattr(be, name, None)
             if original is not None:
-                self._hook(name, lambda *a, _fn=original, **k: record(_fn, a, k))
-        for name in ("check_range", "erf"):
-            self._hook(name, lambda *a, _fn=getattr(be, name), **k: record(_fn, a, k))
-        for name in ("rand", "randn"):  # a draw at replay takes the generator's next counters
-            self._hook(name, lambda *a, _fn=getattr(be, name), **k: record(_fn, a, k))
-        self._hook("asarray", lambda *a, _fn=be.asarray, **k: record(_constant(_fn(*a, **k))))
-        self._hook("to_host", self._to_host)
-        self._hook("concurrently", lambda *thunks: tuple(t() for t in thunks))  # one order
-        self._hook("xp", _RecordingModule(be.xp))
+                self._hook(be, name, lambda *a, _fn=original, **k: record(_fn, a, k))
+        # a draw at replay takes the generator's next counters, as an eager step's would
+        for name in ("check_range", "erf", "rand", "randn"):
+            self._hook(be, name, lambda *a, _fn=getattr(be, name), **k: record(_fn, a, k))
+        self._hook(be, "asarray", lambda *a, _fn=be.asarray, **k: record(_constant(_fn(*a, **k))))
+        self._hook(be, "to_host", self._to_host)
+        self._hook(be, "concurrently", lambda *thunks: tuple(t() for t in thunks))  # one order
+        self._hook(be, "xp", _RecordingModule(be.xp))
         # Every tensor alive now (parameters, static inputs, buffers) becomes a Captured view
         # of its buffer, so whatever the region computes from them is recorded.
         for t in _tensors(be):
@@ -262,19 +270,27 @@ class _Recorder:
         return np.array(_plain(array))
 
     def stop(self):
-        for name, value in self._saved.items():
+        for be, name, value in reversed(self._saved):
             if value is _MISSING:
-                delattr(self.backend, name)
+                delattr(be, name)
             else:
-                setattr(self.backend, name, value)
+                setattr(be, name, value)
         for t, original in self.inputs:
             if isinstance(t._data, Captured):
                 t._data = original
-        for t in _tensors(self.backend):  # the region's outputs: plain views of their buffers
-            if isinstance(t._data, Captured):
-                t._data = t._data.view(np.ndarray)
-            if t.grad is not None and isinstance(t.grad._data, Captured):
-                t.grad._data = t.grad._data.view(np.ndarray)
+        for be in self.backends:
+            for t in _tensors(be):  # the region's outputs: plain views of their buffers
+                if isinstance(t._data, Captured):
+                    t._data = t._data.view(np.ndarray)
+                if t.grad is not None and isinstance(t.grad._data, Captured):
+                    t.grad._data = t.grad._data.view(np.ndarray)
+
+
+def _refuse_real_gpu(*args, **kwargs):
+    raise NotImplementedError(
+        "gn.cuda.graph on a real GPU: stream capture of the cuda backend is not written yet "
+        "(cuBLAS GEMMs under capture, a graph-private pool; issue 24); the NumPy backend and "
+        "Numba's simulator replay captured steps")
 
 
 _MISSING = object()

@@ -53,21 +53,16 @@ class CUDAGraph:
         self._tape, self._recorder, self._watched = None, None, []
 
     def capture_begin(self, pool=None, capture_error_mode="global"):
-        """Start recording on the current backend (``pool`` is accepted; each graph's buffers
+        """Start recording on every backend in use (``pool`` is accepted; each graph's buffers
         are its own here)."""
         from . import backends
 
-        be = backends.get_backend()
-        if be.name == "cuda" and not backends.simulator_on():
-            raise NotImplementedError(
-                "gn.cuda.graph on a real GPU: stream capture of the cuda backend is not "
-                "written yet (cuBLAS GEMMs under capture, issue 24); the NumPy backend and "
-                "Numba's simulator replay captured steps")
+        backends.get_backend()  # the current one exists, with every backend made so far
         if self._tape is not None:
             raise CaptureError("CUDAGraph.capture_begin: this graph holds a capture; reset() it "
                                "first or make a new CUDAGraph")
         gc.collect()  # as torch.cuda.graph does: tensors already dead are not inputs
-        self._recorder = graph_capture.begin(graph_capture._Recorder(be))
+        self._recorder = graph_capture.begin(graph_capture._Recorder(backends._instances.values()))
 
     def capture_end(self):
         """Stop recording; the graph is ready to ``replay()``."""

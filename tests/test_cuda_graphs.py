@@ -366,3 +366,32 @@ def test_another_threads_work_during_a_capture_is_not_recorded():
     x.fill_(4.0)
     g.replay()
     assert y.tolist() == [8.0, 8.0, 8.0]
+
+
+def test_a_region_on_another_backend_than_the_current_one_is_captured():
+    """The model lives on the (simulated) cuda backend; the current backend is numpy."""
+    with gn.use_backend("cuda"):
+        gn.manual_seed(0)
+        layer, x = nn.Linear(3, 2), gn.randn(4, 3)
+    opt = optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = (layer(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step()
+    g = gn.cuda.CUDAGraph()
+    with gn.use_backend("numpy"), gn.cuda.graph(g):
+        loss = step()
+    before = [p.numpy().copy() for p in layer.parameters()]
+    g.replay()
+    after = [p.numpy().copy() for p in layer.parameters()]
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after))  # the replay trained
+    replayed = loss.item()
+    gn.manual_seed(0)
+    for p, b in zip(layer.parameters(), before):  # the same step eagerly, from the same state
+        p.data.copy_(gn.tensor(b, backend="cuda"))
+    assert step().item() == replayed
