@@ -8,6 +8,11 @@ and images/s per framework (median [min–max] over rounds) and ``ratio = gpunet
 PyTorch images/s`` per round (> 1: gpunet is faster).  PyTorch runs in full float32 (cuDNN TF32
 off), as gpunet's GEMMs do.
 
+``--graphs`` adds the step captured as a CUDA graph and replayed (issue 24): gpunet's
+``gn.cuda.graph`` and PyTorch's ``torch.cuda.graph`` (warm-up on a side stream, as its docs
+do), four workers a round, and each worker's host µs per step (the time to queue steps,
+without synchronising).  A variant that cannot run here is reported with its error.
+
 ``--profile``: ``gn.profiler.profile()``'s table of one gpunet step after warm-up.
 
 ``--dry-run``: the same code in Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) with
@@ -106,11 +111,23 @@ def worker(args) -> None:
     from benchmarks.models import batch
     from benchmarks.worker import time_case
 
-    model, device = build_model(args.worker, args.dry_run)
+    framework, captured = args.worker.split("-")[0], args.worker.endswith("-graph")
+    if captured and framework == "torch" and args.dry_run:
+        print(json.dumps({"framework": args.worker, "batch": args.batch,
+                          "error": "PyTorch's CUDA graphs need a GPU (dry run: torch on the CPU)"}))
+        return
+    model, device = build_model(framework, args.dry_run)
     x, y = model.tensors(*batch(args.batch))
+    try:
+        one_step = (captured_step(model, framework, x, y, 1 if args.dry_run else 3) if captured
+                    else (lambda: model.step(x, y)))
+    except (NotImplementedError, RuntimeError) as e:  # reported, not fatal: the others still run
+        print(json.dumps({"framework": args.worker, "batch": args.batch, "device": device,
+                          "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}))
+        return
 
     class StepCase:
-        fn, sync = staticmethod(lambda: model.step(x, y)), staticmethod(model.sync)
+        fn, sync = staticmethod(one_step), staticmethod(model.sync)
 
     if args.dry_run:  # the simulator compiles nothing: no warm-up, one step per repetition
         seconds, inner = [], 1
@@ -121,8 +138,43 @@ def worker(args) -> None:
             seconds.append(time.perf_counter() - t0)
     else:
         seconds, inner = time_case(StepCase, args.reps, warmup=5, min_rep_s=0.1)
+    model.sync()
+    host_s = statistics.median(seconds) / inner  # the simulator: host time is all there is
+    if not args.dry_run:
+        t0 = time.perf_counter()
+        for _ in range(20):  # host time: queueing steps, the device left to catch up after
+            StepCase.fn()
+        host_s = (time.perf_counter() - t0) / 20
+        model.sync()
     print(json.dumps({"framework": args.worker, "batch": args.batch, "device": device,
-                      "inner": inner, "seconds": seconds}))
+                      "inner": inner, "seconds": seconds, "host_s": host_s}))
+
+
+def captured_step(model, framework, x, y, warmup=3):
+    """``replay`` of the model's training step captured as a graph, after ``warmup`` eager
+    steps (PyTorch's: on a side stream, gradients set to None before the capture)."""
+    if framework == "torch":
+        import torch
+
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                model.step(x, y)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        model.opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            model.step(x, y)
+        return graph.replay
+    import gpunet as gn
+
+    for _ in range(warmup):
+        model.step(x, y)
+    graph = gn.cuda.CUDAGraph()
+    with gn.cuda.graph(graph):
+        model.step(x, y)
+    return graph.replay
 
 
 def run_worker(framework, batch_size, args) -> dict:
@@ -135,22 +187,37 @@ def spread(values) -> str:
     return f"{statistics.median(values):.4g} [{min(values):.4g}–{max(values):.4g}]"
 
 
+RATIOS = (("gpunet", "torch", "ratio gpunet/PyTorch"),
+          ("gpunet-graph", "torch", "ratio gpunet captured/PyTorch eager"),
+          ("gpunet-graph", "torch-graph", "ratio gpunet captured/PyTorch captured"))
+
+
 def race(args, say) -> dict:
-    """Alternate gpunet and torch worker processes; one text row per batch size."""
+    """Alternate the worker processes (gpunet, torch, and with ``--graphs`` their captured
+    steps), the order turning each round; one text row per framework and batch size."""
+    frameworks = ["gpunet", "torch"] + (["gpunet-graph", "torch-graph"] if args.graphs else [])
     results = {}
     for n in args.batches:
-        per = {"gpunet": [], "torch": []}
+        per = {fw: [] for fw in frameworks}
         for r in range(args.rounds):
-            for fw in (("gpunet", "torch") if r % 2 == 0 else ("torch", "gpunet")):
+            for fw in frameworks[r % len(frameworks):] + frameworks[:r % len(frameworks)]:
                 per[fw].append(run_worker(fw, n, args))
-        med = {fw: [statistics.median(rec["seconds"]) for rec in recs] for fw, recs in per.items()}
-        ratio = [t / g for g, t in zip(med["gpunet"], med["torch"])]
-        results[n] = {"runs": per, "ratio_per_round": ratio}
-        for fw in ("gpunet", "torch"):
+        med = {fw: [statistics.median(rec["seconds"]) for rec in recs if "error" not in rec]
+               for fw, recs in per.items()}
+        results[n] = {"runs": per}
+        for fw in frameworks:
+            if not med[fw]:
+                say(f"batch {n:<5} {fw:<12} not run: {per[fw][0]['error']}")
+                continue
             ms, per_s = [s * 1e3 for s in med[fw]], [n / s for s in med[fw]]
-            say(f"batch {n:<5} {fw:<7} on {per[fw][0]['device']}: step ms {spread(ms)}  "
-                f"images/s {spread(per_s)}")
-        say(f"batch {n:<5} ratio gpunet/PyTorch images/s {spread(ratio)}  (> 1: gpunet faster)")
+            host = [rec["host_s"] * 1e6 for rec in per[fw]]
+            say(f"batch {n:<5} {fw:<12} on {per[fw][0]['device']}: step ms {spread(ms)}  "
+                f"images/s {spread(per_s)}  host us/step {spread(host)}")
+        for ours, theirs, label in RATIOS:
+            if med.get(ours) and med.get(theirs):
+                ratio = [t / g for g, t in zip(med[ours], med[theirs])]
+                results[n][label] = ratio
+                say(f"batch {n:<5} {label} images/s {spread(ratio)}  (> 1: gpunet faster)")
     return results
 
 
@@ -181,12 +248,14 @@ def main(argv=None) -> int:
                    "may use fewer)")
     p.add_argument("--reps", type=int, default=7, help="timed repetitions inside each process")
     p.add_argument("--profile", action="store_true", help="the profiler table of one gpunet step")
+    p.add_argument("--graphs", action="store_true", help="also the captured steps (CUDA graphs)")
     p.add_argument("--batch", type=int, default=64, help="batch size of --profile / --worker")
     p.add_argument("--dry-run", action="store_true", help="simulator + torch on CPU; no speed")
     p.add_argument("--out", type=Path, help="also write the report here")
     p.add_argument("--json", type=Path, help="write every worker's record here")
     p.add_argument("--worker-timeout", type=float, default=300, help="seconds per worker process")
-    p.add_argument("--worker", choices=("gpunet", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=("gpunet", "torch", "gpunet-graph", "torch-graph"),
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for name, values in (("batches", args.batches), ("batch", [args.batch]), ("reps", [args.reps])):
         if min(values) < 1:

@@ -163,8 +163,9 @@ def sgd_update_many(params, grads, bufs, lr, momentum, dampening, weight_decay, 
                              f"({gi.size}) and buf ({bi.size}) must match params[0]'s dtype {dt} "
                              "and each other's size")
     s = _launch.scalar
-    kernel, rate = ((sgd_lr_kernel, _launch.contiguous(lr).reshape(1)) if _on_device(lr)
-                    else (sgd_update_kernel, s(lr, dt)))  # a tensor lr: read on the device
+    # a tensor lr: read on the device, in the parameters' dtype as the host path casts it
+    kernel, rate = ((sgd_lr_kernel, lr.reshape(1).astype(dt)) if _on_device(lr)
+                    else (sgd_update_kernel, s(lr, dt)))
     _launch_many(kernel, [p, g, b],
                  (rate, s(momentum, dt), s(1.0 - dampening, dt), s(weight_decay, dt),
                   bool(nesterov), bool(first_step)))
@@ -189,7 +190,8 @@ def adam_update_many(params, grads, ms, vs, lr, beta1, beta2, eps, weight_decay,
     s = _launch.scalar
     if _on_device(step):  # a capturable optimiser's: the count, lr and corrections stay on the device
         hyper = _launch.xp.empty(3, dt)
-        rate = _launch.contiguous(lr).reshape(1) if _on_device(lr) else _launch.xp.full(1, lr, dt)
+        # the rate in float64, as the host path divides it by the correction in Python
+        rate = lr.reshape(1).astype("float64") if _on_device(lr) else _launch.xp.full(1, lr, "float64")
         _launch.launch(adam_hyper_kernel, 1, 1, step.reshape(1), rate, float(beta1), float(beta2),
                        float(weight_decay), hyper)
         _launch_many(adam_device_kernel, [p, g, mf, vf],

@@ -49,6 +49,7 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+get_rng_state, set_rng_state = _random.get_rng_state, _random.set_rng_state
 
 
 # --- streams and graphs (PyTorch's names) -------------------------------------------------
@@ -96,15 +97,54 @@ class Stream:
         return "<gpunet.cuda.Stream (gpunet's one queue)>"
 
 
+    def record_event(self, event=None):
+        """An Event marking the work queued so far (``event`` when given)."""
+        event = Event() if event is None else event
+        event.record(self)
+        return event
+
+
+class Event:
+    """PyTorch's ``torch.cuda.Event``: a mark in the one queue (``elapsed_time`` is not timed
+    here: the profiler times kernels, ``gn.profiler.profile()``).
+
+    Example:
+        >>> e = gn.cuda.current_stream().record_event()
+        >>> e.synchronize(); e.query()
+        True
+    """
+
+    def __init__(self, enable_timing=False, blocking=False, interprocess=False):
+        self.enable_timing = enable_timing
+
+    def record(self, stream=None) -> None:
+        """Mark the work queued so far."""
+
+    def wait(self, stream=None) -> None:
+        """Order ``stream`` after this mark (already so: one order)."""
+
+    def synchronize(self) -> None:
+        """Wait for the work before the mark."""
+        synchronize()
+
+    def query(self) -> bool:
+        """True when the work before the mark is done."""
+        synchronize()
+        return True
+
+
 _default_stream = Stream()
+_streams = [_default_stream]  # the ``with gn.cuda.stream(s):`` blocks entered, innermost last
 
 
 def current_stream(device=None) -> Stream:
-    """The stream work is queued on (gpunet has one)."""
+    """The stream of the innermost ``with gn.cuda.stream(s):`` block, else the default one."""
+    return _streams[-1]
+
+
+def default_stream(device=None) -> Stream:
+    """The stream work goes to outside any ``with gn.cuda.stream(s):`` block."""
     return _default_stream
-
-
-default_stream = current_stream
 
 
 class stream:  # noqa: N801 - PyTorch's name
@@ -114,9 +154,13 @@ class stream:  # noqa: N801 - PyTorch's name
         self.stream = stream_
 
     def __enter__(self):
+        if self.stream is not None:
+            _streams.append(self.stream)
         return self.stream
 
     def __exit__(self, *exc):
+        if self.stream is not None:
+            _streams.pop()
         return False
 
 

@@ -34,8 +34,10 @@ class CaptureError(RuntimeError):
 
 
 def is_capturing() -> bool:
-    """True inside ``with gn.cuda.graph(g):`` (PyTorch's ``is_current_stream_capturing``)."""
-    return _active is not None
+    """True inside ``with gn.cuda.graph(g):`` on the capturing thread (PyTorch's
+    ``is_current_stream_capturing``; another thread's work is not captured)."""
+    rec = _active
+    return rec is not None and rec.thread == threading.get_ident()
 
 
 def _plain(obj):
@@ -69,6 +71,10 @@ def _wrapped(obj):
 def _refill(dst, src):
     """Copy a replayed result ``src`` into the buffers ``dst`` the capture handed out."""
     if isinstance(dst, np.ndarray):
+        if np.shape(src) != dst.shape:
+            raise CaptureError(f"CUDAGraph.replay: an operation of the graph now gives shape "
+                               f"{np.shape(src)}, at capture {dst.shape} (a shape that depends "
+                               "on the values, such as x[x > 0]): a graph replays fixed shapes")
         if src is not dst and not (isinstance(src, np.ndarray) and _same_view(dst, src)):
             np.copyto(dst, src, casting="unsafe")
     elif type(dst) in (tuple, list):
@@ -94,6 +100,10 @@ def record(fn, args=(), kwargs=None):
         result = _buffers(fn(*args, **kwargs))
     finally:
         rec.depth -= 1
+    if isinstance(result, (bool, int, float, complex)):  # np.allclose, np.count_nonzero, ...
+        raise CaptureError(f"gn.cuda.graph: {getattr(fn, '__name__', fn)} gives the Python "
+                           f"number {result!r}, a value on the host, which a graph cannot "
+                           "replay; compute it after g.replay()")
     rec.tape.append((fn, args, kwargs, result, np.geterr()))
     return _wrapped(result)
 
@@ -126,6 +136,14 @@ class Captured(np.ndarray):
 
     def __setitem__(self, key, value):
         record(_setitem, (self, key, value))
+
+    def __copy__(self):
+        return record(_copy, (self,))
+
+    @property
+    def flat(self):
+        _host_read("ndarray.flat (an iterator on the host)")
+        return self.view(np.ndarray).flat
 
     def reshape(self, *shape, **kw):
         out = self.view(np.ndarray).reshape(*shape, **kw)
@@ -160,6 +178,10 @@ def _reshape(a, shape, **kw):
     return a.reshape(*shape, **kw)
 
 
+def _copy(a):
+    return a.copy()
+
+
 def _getitem(a, key):
     return a[key]
 
@@ -179,7 +201,7 @@ def _method(name):
 for _name in ("copy", "astype", "argmax", "argmin", "argsort", "sort", "take", "put", "fill",
               "cumsum", "cumprod", "repeat", "round", "clip", "nonzero", "flatten", "ravel", "dot",
               "all", "any", "max", "min", "sum", "mean", "prod", "std", "var", "choose", "compress",
-              "searchsorted", "partition", "argpartition", "trace", "diagonal", "squeeze"):
+              "searchsorted", "partition", "argpartition", "trace", "diagonal", "squeeze", "byteswap"):
     setattr(Captured, _name, _method(_name))
 
 
@@ -221,7 +243,9 @@ def _tensors(backend):
     from .tensor import Tensor
 
     # type(o), not isinstance: isinstance reads __class__, which some lazy modules intercept
-    return [o for o in gc.get_objects() if issubclass(type(o), Tensor) and o.backend is backend]
+    return [o for o in gc.get_objects()
+            if issubclass(type(o), Tensor) and getattr(o, "backend", None) is backend
+            and hasattr(o, "_data")]
 
 
 class _Recorder:
@@ -233,6 +257,7 @@ class _Recorder:
         self.backends, self.tape, self.depth = list(backends), [], 0
         self.thread = threading.get_ident()  # the capture is this thread's (a loader's is not)
         self._saved, self.inputs = [], []
+        self.guards = []  # checks run before each replay: host values the capture froze
 
     def _hook(self, be, name, fn):
         self._saved.append((be, name, be.__dict__.get(name, _MISSING)))
@@ -262,8 +287,9 @@ class _Recorder:
         # of its buffer, so whatever the region computes from them is recorded.
         for t in _tensors(be):
             if type(t._data) is np.ndarray:
-                self.inputs.append((t, t._data))
-                t._data = t._data.view(Captured)
+                wrapper = t._data.view(Captured)
+                self.inputs.append((t, t._data, wrapper))
+                t._data = wrapper
 
     def _to_host(self, array):
         _host_read("a copy to the host (to_host)")
@@ -275,8 +301,8 @@ class _Recorder:
                 delattr(be, name)
             else:
                 setattr(be, name, value)
-        for t, original in self.inputs:
-            if isinstance(t._data, Captured):
+        for t, original, wrapper in self.inputs:
+            if t._data is wrapper:  # not when the region gave the tensor another array
                 t._data = original
         for be in self.backends:
             for t in _tensors(be):  # the region's outputs: plain views of their buffers
@@ -299,7 +325,7 @@ _MISSING = object()
 def _constant(array):
     """A host value put on the device inside the region: refilled with the same value."""
     value = np.array(array, copy=True)
-    return lambda: value
+    return lambda: value.copy()  # a fresh copy: the buffer handed out is refilled with it
 
 
 
@@ -311,7 +337,11 @@ def begin(recorder):
         if _active is not None:
             raise CaptureError("gn.cuda.graph: a capture is already in progress; graphs are "
                                "captured one at a time")
-        recorder.start()
+        try:
+            recorder.start()
+        except BaseException:
+            recorder.stop()
+            raise
         _active = recorder
     return recorder
 
@@ -358,3 +388,11 @@ def _arrays(obj):
     elif isinstance(obj, dict):
         for o in obj.values():
             yield from _arrays(o)
+
+
+def guard(check):
+    """Run ``check()`` before every replay of the graph being captured (it raises when a host
+    value the capture froze has changed); nothing outside a capture."""
+    rec = _active
+    if rec is not None and rec.thread == threading.get_ident():
+        rec.guards.append(check)

@@ -53,6 +53,9 @@ def _graphed(fn, sample, warmup, allow_unused):
     static_grad_out = [Tensor._wrap(o.backend.xp.zeros_like(o._data), o.backend) for o in static_out]
     with graph(bwd):
         static_grads = _backward(static_out, static_grad_out, needs)
+    with no_grad():
+        for t in needs:  # the graph's gradient buffers are its own, not the tensors' .grad
+            t.grad = None
     if not allow_unused and any(g is None for g in static_grads):
         raise RuntimeError("make_graphed_callables: an input or parameter that requires grad "
                            "does not reach the output; pass allow_unused_input=True")
@@ -85,7 +88,12 @@ def _graphed(fn, sample, warmup, allow_unused):
         return Graphed.apply(*args, *params)
 
     if hasattr(fn, "forward") and hasattr(fn, "parameters"):
-        fn.forward = graphed
+        eager, training = fn.forward, fn.training
+
+        def forward(*args):  # as PyTorch: the graph in the mode it was captured in
+            return graphed(*args) if fn.training == training else eager(*args)
+
+        fn.forward = forward
         return fn
     return graphed
 

@@ -50,7 +50,7 @@ class CUDAGraph:
     """
 
     def __init__(self, keep_graph=False):
-        self._tape, self._recorder, self._watched = None, None, []
+        self._tape, self._recorder, self._watched, self._guards = None, None, [], []
 
     def capture_begin(self, pool=None, capture_error_mode="global"):
         """Start recording on every backend in use (``pool`` is accepted; each graph's buffers
@@ -71,7 +71,8 @@ class CUDAGraph:
         rec, self._recorder = self._recorder, None
         self._tape = graph_capture.end()
         read = graph_capture.read_by(self._tape)
-        self._watched = [(t, buf, buf.shape, buf.dtype) for t, buf in rec.inputs
+        self._guards = rec.guards
+        self._watched = [(t, buf, buf.shape, buf.dtype) for t, buf, _ in rec.inputs
                          if id(buf) in read or (buf.base is not None and id(buf.base) in read)]
 
     def replay(self):
@@ -88,6 +89,8 @@ class CUDAGraph:
                     f"CUDAGraph.replay: a tensor the graph reads (captured as {tuple(shape)} "
                     f"{dtype}) now holds a different array ({tuple(t._data.shape)} {t._data.dtype});"
                     " a graph replays its captured buffers: fill them with .copy_(new_values)")
+        for guard in self._guards:  # host values the capture froze (a number lr, say)
+            guard()
         graph_capture.replay(self._tape)
 
     def reset(self):
@@ -123,8 +126,7 @@ class graph:  # noqa: N801 - PyTorch's name
         self.cuda_graph = cuda_graph
 
     def __enter__(self):
-        self.cuda_graph.capture_begin()
-        return self.cuda_graph
+        self.cuda_graph.capture_begin()  # returns None, as torch.cuda.graph's __enter__
 
     def __exit__(self, *exc):
         self.cuda_graph.capture_end()

@@ -28,7 +28,15 @@ def manual_seed(seed: int) -> None:
 
 
 def host_rng() -> np.random.Generator:
-    """The generator used for weight initialisation, shuffling and splits."""
+    """The generator used for weight initialisation, shuffling and splits (host draws:
+    refused inside a CUDA-graph capture, whose replays could not redraw them)."""
+    from . import graph_capture
+
+    if graph_capture.is_capturing():
+        raise graph_capture.CaptureError(
+            "gn.cuda.graph: a draw from the host generator (gn.randint, randperm, uniform_, "
+            "normal_, weight init) inside the captured region would repeat at every replay; "
+            "use gn.rand / gn.randn (the backend's generator) or draw before the capture")
     return _host
 
 

@@ -25,6 +25,9 @@ class CapturedStep:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.graph = self.static = None
         self.warm = False
+        if not getattr(optimizer, "_capture_safe", False):
+            raise ValueError(f"fit(capture=True): {type(optimizer).__name__}'s step runs partly on "
+                             "the host and cannot be captured; use SGD, Adam or AdamW")
         for group in getattr(optimizer, "param_groups", ()):
             if not isinstance(group["lr"], Tensor):  # the schedule refills it between replays
                 group["lr"] = Tensor(float(group["lr"]), dtype="float64")

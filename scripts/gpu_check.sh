@@ -14,8 +14,9 @@ On a machine with an NVIDIA GPU, runs and records, each part under its own time 
                the fast-route probe and one LeNet-5 step against the numpy backend; if it fails,
                it says what is missing and nothing else runs
   kernels      benchmarks/bench_cuda_kernels.py (each kernel vs copy bandwidth and PyTorch)
-  lenet-step   benchmarks/gpu_step.py: LeNet-5 SGD step, gpunet vs PyTorch eager, batch 64 and
-               256, separate processes, 3 alternating rounds, median [min-max]
+  lenet-step   benchmarks/gpu_step.py --graphs: LeNet-5 SGD step, gpunet vs PyTorch, eager and
+               captured as a CUDA graph, batch 64 and 256, separate processes, 3 alternating
+               rounds, median [min-max], host us per step
   launch       benchmarks/launch_overhead.py: µs per launch, ours vs CuPy vs PyTorch
   profile      benchmarks/gpu_step.py --profile: gn.profiler table of one LeNet step
   tests        the cuda-backend test files on the real GPU, in parallel, 60 s per test at most
@@ -43,8 +44,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 PARTS="preflight kernels lenet-step launch profile tests"
 # Each part's limit in seconds, on a GPU and in the dry run; the budget defaults to their sum.
-LIMITS_GPU="preflight:30 kernels:45 lenet-step:90 launch:30 profile:25 tests:140"
-LIMITS_DRY="preflight:60 kernels:90 lenet-step:90 launch:60 profile:60 tests:120"
+LIMITS_GPU="preflight:30 kernels:45 lenet-step:130 launch:30 profile:25 tests:100"
+LIMITS_DRY="preflight:60 kernels:90 lenet-step:150 launch:60 profile:60 tests:120"
 dry_run=0 plan=0 install=0 out="${OUT:-}" budget="" only=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -196,7 +197,7 @@ if [ "$dry_run" = 1 ]; then
   run_part kernels "$(limit_of kernels)" 2-kernels.txt "^# every result matches" \
     "$PY" benchmarks/bench_cuda_kernels.py --smoke --reps 1 --no-torch
   run_part lenet-step "$(limit_of lenet-step)" 3-lenet-step.txt "ratio gpunet/PyTorch" \
-    "$PY" benchmarks/gpu_step.py --dry-run --batches 2 --rounds 1 --reps 1 \
+    "$PY" benchmarks/gpu_step.py --dry-run --batches 2 --rounds 1 --reps 1 --graphs \
     --json "$work/3-lenet-step.json"
   run_part launch "$(limit_of launch)" 4-launch.txt "^gpunet _launch.launch" \
     "$PY" benchmarks/launch_overhead.py --dry-run --launches 3 --reps 1 --rounds 2 --n 64 \
@@ -214,7 +215,7 @@ else
   run_part kernels "$(limit_of kernels)" 2-kernels.txt "^# every result matches" \
     "$PY" benchmarks/bench_cuda_kernels.py
   run_part lenet-step "$(limit_of lenet-step)" 3-lenet-step.txt "ratio gpunet/PyTorch" \
-    "$PY" benchmarks/gpu_step.py --batches 64 256 --rounds 3 --json "$work/3-lenet-step.json"
+    "$PY" benchmarks/gpu_step.py --batches 64 256 --rounds 3 --graphs --json "$work/3-lenet-step.json"
   run_part launch "$(limit_of launch)" 4-launch.txt "^cupy ElementwiseKernel" \
     "$PY" benchmarks/launch_overhead.py --launches 2000 --reps 3 --rounds 2 \
     --json "$work/4-launch.json"

@@ -395,3 +395,140 @@ def test_a_region_on_another_backend_than_the_current_one_is_captured():
     for p, b in zip(layer.parameters(), before):  # the same step eagerly, from the same state
         p.data.copy_(gn.tensor(b, backend="cuda"))
     assert step().item() == replayed
+
+
+def _replays(region, n=2):
+    """``region()``'s result after capture and after each of ``n`` replays, as lists."""
+    g = gn.cuda.CUDAGraph()
+    with gn.cuda.graph(g):
+        out = region()
+    seen = [out.tolist()]
+    for _ in range(n):
+        g.replay()
+        seen.append(out.tolist())
+    return seen
+
+
+def test_a_constant_made_inside_the_region_is_made_again_at_each_replay():
+    x = gn.ones(3)
+
+    def region():
+        acc = gn.zeros(3)
+        acc.add_(x)
+        return acc
+
+    assert _replays(region) == [[1.0, 1.0, 1.0]] * 3
+
+
+def test_what_a_replay_cannot_reproduce_is_refused():
+    x = gn.tensor([1.0, -2.0, 3.0])
+    g = gn.cuda.CUDAGraph()
+    with gn.cuda.graph(g):
+        total = x[x > 0].sum()
+    x.copy_(gn.tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(gn.cuda.CaptureError, match="depends on the values"):
+        g.replay()
+    assert total.item() == 4.0
+    with pytest.raises(gn.cuda.CaptureError, match="host generator"):
+        with gn.cuda.graph(gn.cuda.CUDAGraph()):
+            gn.randint(0, 5, (3,))
+    model = nn.Linear(2, 1)
+    opt = optim.RMSprop(model.parameters(), lr=0.01)
+    model(gn.ones(1, 2)).sum().backward()
+    opt.step()
+    with pytest.raises(RuntimeError, match="RMSprop.step\\(\\) cannot be captured"):
+        with gn.cuda.graph(gn.cuda.CUDAGraph()):
+            model(gn.ones(1, 2)).sum().backward()
+            opt.step()
+    sgd = optim.SGD(model.parameters(), lr=0.1)
+    g = gn.cuda.CUDAGraph()
+    with gn.cuda.graph(g):
+        model(gn.ones(1, 2)).sum().backward()
+        sgd.step()
+    sgd.param_groups[0]["lr"] = 0.5
+    with pytest.raises(RuntimeError, match="captured step\\(\\) with lr=0.1, a number frozen"):
+        g.replay()
+
+
+def test_a_tensor_given_another_array_inside_the_region_keeps_it():
+    w = gn.ones(2)
+    g = gn.cuda.CUDAGraph()
+    with gn.cuda.graph(g):
+        w.data = w.data * 2
+    assert w.tolist() == [2.0, 2.0]
+
+
+def test_optimizer_load_state_dict_between_replays_is_read_by_the_graph():
+    def run(captured):
+        gn.manual_seed(0)
+        model = nn.Linear(3, 2)
+        opt = optim.Adam(model.parameters(), lr=gn.tensor(0.01), capturable=True)
+        x = gn.randn(4, 3)
+
+        def step():
+            opt.zero_grad()
+            (model(x) ** 2).mean().backward()
+            opt.step()
+
+        step()
+        saved = (copy_of(model.state_dict()), copy_of(opt.state_dict()))
+        g = gn.cuda.CUDAGraph()
+        if captured:
+            with gn.cuda.graph(g):
+                step()
+        else:
+            step()
+        model.load_state_dict(saved[0])  # roll back one step, then take it again twice
+        opt.load_state_dict(saved[1])
+        for _ in range(2):
+            g.replay() if captured else step()
+        return [p.numpy().copy() for p in model.parameters()]
+
+    for a, b in zip(run(False), run(True)):
+        assert np.array_equal(a, b)
+
+
+def test_capturable_adam_counts_each_parameters_steps():
+    """Parameters of two dtypes in a group, one of them without a gradient on some steps:
+    the same updates as the host-counted Adam."""
+    def run(capturable):
+        gn.manual_seed(0)
+        a = nn.Parameter(gn.randn(3))
+        b = nn.Parameter(gn.randn(2).double())
+        opt = optim.Adam([a, b], lr=0.1, capturable=capturable)
+        for step in range(4):
+            opt.zero_grad()
+            loss = (a * a).sum() + ((b * b).sum() if step % 2 else 0)
+            loss.backward()
+            opt.step()
+        return a.numpy().copy(), b.numpy().copy()
+
+    for x, y in zip(run(False), run(True)):
+        assert np.array_equal(x, y)
+
+
+def test_graphed_module_in_another_mode_runs_eagerly_and_grads_accumulate():
+    gn.manual_seed(0)
+    block = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    graphed = gn.cuda.make_graphed_callables(block, (gn.randn(2, 4, requires_grad=True),))
+    x = gn.randn(2, 4)
+    block.eval()
+    assert np.array_equal(graphed(x).numpy(), block[0](x).numpy())  # no dropout in eval
+    layer = nn.Linear(4, 3)
+    graphed = gn.cuda.make_graphed_callables(layer, (gn.randn(2, 4, requires_grad=True),))
+    assert layer.weight.grad is None  # the capture's gradient buffers are the graph's own
+    graphed(x).sum().backward()
+    first = layer.weight.grad.numpy().copy()
+    graphed(x).sum().backward()  # accumulates into .grad, as eager autograd does
+    assert np.array_equal(layer.weight.grad.numpy(), 2 * first)
+
+
+def test_fit_with_capture_refuses_an_optimizer_it_cannot_capture_before_changing_it():
+    from gpunet.data import DataLoader, TensorDataset
+
+    model = nn.Linear(2, 2)
+    opt = optim.RMSprop(model.parameters(), lr=0.01)
+    loader = DataLoader(TensorDataset(np.ones((4, 2), np.float32), np.zeros(4, np.int64)), batch_size=2)
+    with pytest.raises(ValueError, match="RMSprop's step runs partly on the host"):
+        gn.train.fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, progress=False, capture=True)
+    assert opt.param_groups[0]["lr"] == 0.01

@@ -83,7 +83,7 @@ SCRIPT = textwrap.dedent("""
             (optim.sgd_update_kernel, (nt.UniTuple(A(dt, 1), 10),) * 3 + (f,) * 4 + (b,) * 2),
             (optim.adam_update_kernel, (nt.UniTuple(A(dt, 1), 10),) * 4 + (f,) * 7 + (b,) + (f,) * 3),
             (optim.sgd_lr_kernel, (nt.UniTuple(A(dt, 1), 10),) * 3 + (A(dt, 1),) + (f,) * 3 + (b,) * 2),
-            (optim.adam_hyper_kernel, (A(np.float64, 1), A(dt, 1)) + (nt.float64,) * 3 + (A(dt, 1),)),
+            (optim.adam_hyper_kernel, (A(np.float64, 1),) * 2 + (nt.float64,) * 3 + (A(dt, 1),)),
             (optim.adam_device_kernel, (nt.UniTuple(A(dt, 1), 10),) * 4 + (f,) * 6 + (b, A(dt, 1))),
         ]:
             fastmath = bool(k.targetoptions.get("fastmath"))  # compile as the kernel would

@@ -41,7 +41,7 @@ def _unpack(out):
 
 def test_dry_run_runs_every_part_and_writes_its_file(tmp_path):
     out_dir = tmp_path / "out"
-    run = _gpu_check("--dry-run", "--out", str(out_dir))
+    run = _gpu_check("--dry-run", "--out", str(out_dir), timeout=540)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     summary = (out_dir / "summary.txt").read_text()
@@ -57,6 +57,10 @@ def test_dry_run_runs_every_part_and_writes_its_file(tmp_path):
     assert re.search(r"\d+ passed", text["tests"]) and "failed" not in text["tests"], text["tests"]
     assert "every result matches" in text["kernels"], text["kernels"]
     assert re.search(r"^batch 2 +ratio gpunet/PyTorch images/s \S+ \[", text["lenet-step"], re.M)
+    assert re.search(r"^batch 2 +gpunet-graph +on simulator: step ms \S+ \[.*host us/step",
+                     text["lenet-step"], re.M), text["lenet-step"]  # the captured step (issue 24)
+    assert re.search(r"^batch 2 +torch-graph +not run: PyTorch's CUDA graphs need a GPU",
+                     text["lenet-step"], re.M), text["lenet-step"]
     for row in ("gpunet _launch.launch, 1 array", "gpunet _launch.launch, 4 arrays",
                 "torch torch.add(a, b, out=c) on cpu"):
         assert re.search(rf"^{re.escape(row)} +\d+\.\d\d \[", text["launch"], re.M), text["launch"]

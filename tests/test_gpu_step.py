@@ -178,10 +178,33 @@ def test_multi_tensor_updates_match_numpy_over_chunks_and_odd_parameters(rng):
     for which in kinds:
         for a, b in zip(results["numpy", which], results["cuda", which]):
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)  # float64: rounding only
-        if "device" in which:  # the same updates as with host values
+        if "device" in which:  # the same updates as with host values, on each backend
             host_which = which.split(",")[0]
-            for a, b in zip(results["numpy", host_which], results["numpy", which]):
-                np.testing.assert_array_equal(a, b)
+            for name in ("numpy", "cuda"):
+                for a, b in zip(results[name, host_which], results[name, which]):
+                    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("lr", [np.float32(0.003), np.float64(0.003)], ids=["float32 lr", "float64 lr"])
+def test_device_lr_and_step_give_the_host_values_updates_in_float32(backend, rng, lr):
+    """A capturable optimiser's lr tensor (of either dtype) and device step count update
+    float32 parameters exactly as the host numbers do."""
+    be = gn.get_backend()
+    host = [rng.standard_normal(s).astype(np.float32) for s in ((5, 3), (7,))]
+    grads = [be.asarray(rng.standard_normal(h.shape).astype(np.float32)) for h in host]
+    out = {}
+    for device in (False, True):
+        ps = [be.asarray(h.copy()) for h in host]
+        bufs = [[be.asarray(np.zeros_like(h)) for h in host] for _ in range(3)]
+        rate = be.asarray(np.array(lr)) if device else float(lr)
+        count = be.asarray(np.array(0.0))
+        for step in (1, 2, 3):
+            be.sgd_update_many(ps[:1], grads[:1], bufs[0][:1], rate, 0.9, 0.0, 0.0, False, step == 1)
+            be.adam_update_many(ps[1:], grads[1:], bufs[1][1:], bufs[2][1:], rate, 0.9, 0.999,
+                                1e-8, 0.01, count if device else step, True)
+        out[device] = [be.to_host(p) for p in ps]
+    for a, b in zip(out[False], out[True]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_no_float_atomics_in_any_kernel():

@@ -16,7 +16,7 @@ import copy
 
 import numpy as np
 
-from .. import backends, graphs
+from .. import backends, graph_capture as graphs
 from ..function import no_grad
 from ..tensor import Tensor
 
@@ -124,9 +124,19 @@ class Optimizer:
         self._step()
         return loss
 
+    _capture_safe = False  # True where the whole update runs in the backend's kernels
+
     def _step(self):
-        if graphs.is_capturing():  # a number lr is frozen into the graph: schedulers refuse it
-            self._captured_groups = {id(g) for g in self.param_groups if not isinstance(g["lr"], Tensor)}
+        if graphs.is_capturing():
+            if not self._capture_safe:
+                raise RuntimeError(
+                    f"{type(self).__name__}.step() cannot be captured in a CUDA graph: part of "
+                    "its update runs on the host; use SGD, or Adam/AdamW with capturable=True")
+            # a number lr is frozen into the graph: schedulers refuse to change it, and a
+            # replay refuses to run after it was changed by hand
+            frozen = [(g, g["lr"]) for g in self.param_groups if not isinstance(g["lr"], Tensor)]
+            self._captured_groups = {id(g) for g, _ in frozen}
+            graphs.guard(lambda: _check_frozen_lr(self, frozen))
         with no_grad():
             for group in self.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]
@@ -208,9 +218,13 @@ class Optimizer:
             raise ValueError("load_state_dict: the state does not fit the parameters:\n  " + "\n  ".join(problems))
         for group, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
-                if k != "params":
+                if k == "params":
+                    continue
+                if isinstance(group.get(k), Tensor):  # a tensor lr: filled, as a graph reads it
+                    group[k].fill_(float(v))
+                else:
                     group[k] = tuple(v) if isinstance(group.get(k), tuple) else v
-        self.state = new_state
+        self.state = _in_place(self.state, new_state)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -226,6 +240,32 @@ def _is_array(v):
 
 def _host(v):
     return backends.to_host(v)
+
+
+def _in_place(old, new):
+    """``new`` state, its arrays copied into ``old``'s where they fit (and a device step count
+    refilled from a loaded number): a captured graph keeps reading the same buffers."""
+    for pid, st in new.items():
+        before = old.get(pid, {})
+        for name, v in st.items():
+            prev = before.get(name)
+            if _is_array(prev) and not isinstance(prev, Tensor):
+                if _is_array(v) and prev.shape == v.shape and prev.dtype == v.dtype:
+                    prev[...] = v
+                    st[name] = prev
+                elif name == "step" and isinstance(v, numbers.Real) and prev.shape == ():
+                    prev[...] = v
+                    st[name] = prev
+    return new
+
+
+def _check_frozen_lr(opt, frozen):
+    for i, (group, lr) in enumerate(frozen):
+        if group["lr"] != lr:
+            raise RuntimeError(
+                f"CUDAGraph.replay: {type(opt).__name__}'s param group {i} has lr={group['lr']!r}, "
+                f"but the graph captured step() with lr={lr!r}, a number frozen into it; build "
+                "the optimiser with lr=gn.tensor(...) to change it between replays")
 
 
 def _saved(v):
@@ -247,6 +287,8 @@ class SGD(Optimizer):
     Example:
         >>> opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     """
+
+    _capture_safe = True
 
     def __init__(self, params, lr=_REQUIRED, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         if momentum < 0:
@@ -288,7 +330,9 @@ class Adam(Optimizer):
 
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+    _capture_safe = True  # with capturable=True (refused below otherwise)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
                  capturable=False):
         betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -307,12 +351,12 @@ class Adam(Optimizer):
                 state["step"] = 0
                 state["exp_avg"] = p.backend.xp.zeros_like(p._data)
                 state["exp_avg_sq"] = p.backend.xp.zeros_like(p._data)
-            if capturable:  # the count lives in an array the kernel advances (CUDA-graph safe)
-                if not _is_array(state["step"]):
-                    _before_capture(self, "its step count on the device")
-                    state["step"] = _group_step(self, group, p.backend, state["step"])
-            else:
+            if not capturable:
                 state["step"] += 1
+        if capturable:  # the counts live in arrays the kernel advances (CUDA-graph safe)
+            _device_steps(self, group, params)
+        for p in params:
+            state = self.state[id(p)]
             key = id(state["step"]) if capturable else state["step"]
             buckets.setdefault((id(p.backend), p.dtype, key), []).append((p, state))
         beta1, beta2 = group["betas"]
@@ -326,13 +370,9 @@ class Adam(Optimizer):
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
-        self.__dict__.pop("_step_arrays", None)
-        for group in self.param_groups:  # a capturable group's count goes back on the device
+        for group in self.param_groups:  # a capturable group's counts go back on the device
             if group.get("capturable"):
-                for p in group["params"]:
-                    st = self.state.get(id(p))
-                    if st and not _is_array(st["step"]):
-                        st["step"] = _group_step(self, group, p.backend, st["step"])
+                _device_steps(self, group, [p for p in group["params"] if id(p) in self.state])
 
 
 class AdamW(Adam):
@@ -344,20 +384,34 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, *,
                  capturable=False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          capturable=capturable)
 
 
-def _group_step(opt, group, backend, count):
-    """The one step-count array of a capturable group (every parameter's state["step"]),
-    made from the host count ``count`` the first time it is asked for."""
-    arrays = opt.__dict__.setdefault("_step_arrays", {})
-    key = (id(group), id(backend))
-    if key not in arrays:
-        arrays[key] = backend.asarray(np.array(float(count)))
-    return arrays[key]
+def _device_steps(opt, group, params):
+    """Give ``params`` (of a capturable group) step-count arrays the kernels advance: host
+    counts become one shared array per (backend, dtype, count); parameters that share an
+    array but are not all stepped now get their own copy (their counts part)."""
+    fresh, by_array = {}, {}
+    for p in params:
+        st = opt.state[id(p)]
+        if not _is_array(st["step"]):
+            _before_capture(opt, "its step count on the device")
+            key = (id(p.backend), p.dtype, int(st["step"]))
+            if key not in fresh:
+                fresh[key] = p.backend.asarray(np.array(float(st["step"])))
+            st["step"] = fresh[key]
+        by_array.setdefault(id(st["step"]), []).append(p)
+    for stepped in by_array.values():
+        count = opt.state[id(stepped[0])]["step"]
+        sharers = sum(1 for q in group["params"] if opt.state.get(id(q), {}).get("step") is count)
+        if sharers != len(stepped):
+            _before_capture(opt, "a step count of its own for the parameters stepped without the others")
+            own = count.copy()
+            for p in stepped:
+                opt.state[id(p)]["step"] = own
 
 
 def _before_capture(opt, what):
