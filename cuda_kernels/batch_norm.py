@@ -45,7 +45,7 @@ def _make_kernels(acc_t):
             add_channel_split(sm, last, acc, partial, tickets, out, k, t, nt, acc_t(0))
 
     @_launch.cached_jit
-    def batch_norm_normalise_kernel(x, sums, squares, count, eps, weight, bias, affine, y,
+    def batch_norm_normalise_kernel(x, sums, squares, count, eps, weight, bias, affine, relu, y,
                                     mean, var, inv_std):
         N, K, P = x.shape
         for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -55,14 +55,15 @@ def _make_kernels(acc_t):
             m = sums[k] / count
             r = acc_t(1) / math.sqrt(squares[k] / count + eps)
             a = weight[k] * r if affine else r
-            y[n, k, p] = (x[n, k, p] - m) * a + (bias[k] if affine else acc_t(0))
+            v = (x[n, k, p] - m) * a + (bias[k] if affine else acc_t(0))
+            y[n, k, p] = acc_t(0) if relu and v <= 0 else v  # the fused ReLU: NaN passes
             if i < K:
                 mean[i] = sums[i] / count
                 var[i] = squares[i] / count
                 inv_std[i] = acc_t(1) / math.sqrt(squares[i] / count + eps)
 
     @_launch.cached_jit
-    def batch_norm_grad_sums_kernel(gy, x, mean, per, partial, tickets, out):
+    def batch_norm_grad_sums_kernel(gy, x, mean, y, relu, per, partial, tickets, out):
         """out[k] = sum gy[:, k], out[K + k] = sum gy[:, k] * (x[:, k] - mean[k]): block (k, s)
         sums split s into partial[s, k] and partial[s, K + k]; the last block adds the splits."""
         sm = cuda.shared.array(SHARED, dtype=acc_t)
@@ -75,7 +76,7 @@ def _make_kernels(acc_t):
             acc_gd = acc_t(0)
             for n in range(s * per, min(N, s * per + per)):
                 for p in range(t, P, nt):
-                    g = gy[n, k, p]
+                    g = acc_t(0) if relu and y[n, k, p] <= 0 else gy[n, k, p]
                     acc_g += g
                     acc_gd += g * (x[n, k, p] - mean[k])
             sm[t] = acc_g
@@ -93,7 +94,8 @@ def _make_kernels(acc_t):
                 cuda.syncthreads()
 
     @_launch.cached_jit
-    def batch_norm_input_grad_kernel(gy, x, mean, inv_std, sums, count, weight, affine, gx):
+    def batch_norm_input_grad_kernel(gy, x, mean, inv_std, sums, count, weight, affine, y, relu,
+                                     gx):
         N, K, P = x.shape
         for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
             n = i // (K * P)
@@ -102,7 +104,8 @@ def _make_kernels(acc_t):
             r = inv_std[k]
             scale = weight[k] * r if affine else r
             slope = scale * r * (sums[K + k] * r / count)
-            gx[n, k, p] = scale * gy[n, k, p] - scale * (sums[k] / count) - slope * (x[n, k, p] - mean[k])
+            g = acc_t(0) if relu and y[n, k, p] <= 0 else gy[n, k, p]
+            gx[n, k, p] = scale * g - scale * (sums[k] / count) - slope * (x[n, k, p] - mean[k])
 
     return BatchNormKernels(batch_norm_sums_kernel, batch_norm_normalise_kernel,
                             batch_norm_grad_sums_kernel, batch_norm_input_grad_kernel)
@@ -126,7 +129,7 @@ def _reduction_launch(x3):
     return (_launch.blocks_for(c, 1), _launch.splits_for(n)[0]), _launch.reduce_threads(s)
 
 
-def batch_norm_fwd(x, weight, bias, eps):
+def batch_norm_fwd(x, weight, bias, eps, relu=False):
     """``(y, mean, var, inv_std)`` in four launches (numpy_kernels.batch_norm has the contract).
 
     Example:
@@ -151,12 +154,13 @@ def batch_norm_fwd(x, weight, bias, eps):
     y = xp.empty_like(x3)
     mean, var, inv_std = xp.empty((c,), dt), xp.empty((c,), dt), xp.empty((c,), dt)
     _launch.launch(k.normalise, _launch.blocks_for(max(x3.size, c)), _launch.TPB, x3, sums, squares,
-                   count, _launch.scalar(eps, dt), w, b, affine, y, mean, var, inv_std)
+                   count, _launch.scalar(eps, dt), w, b, affine, bool(relu), y, mean, var, inv_std)
     return y.reshape(x.shape), mean, var, inv_std
 
 
-def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True):
-    """``(gx or None, gweight, gbias)`` in two launches (one without ``need_input``).
+def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
+    """``(gx or None, gweight, gbias)`` in two launches (one without ``need_input``); with ``y``
+    (the output through the fused ReLU) gy is masked where ``y <= 0`` as it is read.
 
     Example:
         >>> gx, gw, gb = batch_norm_bwd(gy, x, mean, inv_std, w)   # doctest: +SKIP
@@ -168,7 +172,9 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True):
     sums = xp.empty((2 * c,), dt)
     grid, threads = _reduction_launch(x3)
     _, per, partial, tickets = checks.split_reduction(n, 2 * c, dt, c)
-    _launch.launch(k.grad_sums, grid, threads, g3, x3, mean, per, partial, tickets, sums)
+    relu = y is not None
+    y3 = _as_ncs(y) if relu else x3  # (read only when relu)
+    _launch.launch(k.grad_sums, grid, threads, g3, x3, mean, y3, relu, per, partial, tickets, sums)
     gbias, gweight = sums[:c], sums[c:] * inv_std
     if not need_input:
         return None, gweight, gbias
@@ -176,5 +182,5 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True):
     w = _launch.contiguous(weight) if affine else x3.reshape(-1)[:1]
     gx = xp.empty_like(x3)
     _launch.launch(k.input_grad, _launch.blocks_for(x3.size), _launch.TPB, g3, x3, mean, inv_std,
-                   sums, _launch.scalar(n * s, dt), w, affine, gx)
+                   sums, _launch.scalar(n * s, dt), w, affine, y3, relu, gx)
     return gx.reshape(gy.shape), gweight, gbias

@@ -95,7 +95,7 @@ class BasicBlock(nn.Module):
                 nn.BatchNorm2d(out_channels))
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn1.forward_relu(self.conv1(x))  # relu(bn1(...)) in one pass
         return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 

@@ -38,9 +38,10 @@ def _over_chunks(n, per_item_bytes, body):
     return step
 
 
-def batch_norm_fwd(x, weight, bias, eps):
+def batch_norm_fwd(x, weight, bias, eps, relu=False):
     """``(y, mean, var, inv_std)``: x (N, C, ...) normalised per channel with the batch mean
-    and biased variance ``var``, times ``weight`` plus ``bias`` ((C,) each, or None)."""
+    and biased variance ``var``, times ``weight`` plus ``bias`` ((C,) each, or None), then
+    max(., 0) when ``relu`` (a following ReLU, in the same pass)."""
     x3 = _as_ncs(x)
     n, c, s = x3.shape
     row_mean = np.empty((n, c), x.dtype)
@@ -68,27 +69,42 @@ def batch_norm_fwd(x, weight, bias, eps):
     def normalise(lo, hi):
         np.multiply(x3[lo:hi], a[:, None], out=y[lo:hi])
         y[lo:hi] += b[:, None]
+        if relu:
+            np.maximum(y[lo:hi], 0, out=y[lo:hi])
 
     parallel_for(n, step, normalise)
     return y.reshape(x.shape), mean, var.astype(x.dtype), inv_std
 
 
-def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True):
+def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
     """``(gx, gweight, gbias)`` of :func:`batch_norm_fwd` (gx None unless ``need_input``; the
-    last two are returned whether or not the layer is affine)."""
+    last two are returned whether or not the layer is affine).  With ``y``, the forward's
+    output through its fused ReLU, ``gy`` is first masked where ``y <= 0``."""
     g3, x3 = _as_ncs(gy), _as_ncs(x)
+    y3 = None if y is None else _as_ncs(y)
     n, c, s = x3.shape
     count = n * s
     item = s * c * x.itemsize
+
+    def upstream(lo, hi):  # gy, or gy through the ReLU's mask, for the chunk (in cache)
+        if y3 is None:
+            return g3[lo:hi]
+        g = scratch("bn-masked", (hi - lo, c, s), gy.dtype)
+        mask = scratch("bn-mask", (hi - lo, c, s), np.bool_)
+        np.less_equal(y3[lo:hi], 0, out=mask)  # as relu_bwd: a NaN output passes gy
+        np.logical_not(mask, out=mask)
+        np.multiply(g3[lo:hi], mask, out=g)
+        return g
 
     row_g = np.empty((n, c), gy.dtype)
     row_gd = np.empty((n, c), gy.dtype)
 
     def sums(lo, hi):
-        np.einsum("ncs->nc", g3[lo:hi], out=row_g[lo:hi])
+        g = upstream(lo, hi)
+        np.einsum("ncs->nc", g, out=row_g[lo:hi])
         d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
         np.subtract(x3[lo:hi], mean[:, None], out=d)
-        np.einsum("ncs,ncs->nc", g3[lo:hi], d, out=row_gd[lo:hi])
+        np.einsum("ncs,ncs->nc", g, d, out=row_gd[lo:hi])
 
     step = _over_chunks(n, 3 * item, sums)
     s_gy, s_gyd = row_g.sum(axis=0, dtype=np.float64), row_gd.sum(axis=0, dtype=np.float64)
@@ -103,10 +119,11 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True):
     gx = np.empty_like(g3)
 
     def input_grad(lo, hi):
+        g = upstream(lo, hi)
         d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
         np.subtract(x3[lo:hi], mean[:, None], out=d)
         d *= slope[:, None]
-        np.multiply(g3[lo:hi], scale[:, None], out=gx[lo:hi])
+        np.multiply(g, scale[:, None], out=gx[lo:hi])
         gx[lo:hi] += d
         gx[lo:hi] += shift[:, None]
 

@@ -100,7 +100,8 @@ needs_cuda = pytest.mark.skipif(backends.cuda_unavailable_reason() is not None,
 @needs_cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, affine", [((5, 6, 3, 2), True), ((7, 3), False), ((3, 2, 5), True)])
-def test_cuda_kernels_match_numpy_and_repeat(dtype, shape, affine):
+@pytest.mark.parametrize("relu", [False, True], ids=["bn", "bn+relu"])
+def test_cuda_kernels_match_numpy_and_repeat(dtype, shape, affine, relu):
     """5 and 7 images: uneven splits of 2 per block in the simulator; 6 channels: more than the
     simulator's 4 blocks.  A second launch gives the same bits (every ticket back at 0)."""
     from test_cuda_kernels import CU, NP, close, host
@@ -111,13 +112,14 @@ def test_cuda_kernels_match_numpy_and_repeat(dtype, shape, affine):
     gy = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal(shape[1]).astype(dtype) if affine else None
     b = rng.standard_normal(shape[1]).astype(dtype) if affine else None
-    want = NP.batch_norm_fwd(x, w, b, 1e-5)
-    want_g = NP.batch_norm_bwd(gy, x, want[1], want[3], w)
+    want = NP.batch_norm_fwd(x, w, b, 1e-5, relu)
+    want_g = NP.batch_norm_bwd(gy, x, want[1], want[3], w, True, want[0] if relu else None)
     dev = lambda a: None if a is None else CU.asarray(a)  # noqa: E731
     runs = []
     for _ in range(2):
-        got = CU.batch_norm_fwd(dev(x), dev(w), dev(b), 1e-5)
-        got_g = CU.batch_norm_bwd(dev(gy), dev(x), got[1], got[3], dev(w))
+        got = CU.batch_norm_fwd(dev(x), dev(w), dev(b), 1e-5, relu)
+        got_g = CU.batch_norm_bwd(dev(gy), dev(x), got[1], got[3], dev(w), True,
+                                  got[0] if relu else None)
         runs.append([host(a) for a in (*got, *got_g)])
         assert not host(checks.split_tickets(0)).any()
     for a, b_ in zip(*runs):
@@ -125,3 +127,24 @@ def test_cuda_kernels_match_numpy_and_repeat(dtype, shape, affine):
     for a, exp in zip(runs[0], [*want, *want_g]):
         close(a, exp, dtype)
     assert CU.batch_norm_bwd(dev(gy), dev(x), got[1], got[3], dev(w), need_input=False)[0] is None
+
+
+@pytest.mark.parametrize("shape", [(6, 4, 5, 3), (9, 5)], ids=["2d", "1d"])
+def test_batch_norm_then_relu_in_sequential_equals_the_two_ops_bit_for_bit(backend, shape):
+    """nn.Sequential runs BatchNorm, ReLU as one pass (the ReLU in the normalise pass, its mask
+    read by the backward); values and gradients are those of the two ops."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0, 0] = np.nan  # a NaN passes both ways, as through nn.ReLU
+    gy = rng.standard_normal(shape).astype(np.float32)
+    bn = (nn.BatchNorm2d if len(shape) == 4 else nn.BatchNorm1d)(shape[1])
+    bn.weight.data.copy_(gn.tensor(rng.standard_normal(shape[1]).astype(np.float32)))
+    results = []
+    for fused in (True, False):
+        t = gn.tensor(x, requires_grad=True)
+        bn.weight.grad = bn.bias.grad = None
+        y = nn.Sequential(bn, nn.ReLU())(t) if fused else nn.ReLU()(bn(t))
+        (y * gn.tensor(gy)).sum().backward()
+        results.append([y.numpy(), t.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy()])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -84,9 +84,11 @@ FAMILIES: dict[str, dict[str, str]] = {
     },
     "batch_norm": {
         "batch_norm_fwd": "x (N, C, ...) normalised per channel with the batch mean and biased "
-                          "variance, times weight plus bias (C,) or None -> (y, mean, var, inv_std)",
+                          "variance, times weight plus bias (C,) or None, then max(., 0) when "
+                          "relu -> (y, mean, var, inv_std)",
         "batch_norm_bwd": "(gx or None unless need_input, gweight, gbias) of batch_norm_fwd from gy, "
-                          "x and its mean, inv_std",
+                          "x and its mean, inv_std; with y (the fused ReLU's output) gy masked "
+                          "where y <= 0 first",
     },
     "recurrent": {
         "lstm_cell_fwd": "one LSTM step from gate pre-activations gi, gh (N, 4H; gates i, f, g, o) "

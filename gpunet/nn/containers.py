@@ -17,9 +17,10 @@ from .module import Module
 class Sequential(Module):
     """Modules applied one after another; children are named "0", "1", … (or by an OrderedDict).
 
-    A ``Linear`` or ``Conv2d`` directly followed by a ``ReLU`` runs as one fused op
-    (``F.linear_relu`` / ``F.conv2d_relu``), and a plain ``Conv2d``, ``ReLU``, ``MaxPool2d(k)``
-    as ``F.conv2d_relu_max_pool2d``: the same values, fewer passes over memory.
+    A ``Linear``, ``Conv2d`` or ``BatchNorm`` directly followed by a ``ReLU`` runs as one
+    fused op (``F.linear_relu`` / ``F.conv2d_relu`` / the batch norm's ReLU pass), and a plain
+    ``Conv2d``, ``ReLU``, ``MaxPool2d(k)`` as ``F.conv2d_relu_max_pool2d``: the same values,
+    fewer passes over memory.
 
     Example:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
@@ -71,11 +72,13 @@ class Sequential(Module):
 
 
 def _fusable(layer, nxt):
-    """A Linear or Conv2d followed by a ReLU runs fused, unless ``summary()`` is watching each
-    module's output (the values are the same either way)."""
+    """A Linear, Conv2d or BatchNorm followed by a ReLU runs fused, unless ``summary()`` is
+    watching each module's output (the values are the same either way)."""
     from .layers import Conv2d, Linear, ReLU
+    from .normalization import BatchNorm1d, BatchNorm2d
 
-    return type(nxt) is ReLU and type(layer) in (Linear, Conv2d) and not _module._hooks
+    return (type(nxt) is ReLU and type(layer) in (Linear, Conv2d, BatchNorm1d, BatchNorm2d)
+            and not _module._hooks)
 
 
 def _fusable_pool(mods):

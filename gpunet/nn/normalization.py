@@ -78,6 +78,13 @@ class _BatchNorm(Module):
                              f"was built for num_features={self.num_features}")
 
     def forward(self, x):
+        return self._normalise(x, relu=False)
+
+    def forward_relu(self, x):
+        """``relu(self(x))`` in the same pass (what ``nn.Sequential`` calls for BatchNorm, ReLU)."""
+        return self._normalise(x, relu=True)
+
+    def _normalise(self, x, relu):
         self._check_input(x)
         use_batch = self.training or not self.track_running_stats
         factor = self.momentum
@@ -87,7 +94,7 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(self.num_batches_tracked.item())
         stats = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
         return F.batch_norm(x, *stats, self.weight, self.bias, training=use_batch,
-                            momentum=factor, eps=self.eps)
+                            momentum=factor, eps=self.eps, _relu=relu)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

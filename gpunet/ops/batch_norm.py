@@ -24,19 +24,19 @@ class BatchNorm(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, *affine, eps=1e-5, running=None):
+    def forward(ctx, x, *affine, eps=1e-5, running=None, relu=False):
         weight, bias = affine if affine else (None, None)
-        y, mean, var, inv_std = ctx.backend.batch_norm_fwd(x, weight, bias, eps)
+        y, mean, var, inv_std = ctx.backend.batch_norm_fwd(x, weight, bias, eps, relu)
         update_running(running, mean, var, x.size // x.shape[1])
         ctx.affine = bool(affine)
-        ctx.save_for_backward(x, mean, inv_std, weight)
+        ctx.save_for_backward(x, mean, inv_std, weight, y if relu else None)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, mean, inv_std, weight = ctx.saved
+        x, mean, inv_std, weight, y = ctx.saved
         gx, gweight, gbias = ctx.backend.batch_norm_bwd(gy, x, mean, inv_std, weight,
-                                                        ctx.needs_input_grad[0])
+                                                        ctx.needs_input_grad[0], y)
         if not ctx.affine:
             return (gx,)
         return (gx, gweight if ctx.needs_input_grad[1] else None,
@@ -95,7 +95,7 @@ def batch_norm_backward(ctx, gy, sum_over_ranks=None):
 
 # --- the functions users call (gpunet.functional re-exports them) ---------------
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, *, _relu=False):
     """Batch normalisation over x (N, C, ...) per channel, as PyTorch's ``F.batch_norm``.
 
     Training: normalise with the batch mean and biased variance, and (when running stats
@@ -127,10 +127,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         running = None
         if training and running_mean is not None:
             running = (running_mean._data, running_var._data, momentum)
-        return BatchNorm.apply(x, *affine, eps=eps, running=running)
+        return BatchNorm.apply(x, *affine, eps=eps, running=running, relu=_relu)
     shape = _channel_shape(x)
     scale = ((running_var + eps) ** -0.5).reshape(shape)
     y = (x - running_mean.reshape(shape)) * scale
     if affine:
         y = y * weight.reshape(shape) + bias.reshape(shape)
-    return y
+    return y.relu() if _relu else y
