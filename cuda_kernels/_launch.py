@@ -1,4 +1,5 @@
-"""Launch plumbing shared by every kernel family: array module, grid sizes, streams.
+"""Launch plumbing shared by every kernel family: streams, the launch routes, array helpers (the
+array module and grid sizes come from ``_platform`` and are re-exported here).
 
 On a real GPU each launch goes to CuPy's *current* stream.  Two routes (``fast_launch``):
 
@@ -36,35 +37,14 @@ import warnings
 import numpy as np
 from numba import cuda
 
-from .simulator import simulator_on
+from ._platform import (  # noqa: F401  (the kernel families read these as _launch.*)
+    MAX_BLOCKS, MIN_REDUCE_TPB, REDUCE_TPB, SHARED_SIZE, SIMULATOR, SPLIT_ROWS, TPB, blocks_for,
+    reduce_threads, splits_for, xp)
 
-log = logging.getLogger("gpunet")
-
-
-SIMULATOR: bool = simulator_on()  # numba is loaded now, so this is its config's answer
-
-if SIMULATOR:
-    from . import _simulator_patch
-
-    _simulator_patch.apply()  # the simulator's shared arrays, allocated once per block
-    xp = np
-    # The simulator runs one Python thread per CUDA thread: small blocks and a capped grid
-    # keep tests quick and make every grid-stride loop take more than one trip.
-    TPB = 32
-    MAX_BLOCKS = 4
-    REDUCE_TPB = 32
-    MIN_REDUCE_TPB = 4  # every simulated thread costs; 4 still exercises the tree reduction
-else:
+if not SIMULATOR:
     import cupy
 
-    xp = cupy
-    TPB = 256
-    MAX_BLOCKS = 65535
-    REDUCE_TPB = 256
-    MIN_REDUCE_TPB = 32  # a full warp
-
-# Shared-memory size of every block reduction; launch block sizes are powers of two <= this.
-SHARED_SIZE = 256
+log = logging.getLogger("gpunet")
 
 _numba_streams: dict = {}
 _core_streams: dict = {}
@@ -95,36 +75,6 @@ def cached_jit(fn=None, **options):
                         "pickle: %s: %s)", fn.__name__, type(exc).__name__, exc)
             return cuda.jit(cache=False, **options)(fn)
     return cuda.jit(cache=True, **options)(fn)
-
-
-def blocks_for(n: int, tpb: int = TPB) -> int:
-    """Blocks for a grid-stride loop over ``n`` items: one item per thread up to MAX_BLOCKS."""
-    return max(1, min(MAX_BLOCKS, (n + tpb - 1) // tpb))
-
-
-# Rows (images, batch rows) per block of a split reduction: its partial sums are added by the
-# last block to finish, in a fixed order.  Small in the simulator so tests take several splits.
-SPLIT_ROWS = 2 if SIMULATOR else 16
-
-
-def splits_for(n: int, per: int = SPLIT_ROWS) -> tuple[int, int]:
-    """``(splits, rows per split)`` for a reduction over ``n`` rows: about ``per`` rows each,
-    at most 65535 splits (a grid's y extent).
-
-    Example:
-        >>> splits_for(64, 16), splits_for(5, 2), splits_for(0, 16)
-        ((4, 16), (3, 2), (1, 16))
-    """
-    splits = max(1, min(65535, -(-n // per)))
-    return splits, max(per, -(-n // splits))
-
-
-def reduce_threads(n: int) -> int:
-    """Power-of-two block size (MIN_REDUCE_TPB .. REDUCE_TPB) for a block that reduces ``n`` items."""
-    t = MIN_REDUCE_TPB
-    while t < REDUCE_TPB and t < n:
-        t *= 2
-    return t
 
 
 def stream_key():

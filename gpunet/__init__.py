@@ -9,7 +9,8 @@ Example:
 """
 from .backends import (BackendUnavailableError, get_backend, get_num_threads, set_backend,
                        set_num_threads, use_backend)
-from .tensor import Tensor, from_dlpack, from_numpy, tensor
+from .tensor import Tensor
+from .tensor_factories import from_dlpack, from_numpy, tensor
 from .ops import tensor_methods as _tensor_methods
 
 _tensor_methods.install(Tensor)  # operators and methods: tensor.py itself imports no op

@@ -14,8 +14,8 @@ import numbers
 
 import numpy as np
 
-from . import autograd as _anomaly
 from . import backends
+from .autograd_engine import run_backward
 from .backends.device import of_backend
 from .dtypes import is_dtype, tensor_type_name
 from .size import Size
@@ -287,55 +287,7 @@ class Tensor:
         saved arrays are freed afterwards unless ``retain_graph=True``, and a second backward
         through a freed graph raises ``RuntimeError``.
         """
-        if not self.requires_grad:
-            raise RuntimeError("backward(): this tensor does not require grad "
-                               "(no input had requires_grad=True, or it was made under no_grad)")
-        xp = self.backend.xp
-        if grad is None:
-            if self.numel() != 1:
-                raise ValueError(f"backward() without a gradient needs a scalar, got shape {tuple(self.shape)}")
-            g = self.backend.one(self.dtype)  # cached: no fill per step
-            g = g if g.shape == self._data.shape else g.reshape(self._data.shape)
-        else:
-            g = grad._data if isinstance(grad, Tensor) else self.backend.asarray(np.asarray(grad, self.dtype))
-            if g.shape != self._data.shape:
-                raise ValueError(f"backward(grad): grad has shape {tuple(g.shape)}, tensor has {tuple(self.shape)}")
-        root = self if self._node is None else self._node
-        grads = {id(root): g}
-        for vertex in _topological_order(root):
-            g = grads.pop(id(vertex), None)
-            if g is None:
-                continue
-            if isinstance(vertex, Tensor):  # a leaf
-                vertex._accumulate(g)
-                continue
-            node = vertex
-            if getattr(node.ctx, "freed", False):
-                raise RuntimeError(
-                    f"backward(): trying to backward through the graph a second time (through "
-                    f"{node.function.__name__}); its saved values were freed by the first "
-                    "backward(). Call backward(retain_graph=True) the first time if you need to "
-                    "backward through it again")
-            if node.ctx.versions:
-                check_versions(node)
-            in_grads = node.function.backward(node.ctx, g)
-            if not retain_graph:
-                node.ctx.saved, node.ctx.freed = (), True
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            if _anomaly.is_anomaly_enabled():
-                for k, ig in enumerate(in_grads):
-                    _anomaly.check(ig, self.backend, f"backward (the gradient of input {k})",
-                                   node.function.__name__, getattr(node.ctx, "call_site", ""))
-            for inp, parent, need, ig in zip(node.inputs, node.parents, node.ctx.needs_input_grad,
-                                             in_grads):
-                if ig is None or not need:
-                    continue
-                ig = _unbroadcast(ig, inp._data.shape, xp)
-                if ig.dtype != inp._data.dtype:
-                    ig = ig.astype(inp._data.dtype)
-                prev = grads.get(id(parent))
-                grads[id(parent)] = ig if prev is None else prev + ig
+        run_backward(self, grad, retain_graph, Tensor)
 
     def _accumulate(self, g):
         if self.grad is None:
@@ -395,107 +347,6 @@ class _HookHandle:
 
     def remove(self):
         self._hooks.pop(self._key, None)
-
-
-def check_versions(node) -> None:
-    """Raise PyTorch's error when an array saved for this node's backward changed in place."""
-    for vc, version, role, dtype, shape, is_cuda in node.ctx.versions:
-        if vc[0] != version:
-            what = (f"which is output 0 of {node.function.__name__}Backward" if role == 0
-                    else f"which is input {role - 1} of {node.function.__name__}Backward")
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{tensor_type_name(dtype, is_cuda)} {list(shape)}], {what}, is at version {vc[0]}; "
-                f"expected version {version} instead. Hint: clone() the tensor before changing "
-                "it in place, or change it out of place (x = x + 1 rather than x += 1)")
-
-
-def _topological_order(root):
-    """The graph's vertices (Nodes, and leaf Tensors) reachable from root, each after every
-    vertex that depends on it."""
-    order, seen = [], set()
-    stack = [(root, False)]
-    while stack:
-        v, done = stack.pop()
-        if done:
-            order.append(v)
-            continue
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        stack.append((v, True))
-        if not isinstance(v, Tensor):
-            for parent, need in zip(v.parents, v.ctx.needs_input_grad):
-                if need and id(parent) not in seen:
-                    stack.append((parent, False))
-    return reversed(order)
-
-
-def _unbroadcast(g, shape, xp):
-    """Sum a broadcast gradient back to ``shape``."""
-    if g.shape == shape:
-        return g
-    extra = g.ndim - len(shape)
-    if extra:
-        g = g.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
-
-
-def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False, *,
-           backend=None) -> Tensor:
-    """Make a Tensor from data (a NumPy array, list, number or Tensor), always a copy, as
-    ``torch.tensor``; ``device=`` ("cpu", "cuda", a ``gn.device``) or ``backend=`` places it.
-
-    Example:
-        >>> x = gn.tensor(np.zeros((2, 3), np.float32), requires_grad=True)
-        >>> gn.tensor([1, 2], dtype=gn.float64, device="cpu").dtype
-        dtype('float64')
-    """
-    if isinstance(dtype, bool):  # the old positional order: tensor(data, requires_grad)
-        raise TypeError("tensor(): the second argument is dtype, as in PyTorch; pass "
-                        "requires_grad=True by keyword")
-    return Tensor(data, requires_grad=requires_grad, backend=device if backend is None else backend,
-                  dtype=dtype)
-
-
-def from_numpy(array) -> Tensor:
-    """A NumPy-backend tensor sharing ``array``'s memory, as ``torch.from_numpy``.
-
-    Example:
-        >>> a = np.zeros(3, np.float32)
-        >>> t = gn.from_numpy(a)
-        >>> a[0] = 5
-        >>> t.tolist()
-        [5.0, 0.0, 0.0]
-    """
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported; use float, int or bool")
-    return Tensor._wrap(array, backends.backend("numpy"))
-
-
-def from_dlpack(obj) -> Tensor:
-    """A tensor sharing memory with any DLPack array (PyTorch, JAX, CuPy, NumPy…), zero-copy.
-
-    CPU arrays land on the NumPy backend, CUDA arrays on the cuda backend.
-
-    Example:
-        >>> t = gn.from_dlpack(torch.arange(3.0))     # doctest: +SKIP
-    """
-    if not hasattr(obj, "__dlpack_device__"):
-        raise TypeError(f"from_dlpack: expected an array with __dlpack__ (a PyTorch, JAX, CuPy or "
-                        f"NumPy array), got {type(obj).__name__}")
-    device_type = int(obj.__dlpack_device__()[0])
-    if device_type in (1, 3):  # kDLCPU, kDLCUDAHost
-        return Tensor._wrap(np.from_dlpack(obj), backends.backend("numpy"))
-    if device_type in (2, 13):  # kDLCUDA, kDLCUDAManaged
-        be = backends.backend("cuda")
-        return Tensor._wrap(be.xp.from_dlpack(obj), be)
-    raise ValueError(f"from_dlpack: DLPack device type {device_type} is neither the CPU nor CUDA")
 
 
 def as_tensor_like(value, ref: Tensor) -> Tensor:

@@ -174,7 +174,7 @@ run_part() {
 # The cuda-backend test files (each op on both backends, the kernels, the GPU step, the profiler).
 CUDA_TESTS=(tests/test_cuda_kernels.py tests/test_cuda_kernels_fused.py tests/test_cuda_kernels_recurrent.py
             tests/test_cuda_launch.py tests/test_cuda_ptx.py tests/test_cuda_fallback.py
-            tests/test_cuda_versions.py tests/test_gpu_step.py tests/test_profiler.py
+            tests/test_cuda_versions.py tests/test_gpu_step.py tests/test_profiler.py tests/test_cuda_kernels_random.py
             tests/test_backends.py tests/test_geometry_property.py tests/test_pytorch_api.py)
 
 finish() {  # $1: the last summary line; packs the part files into $out

@@ -163,7 +163,7 @@ def orthogonal_(tensor, gain=1.0):
 
 def _shape_form(fill):
     def make(shape, *args, dtype=np.float32, backend=None, **kwargs):
-        from ..tensor import tensor as new_tensor
+        from ..tensor_factories import tensor as new_tensor
 
         return fill(new_tensor(np.zeros(tuple(shape), dtype), backend=backend), *args, **kwargs)
 

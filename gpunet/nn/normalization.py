@@ -81,7 +81,10 @@ class _BatchNorm(Module):
         return self._normalise(x, relu=False)
 
     def forward_relu(self, x):
-        """``relu(self(x))`` in the same pass (what ``nn.Sequential`` calls for BatchNorm, ReLU)."""
+        """``relu(self(x))`` in the same pass (what ``nn.Sequential`` calls for BatchNorm, ReLU)
+        where the batch's statistics are used; with the running ones, the two ops."""
+        if not self.training and self.track_running_stats:  # eval: no fused kernel to gain
+            return F.relu(self(x))
         return self._normalise(x, relu=True)
 
     def _normalise(self, x, relu):
