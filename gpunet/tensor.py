@@ -293,7 +293,8 @@ class Tensor:
         if self.grad is None:
             # a copy when g is the tensor itself or the cached seed (a user may write into .grad)
             one = self.backend.one(g.dtype)
-            own = g is self._data or g is one or g.base is one
+            own = (g is self._data or g is one or g.base is one
+                   or self.backend.xp.may_share_memory(g, one))  # a (broadcast) view of the seed
             self.grad = Tensor._wrap(g.copy() if own else g, self.backend)
         else:
             self.grad = Tensor._wrap(self.grad._data + g, self.backend)

@@ -13,7 +13,8 @@ from .adaptive import Adadelta, Adagrad
 from .lbfgs import LBFGS
 from .lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LRScheduler, MultiStepLR, OneCycleLR,
                            ReduceLROnPlateau, StepLR)
-from .optimizer import SGD, Adam, AdamW, Optimizer
+from .adam import Adam, AdamW
+from .optimizer import SGD, Optimizer
 from .rmsprop import RMSprop
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad", "LBFGS", "CosineAnnealingLR",
