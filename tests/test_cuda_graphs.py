@@ -2,6 +2,7 @@
 captured once and replayed N times leaves the weights of N eager steps, bit for bit, for
 LeNet-5 (SGD with momentum; Adam with a cosine schedule and dropout), an LSTM and the DQN
 example's update; a checkpoint taken between replays resumes exactly (refusals: next file)."""
+import copy
 import importlib.util
 import sys
 from pathlib import Path
@@ -249,10 +250,8 @@ def test_graphed_callable_matches_eager_and_refuses_another_shape():
         graphed(gn.randn(2, 4).double())
 
 
-def copy_of(module):
-    import copy
-
-    return copy.deepcopy(module)
+def copy_of(obj):
+    return copy.deepcopy(obj)
 
 
 def test_pytorch_whole_network_recipe_runs_as_written():
