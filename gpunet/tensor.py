@@ -293,8 +293,7 @@ class Tensor:
         if self.grad is None:
             # a copy when g is the tensor itself or the cached seed (a user may write into .grad)
             one = self.backend.one(g.dtype)
-            own = (g is self._data or g is one or g.base is one
-                   or self.backend.xp.may_share_memory(g, one))  # a (broadcast) view of the seed
+            own = g is self._data or _views(g, one)
             self.grad = Tensor._wrap(g.copy() if own else g, self.backend)
         else:
             self.grad = Tensor._wrap(self.grad._data + g, self.backend)
@@ -348,6 +347,16 @@ class _HookHandle:
 
     def remove(self):
         self._hooks.pop(self._key, None)
+
+
+def _views(a, b) -> bool:
+    """True when ``a`` and ``b`` are views of the same memory owner (host-side: the ends of
+    their chains of ``.base``)."""
+    def owner(x):
+        while x.base is not None:
+            x = x.base
+        return x
+    return owner(a) is owner(b)
 
 
 def as_tensor_like(value, ref: Tensor) -> Tensor:

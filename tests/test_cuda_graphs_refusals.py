@@ -140,3 +140,13 @@ def test_fit_with_capture_refuses_an_optimizer_it_cannot_capture_before_changing
     with pytest.raises(ValueError, match="RMSprop's step runs partly on the host"):
         gn.train.fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, progress=False, capture=True)
     assert opt.param_groups[0]["lr"] == 0.01
+
+
+def test_a_gradient_captured_from_the_backward_seed_is_writable():
+    """``w.sum().backward()``'s gradient is a broadcast view of the seed: .grad gets a copy."""
+    w = gn.ones(3, requires_grad=True)
+    g = gn.cuda.CUDAGraph()
+    with gn.cuda.graph(g):
+        w.sum().backward()
+    g.replay()
+    assert w.grad.zero_().tolist() == [0.0, 0.0, 0.0]
