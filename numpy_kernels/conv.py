@@ -207,6 +207,8 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
         wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
         gx = np.empty(x_shape, gy.dtype)
         return _conv_into(gx, gy, wt, None, (kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
+    if _im2row.uses_rows(c):
+        return _im2row.conv_bwd_data_rows(gy, w, x_shape, stride, padding, BWD_DATA_CHUNK_BYTES)
     n, _, h, wd = x_shape
     ho, wo = gy.shape[2:]
     hp, wp = h + 2 * ph, wd + 2 * pw
