@@ -33,19 +33,24 @@ class CaptureError(RuntimeError):
     """Something the captured region did cannot be replayed (a value read to the host, say)."""
 
 
+def _own_recorder():
+    """The capture in progress when this thread is the capturing one, else None."""
+    rec = _active
+    return rec if rec is not None and rec.thread == threading.get_ident() else None
+
+
 def is_capturing() -> bool:
     """True inside ``with gn.cuda.graph(g):`` on the capturing thread (PyTorch's
     ``is_current_stream_capturing``; another thread's work is not captured)."""
-    rec = _active
-    return rec is not None and rec.thread == threading.get_ident()
+    return _own_recorder() is not None
 
 
 def _plain(obj):
     """``obj`` with every Captured array (inside tuples, lists and dicts too) as a plain view."""
     if isinstance(obj, Captured):
         return obj.view(np.ndarray)
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_plain(o) for o in obj) if type(obj) in (tuple, list) else obj
+    if type(obj) in (tuple, list):
+        return type(obj)(_plain(o) for o in obj)
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     return obj
@@ -91,9 +96,9 @@ def record(fn, args=(), kwargs=None):
     """Run ``fn`` on plain arrays; while capturing, add it to the tape and hand out its result
     as Captured buffers.  Calls made inside a recorded call are not recorded again."""
     kwargs = kwargs or {}
-    rec = _active
-    if rec is None or rec.depth or rec.thread != threading.get_ident():
-        return fn(*_plain(args), **_plain(kwargs))  # not the capturing thread's own call
+    rec = _own_recorder()
+    if rec is None or rec.depth:  # no capture, another thread's call, or inside a recorded one
+        return fn(*_plain(args), **_plain(kwargs))
     args, kwargs = _plain(args), _plain(kwargs)
     rec.depth += 1
     try:
@@ -109,8 +114,8 @@ def record(fn, args=(), kwargs=None):
 
 
 def _host_read(what):
-    rec = _active
-    if rec is not None and not rec.depth and rec.thread == threading.get_ident():
+    rec = _own_recorder()
+    if rec is not None and not rec.depth:
         raise CaptureError(f"gn.cuda.graph: {what} inside the captured region reads a value back "
                            "to the host, which a graph cannot replay (on a GPU it breaks the "
                            "capture); read outputs after g.replay()")
@@ -130,7 +135,7 @@ class Captured(np.ndarray):
     def __getitem__(self, key):
         plain = self.view(np.ndarray)
         out = plain[_plain(key)]
-        if isinstance(out, np.ndarray) and np.shares_memory(out, plain):
+        if isinstance(out, np.ndarray) and np.may_share_memory(out, plain):
             return out.view(Captured)  # a view: it sees every refill of its buffer
         return record(_getitem, (self, key))
 
@@ -138,7 +143,7 @@ class Captured(np.ndarray):
         record(_setitem, (self, key, value))
 
     def __copy__(self):
-        return record(_copy, (self,))
+        return self.copy()  # recorded, as every copy method below
 
     @property
     def flat(self):
@@ -147,7 +152,7 @@ class Captured(np.ndarray):
 
     def reshape(self, *shape, **kw):
         out = self.view(np.ndarray).reshape(*shape, **kw)
-        return out.view(Captured) if np.shares_memory(out, self) else record(_reshape, (self, shape), kw)
+        return out.view(Captured) if np.may_share_memory(out, self) else record(_reshape, (self, shape), kw)
 
     def __float__(self):
         _host_read("float(array)")
@@ -176,10 +181,6 @@ class Captured(np.ndarray):
 
 def _reshape(a, shape, **kw):
     return a.reshape(*shape, **kw)
-
-
-def _copy(a):
-    return a.copy()
 
 
 def _getitem(a, key):
@@ -239,12 +240,14 @@ class _RecordingUfunc:
         return (lambda *a, **k: record(attr, a, k)) if callable(attr) else attr
 
 
-def _tensors(backend):
+def _tensors(backends):
+    """Every live tensor on one of ``backends`` (one scan of the garbage collector's objects)."""
     from .tensor import Tensor
 
+    ids = {id(be) for be in backends}
     # type(o), not isinstance: isinstance reads __class__, which some lazy modules intercept
     return [o for o in gc.get_objects()
-            if issubclass(type(o), Tensor) and getattr(o, "backend", None) is backend
+            if issubclass(type(o), Tensor) and id(getattr(o, "backend", None)) in ids
             and hasattr(o, "_data")]
 
 
@@ -264,12 +267,21 @@ class _Recorder:
         setattr(be, name, fn)
 
     def start(self):
+        recorded = []
         for be in self.backends:
             if be.name == "cuda" and not getattr(be, "simulated", True):
                 for name in PRIMITIVES:
                     self._hook(be, name, _refuse_real_gpu)
                 continue
             self._hook_backend(be)
+            recorded.append(be)
+        # Every tensor alive now (parameters, static inputs, buffers) becomes a Captured view
+        # of its buffer, so whatever the region computes from them is recorded.
+        for t in _tensors(recorded):
+            if type(t._data) is np.ndarray:
+                wrapper = t._data.view(Captured)
+                self.inputs.append((t, t._data, wrapper))
+                t._data = wrapper
 
     def _hook_backend(self, be):
         for name in PRIMITIVES:
@@ -283,13 +295,6 @@ class _Recorder:
         self._hook(be, "to_host", self._to_host)
         self._hook(be, "concurrently", lambda *thunks: tuple(t() for t in thunks))  # one order
         self._hook(be, "xp", _RecordingModule(be.xp))
-        # Every tensor alive now (parameters, static inputs, buffers) becomes a Captured view
-        # of its buffer, so whatever the region computes from them is recorded.
-        for t in _tensors(be):
-            if type(t._data) is np.ndarray:
-                wrapper = t._data.view(Captured)
-                self.inputs.append((t, t._data, wrapper))
-                t._data = wrapper
 
     def _to_host(self, array):
         _host_read("a copy to the host (to_host)")
@@ -304,12 +309,11 @@ class _Recorder:
         for t, original, wrapper in self.inputs:
             if t._data is wrapper:  # not when the region gave the tensor another array
                 t._data = original
-        for be in self.backends:
-            for t in _tensors(be):  # the region's outputs: plain views of their buffers
-                if isinstance(t._data, Captured):
-                    t._data = t._data.view(np.ndarray)
-                if t.grad is not None and isinstance(t.grad._data, Captured):
-                    t.grad._data = t.grad._data.view(np.ndarray)
+        for t in _tensors(self.backends):  # the region's outputs: plain views of their buffers
+            if isinstance(t._data, Captured):
+                t._data = t._data.view(np.ndarray)
+            if t.grad is not None and isinstance(t.grad._data, Captured):
+                t.grad._data = t.grad._data.view(np.ndarray)
 
 
 def _refuse_real_gpu(*args, **kwargs):
@@ -393,6 +397,6 @@ def _arrays(obj):
 def guard(check):
     """Run ``check()`` before every replay of the graph being captured (it raises when a host
     value the capture froze has changed); nothing outside a capture."""
-    rec = _active
-    if rec is not None and rec.thread == threading.get_ident():
+    rec = _own_recorder()
+    if rec is not None:
         rec.guards.append(check)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .function import Function, no_grad
 from .graphs import CUDAGraph, graph
+from .creation import ones_like
 from .tensor import Tensor
 
 
@@ -43,7 +44,7 @@ def _graphed(fn, sample, warmup, allow_unused):
     needs = tuple(a for a in sample if a.requires_grad) + params
     for _ in range(warmup):  # eager passes: lazily made state exists before the capture
         outs = _as_tuple(fn(*sample))
-        _backward(outs, [o.detach() * 0 + 1 for o in outs], needs)
+        _backward(outs, [ones_like(o) for o in outs], needs)
     fwd, bwd = CUDAGraph(), CUDAGraph()
     with graph(fwd):
         static_out = _as_tuple(fn(*sample))
@@ -59,7 +60,6 @@ def _graphed(fn, sample, warmup, allow_unused):
     if not allow_unused and any(g is None for g in static_grads):
         raise RuntimeError("make_graphed_callables: an input or parameter that requires grad "
                            "does not reach the output; pass allow_unused_input=True")
-    shapes = [(tuple(a.shape), a.dtype) for a in sample]
 
     class Graphed(Function):
         @staticmethod
@@ -80,11 +80,12 @@ def _graphed(fn, sample, warmup, allow_unused):
     def graphed(*args):
         if len(args) != len(sample):
             raise TypeError(f"graphed callable: {len(args)} arguments, captured with {len(sample)}")
-        for i, (a, (shape, dtype)) in enumerate(zip(args, shapes)):
-            if not isinstance(a, Tensor) or tuple(a.shape) != shape or a.dtype != dtype:
+        for i, (a, static) in enumerate(zip(args, sample)):  # the static inputs keep their shapes
+            if not isinstance(a, Tensor) or a.shape != static.shape or a.dtype != static.dtype:
                 got = (f"{tuple(a.shape)} {a.dtype}" if isinstance(a, Tensor) else type(a).__name__)
                 raise ValueError(f"graphed callable: argument {i} is {got}, the graph was captured "
-                                 f"with {shape} {dtype}; capture another graph for this shape")
+                                 f"with {tuple(static.shape)} {static.dtype}; capture another "
+                                 "graph for this shape")
         return Graphed.apply(*args, *params)
 
     if hasattr(fn, "forward") and hasattr(fn, "parameters"):

@@ -72,7 +72,7 @@ class CUDAGraph:
         self._tape = graph_capture.end()
         read = graph_capture.read_by(self._tape)
         self._guards = rec.guards
-        self._watched = [(t, buf, buf.shape, buf.dtype) for t, buf, _ in rec.inputs
+        self._watched = [(t, buf) for t, buf, _ in rec.inputs
                          if id(buf) in read or (buf.base is not None and id(buf.base) in read)]
 
     def replay(self):
@@ -83,11 +83,11 @@ class CUDAGraph:
         """
         if self._tape is None:
             raise CaptureError("CUDAGraph.replay: nothing captured (use `with gn.cuda.graph(g):`)")
-        for t, buf, shape, dtype in self._watched:
+        for t, buf in self._watched:
             if t._data is not buf:
                 raise ValueError(
-                    f"CUDAGraph.replay: a tensor the graph reads (captured as {tuple(shape)} "
-                    f"{dtype}) now holds a different array ({tuple(t._data.shape)} {t._data.dtype});"
+                    f"CUDAGraph.replay: a tensor the graph reads (captured as {tuple(buf.shape)} "
+                    f"{buf.dtype}) now holds a different array ({tuple(t._data.shape)} {t._data.dtype});"
                     " a graph replays its captured buffers: fill them with .copy_(new_values)")
         for guard in self._guards:  # host values the capture froze (a number lr, say)
             guard()
@@ -95,7 +95,7 @@ class CUDAGraph:
 
     def reset(self):
         """Drop the capture (and the buffers only it holds)."""
-        self._tape, self._watched = None, []
+        self._tape, self._watched, self._guards = None, [], []
 
     def pool(self):
         """A handle for ``graph(..., pool=)`` (accepted for PyTorch's code; unused here)."""

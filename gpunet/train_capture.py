@@ -30,7 +30,8 @@ class CapturedStep:
                              "the host and cannot be captured; use SGD, Adam or AdamW")
         for group in getattr(optimizer, "param_groups", ()):
             if not isinstance(group["lr"], Tensor):  # the schedule refills it between replays
-                group["lr"] = Tensor(float(group["lr"]), dtype="float64")
+                group["lr"] = Tensor(float(group["lr"]), dtype="float64",
+                                     backend=group["params"][0].backend)  # where the kernels run
             if "capturable" in group:
                 group["capturable"] = True
 

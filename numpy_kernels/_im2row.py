@@ -92,13 +92,14 @@ def conv_bwd_data_rows(gy, w, x_shape, stride, padding, chunk_bytes):
     """The input gradient of a conv whose windows do not tile as a transposed conv (stride 2,
     say): per chunk, patch-row gradients ``gy^T (nb*P, K) @ W (K, Q)`` added back into an
     NHWC image at each tap's strided positions, in runs of C values, then transposed to NCHW
-    (measured against the batch-last scatter, one thread, 16 images, stride 2: 64 channels
-    at 32x32 6.4 -> 4.4 ms, 32 at 16x16 0.55 -> 0.35)."""
+    (against the batch-last scatter, 2 threads, a 3x3 stride-2 conv's forward + backward on
+    16 images of 32x32: 64 channels 14.4-18.7 -> 7.0-7.4 ms, 128 channels 33.7-41.1 ->
+    19.3-20.7 ms)."""
     n, c, h, wd = x_shape
     k, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
     ho, wo = gy.shape[2:]
-    w_rows = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(k, -1).astype(gy.dtype, copy=False)
+    w_rows = np.ascontiguousarray(weight_rows(w.reshape(k, -1), c, kh, kw).T, dtype=gy.dtype)  # (K, Q)
     gx = np.empty(x_shape, gy.dtype)
     hp, wp = h + 2 * ph, wd + 2 * pw
 

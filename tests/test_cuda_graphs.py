@@ -31,13 +31,7 @@ def _train(build, batches, captured, loss_fn=F.cross_entropy, warmup=1):
     gn.manual_seed(1)
     model, opt, sched = build()
 
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = _step_of(model, opt, loss_fn)
     for x, y in batches[:warmup]:
         step(gn.tensor(x), gn.tensor(y))
     losses, rest = [], batches[warmup:]
@@ -46,19 +40,37 @@ def _train(build, batches, captured, loss_fn=F.cross_entropy, warmup=1):
             losses.append(step(gn.tensor(x), gn.tensor(y)).item())
             sched and sched.step()
     else:
-        static_x, static_y = gn.tensor(rest[0][0]), gn.tensor(rest[0][1])
-        g = gn.cuda.CUDAGraph()
-        opt.zero_grad(set_to_none=True)
-        with gn.cuda.graph(g):
-            static_loss = step(static_x, static_y)
-        for i, (x, y) in enumerate(rest):
-            if i:
-                static_x.copy_(gn.tensor(x))
-                static_y.copy_(gn.tensor(y))
-                g.replay()
-            losses.append(static_loss.item())
-            sched and sched.step()
+        losses = _replay_all(step, opt, sched, rest)
     return losses, [p.numpy().copy() for p in model.parameters()]
+
+
+def _step_of(model, opt, loss_fn=F.cross_entropy):
+    """One training step on (x, y), returning the loss."""
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def _replay_all(step, opt, sched, batches):
+    """The losses of ``batches``: the first as the capture of ``step``, the rest as replays
+    (``sched`` stepped after each)."""
+    static_x, static_y = gn.tensor(batches[0][0]), gn.tensor(batches[0][1])
+    g, losses = gn.cuda.CUDAGraph(), []
+    opt.zero_grad(set_to_none=True)
+    with gn.cuda.graph(g):
+        static_loss = step(static_x, static_y)
+    for i, (x, y) in enumerate(batches):
+        if i:
+            static_x.copy_(gn.tensor(x))
+            static_y.copy_(gn.tensor(y))
+            g.replay()
+        losses.append(static_loss.item())
+        sched and sched.step()
+    return losses
 
 
 def _assert_same(eager, replayed):
@@ -192,35 +204,16 @@ def test_a_checkpoint_between_replays_resumes_exactly(tmp_path):
     opt2.load_state_dict(gn.load(tmp_path / "opt.pt"))
     sched2.load_state_dict(gn.load(tmp_path / "sched.pt"))
     gn.set_rng_state(gn.load(tmp_path / "rng.pt"))
-    rest = _replay_all(model2, opt2, sched2, batches[5:])
+    rest = _replay_all(_step_of(model2, opt2), opt2, sched2, batches[5:])
     assert first + rest == whole[0]
     for a, b in zip(whole[1], model2.parameters()):
         assert np.array_equal(a, b.numpy())
 
 
-def _replay_all(model, opt, sched, batches):
-    static_x, static_y = gn.tensor(batches[0][0]), gn.tensor(batches[0][1])
-    g, losses = gn.cuda.CUDAGraph(), []
-    opt.zero_grad(set_to_none=True)
-    with gn.cuda.graph(g):
-        static_loss = F.cross_entropy(model(static_x), static_y)
-        static_loss.backward()
-        opt.step()
-    for i, (x, y) in enumerate(batches):
-        if i:
-            static_x.copy_(gn.tensor(x))
-            static_y.copy_(gn.tensor(y))
-            g.replay()
-        losses.append(static_loss.item())
-        sched.step()
-    return losses
-
-
 def _train_to_checkpoint(model, opt, sched, batches, folder):
-    opt.zero_grad(set_to_none=True)
-    F.cross_entropy(model(gn.tensor(batches[0][0])), gn.tensor(batches[0][1])).backward()
-    opt.step()  # the warm-up step _train takes
-    losses = _replay_all(model, opt, sched, batches[1:])
+    step = _step_of(model, opt)
+    step(gn.tensor(batches[0][0]), gn.tensor(batches[0][1]))  # the warm-up step _train takes
+    losses = _replay_all(step, opt, sched, batches[1:])
     gn.save(model.state_dict(), folder / "model.pt")
     gn.save(opt.state_dict(), folder / "opt.pt")
     gn.save(sched.state_dict(), folder / "sched.pt")

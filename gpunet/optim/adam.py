@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import graph_capture as graphs
-from ..tensor import Tensor
-from .optimizer import Optimizer, _before_capture, _is_array
+from .optimizer import Optimizer, _before_capture, _is_array, lr_argument
 
 
 class Adam(Optimizer):
@@ -55,8 +54,8 @@ class Adam(Optimizer):
             key = id(state["step"]) if capturable else state["step"]
             buckets.setdefault((id(p.backend), p.dtype, key), []).append((p, state))
         beta1, beta2 = group["betas"]
-        lr = group["lr"]._data if isinstance(group["lr"], Tensor) else group["lr"]
-        for (_, _, step), items in buckets.items():
+        lr = lr_argument(group)
+        for items in buckets.values():
             ps = [p for p, _ in items]
             ps[0].backend.adam_update_many(
                 [p._data for p in ps], [p.grad._data for p in ps], [st["exp_avg"] for _, st in items],

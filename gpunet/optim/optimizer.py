@@ -259,6 +259,11 @@ def _in_place(old, new):
     return new
 
 
+def lr_argument(group):
+    """A group's lr as the update kernels take it: a number, or a tensor lr's device array."""
+    return group["lr"]._data if isinstance(group["lr"], Tensor) else group["lr"]
+
+
 def _check_frozen_lr(opt, frozen):
     for i, (group, lr) in enumerate(frozen):
         if group["lr"] != lr:
@@ -313,9 +318,8 @@ class SGD(Optimizer):
         for (_, _, first), items in buckets.items():
             ps = [p for p, _ in items]
             bufs = [b for _, b in items] if momentum else None
-            lr = group["lr"]._data if isinstance(group["lr"], Tensor) else group["lr"]
             ps[0].backend.sgd_update_many([p._data for p in ps], [p.grad._data for p in ps], bufs,
-                                          lr, momentum, group["dampening"],
+                                          lr_argument(group), momentum, group["dampening"],
                                           group["weight_decay"], group["nesterov"], first)
 
 
