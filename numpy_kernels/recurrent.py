@@ -29,19 +29,34 @@ def _sigmoid(x):
     return 0.5 * (1 + np.tanh(0.5 * x))
 
 
+_GATE_SCALES = {}
+
+
+def _gate_scale(hs, dtype):
+    """(4H,) vector [0.5]*2H + [1]*H + [0.5]*H: the i, f, o gates are sigmoids, written as
+    0.5 * tanh(0.5 a) + 0.5, and g is tanh(a), so one tanh covers all four gates."""
+    key = (hs, np.dtype(dtype))
+    if key not in _GATE_SCALES:
+        scale = np.full(4 * hs, 0.5, dtype)
+        scale[2 * hs:3 * hs] = 1
+        _GATE_SCALES[key] = (scale, np.where(scale == 1, 0, 0.5).astype(dtype))
+    return _GATE_SCALES[key]
+
+
 def lstm_cell_fwd(gi, gh, c_prev):
     """One LSTM step from gate pre-activations ``gi``, ``gh`` (N, 4H) and ``c_prev`` (N, H).
 
     Returns ``(hc, saved)``: hc (N, 2H) holds [h | c]; ``saved`` feeds :func:`lstm_cell_bwd`.
     """
     hs = c_prev.shape[1]
-    a = gi + gh
-    acts = np.empty_like(a)
-    acts[:, :2 * hs] = _sigmoid(a[:, :2 * hs])
-    acts[:, 2 * hs:3 * hs] = np.tanh(a[:, 2 * hs:3 * hs])
-    acts[:, 3 * hs:] = _sigmoid(a[:, 3 * hs:])
+    scale, shift = _gate_scale(hs, gi.dtype)
+    acts = np.add(gi, gh)
+    acts *= scale
+    np.tanh(acts, out=acts)
+    acts *= scale
+    acts += shift  # the same numbers as _sigmoid: 0.5 * t + 0.5 == 0.5 * (1 + t) exactly
     i, f, g, o = (acts[:, k * hs:(k + 1) * hs] for k in range(4))
-    hc = np.empty((a.shape[0], 2 * hs), a.dtype)
+    hc = np.empty((acts.shape[0], 2 * hs), acts.dtype)
     c = hc[:, hs:]
     np.multiply(f, c_prev, out=c)
     c += i * g
@@ -59,12 +74,22 @@ def lstm_cell_bwd(ghc, saved):
     hs = c_prev.shape[1]
     gh_, gc = ghc[:, :hs], ghc[:, hs:]
     i, f, g, o = (acts[:, k * hs:(k + 1) * hs] for k in range(4))
-    dc = gc + gh_ * o * (1 - tanh_c * tanh_c)
+    dc = 1 - tanh_c * tanh_c
+    dc *= o
+    dc *= gh_
+    dc += gc
+    # each gate's output gradient, then times its activation's slope: s (1 - s), or 1 - g^2
     g_gates = np.empty_like(acts)
-    g_gates[:, :hs] = dc * g * i * (1 - i)
-    g_gates[:, hs:2 * hs] = dc * c_prev * f * (1 - f)
-    g_gates[:, 2 * hs:3 * hs] = dc * i * (1 - g * g)
-    g_gates[:, 3 * hs:] = gh_ * tanh_c * o * (1 - o)
+    np.multiply(dc, g, out=g_gates[:, :hs])
+    np.multiply(dc, c_prev, out=g_gates[:, hs:2 * hs])
+    np.multiply(dc, i, out=g_gates[:, 2 * hs:3 * hs])
+    np.multiply(gh_, tanh_c, out=g_gates[:, 3 * hs:])
+    slope = 1 - acts
+    slope *= acts
+    gg = g_gates[:, 2 * hs:3 * hs]
+    gg *= 1 - g * g
+    slope[:, 2 * hs:3 * hs] = 1
+    g_gates *= slope
     return g_gates, dc * f
 
 

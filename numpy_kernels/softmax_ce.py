@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._parallel import chunk_for, parallel_for
+
 
 def _row_weights(labels, weight, ignore_index, dtype):
     """(safe labels, w_y per row with 0 where ignored)."""
@@ -27,20 +29,30 @@ def softmax_cross_entropy_fwd(logits, labels, reduction="none", weight=None, ign
                               label_smoothing=0.0):
     """``(loss, probs, wsum)``: per-row loss (or its "mean" or "sum", a 0-d array), the softmax,
     and ``wsum = [sum of the rows' w_y, sum of the class weights]`` for the backward."""
-    rows = np.arange(logits.shape[0])
-    n_classes = logits.shape[1]
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    s = e.sum(axis=1, keepdims=True)
-    probs = e / s
+    n, n_classes = logits.shape
     safe, wy, valid = _row_weights(labels, weight, ignore_index, logits.dtype)
-    # NOTE: log(s) - (x_label - m), not log(s) + m - x_label: adding the max back first would
-    # round it at the logits' magnitude (2e-4 relative error at logits ~1e4 in float32).
-    lse = np.log(s[:, 0])
-    loss = (1 - label_smoothing) * wy * (lse - shifted[rows, safe])
+    probs = np.empty_like(logits)
+    picked, lse = np.empty(n, logits.dtype), np.empty(n, logits.dtype)
+    spread = np.empty(n, logits.dtype) if label_smoothing else None
+    w = None if weight is None else weight.astype(logits.dtype)
+
+    def rows(lo, hi):  # shifted logits, their label's entry, then exp and the row sums in place
+        p = probs[lo:hi]
+        np.subtract(logits[lo:hi], logits[lo:hi].max(axis=1, keepdims=True), out=p)
+        picked[lo:hi] = p[np.arange(hi - lo), safe[lo:hi]]
+        if spread is not None:
+            spread[lo:hi] = p.sum(axis=1) if w is None else p @ w
+        np.exp(p, out=p)
+        s = p.sum(axis=1, keepdims=True)
+        p /= s
+        # NOTE: log(s) - (x_label - m), not log(s) + m - x_label: adding the max back first
+        # would round it at the logits' magnitude (2e-4 relative error at ~1e4 in float32).
+        np.log(s[:, 0], out=lse[lo:hi])
+
+    parallel_for(n, chunk_for(2 * n_classes * logits.itemsize, n, 1 << 40), rows)
+    loss = (1 - label_smoothing) * wy * (lse - picked)
     class_total = float(n_classes) if weight is None else weight.sum(dtype=logits.dtype)
     if label_smoothing:
-        spread = shifted.sum(axis=1) if weight is None else shifted @ weight.astype(logits.dtype)
         loss = loss + np.where(valid, label_smoothing / n_classes * (class_total * lse - spread), 0)
     loss = loss.astype(logits.dtype, copy=False)
     wsum = np.array([wy.sum(), class_total], dtype=logits.dtype)

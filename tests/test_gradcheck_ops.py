@@ -124,10 +124,11 @@ def test_lstm_and_gru_over_time(backend, rng, bias, masked):
     mask = (np.arange(steps)[:, None, None] < np.array([3, 1])[None, :, None]) if masked else None
     mask = None if mask is None else gn.get_backend().asarray(mask.astype(np.float64))
     for cls, gates, n_states in ((LSTMSequence, 4, 2), (GRUSequence, 3, 1)):
-        xw, w_hh = t(rng, steps, n, gates * hs), t(rng, gates * hs, hs)
+        x, w_ih, w_hh = t(rng, steps, n, 3), t(rng, gates * hs, 3), t(rng, gates * hs, hs)
         h0 = [t(rng, n, hs) for _ in range(n_states)]
-        b = [t(rng, gates * hs)] if bias else []
-        assert gn.gradcheck(lambda *a: cls.apply(*a, mask=mask), [xw, *h0, w_hh, *b])
+        b_ih, b_hh = ([t(rng, gates * hs)] if bias else [] for _ in range(2))
+        assert gn.gradcheck(lambda *a: cls.apply(*a, bias=bias, mask=mask),
+                            [x, w_ih, *b_ih, *h0, w_hh, *b_hh])
 
 
 def test_recurrent_cell_argument_errors(rng):

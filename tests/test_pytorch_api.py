@@ -1,6 +1,8 @@
 """The everyday PyTorch API, tested against torch itself on every backend."""
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import gpunet as gn
 from gpunet import functional as F
@@ -216,6 +218,22 @@ def test_embedding_backward_kernels_agree_in_the_simulator(rng):
     got = cuda.to_host(cuda.embedding_bwd(cuda.asarray(gy), cuda.asarray(ids), 11))
     np.testing.assert_array_equal(got, numpy_bwd(gy, ids, 11))  # same order: bit for bit
     assert got.shape == (11, 3) and not got[9:].any()
+
+
+@given(st.integers(1, 80), st.integers(1, 6), st.integers(1, 40), st.integers(0, 2**32 - 1))
+@example(80, 3, 1, 0)  # one index 80 times: more than MAX_PASSES (np.add.at's way)
+@settings(max_examples=60, deadline=None)
+def test_embedding_backward_sums_each_row_in_order_as_add_at_does(n, d, vocab, seed):
+    """Both of the NumPy kernel's ways (one pass per repeat, and np.add.at when an index repeats
+    more than MAX_PASSES times) sum a row's occurrences in their order, bit for bit."""
+    from numpy_kernels.embedding import embedding_bwd
+
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, vocab, n)
+    gy = rng.standard_normal((n, d)).astype(np.float32)
+    want = np.zeros((vocab, d), np.float32)
+    np.add.at(want, ids, gy)  # adds one occurrence after another
+    np.testing.assert_array_equal(embedding_bwd(gy, ids, vocab), want)
 
 
 @pytest.mark.parametrize("affine", [True, False])

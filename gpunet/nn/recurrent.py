@@ -97,7 +97,7 @@ class _RNNBase(Module):
         return (x.transpose(0, 1) if self.batch_first else x), states, mask, packed
 
     def _run(self, x, states, mask, layer_over_time):
-        """Every layer in turn, each direction of it; ``layer_over_time(k, d, xw, state, mask)
+        """Every layer in turn, each direction of it; ``layer_over_time(k, d, x, state, mask)
         -> (outputs, final state)``.  The reverse direction reads each sequence backwards from
         its own last step (its length, for a packed input) and its outputs are put back in
         time order, then concatenated after the forward direction's, as in PyTorch."""
@@ -106,10 +106,8 @@ class _RNNBase(Module):
         for k in range(self.num_layers):
             outs = []
             for d in range(self._dirs):
-                w_ih, _, b_ih, _ = self._layer(k, d)
                 inp = seq if d == 0 else backwards(seq)
-                xw = F.linear(inp, w_ih, b_ih)  # input projection of every time step at once
-                out, final = layer_over_time(k, d, xw, tuple(s[k * self._dirs + d] for s in states),
+                out, final = layer_over_time(k, d, inp, tuple(s[k * self._dirs + d] for s in states),
                                              mask)
                 outs.append(out if d == 0 else backwards(out))
                 finals.append(final)
@@ -140,6 +138,13 @@ class _RNNBase(Module):
         if self.bidirectional:
             s += ", bidirectional=True"
         return s
+
+
+def _layer_inputs(rnn, k, d, x, state):
+    """A sequence op's inputs for layer k, direction d: x, w_ih[, b_ih], states, w_hh[, b_hh]."""
+    w_ih, w_hh, b_ih, b_hh = rnn._layer(k, d)
+    biases = lambda b: [b] if rnn.bias else []  # noqa: E731
+    return [x, w_ih, *biases(b_ih), *state, w_hh, *biases(b_hh)]
 
 
 def _reversal(x, mask):
@@ -179,8 +184,9 @@ class RNN(_RNNBase):
                          bidirectional, dtype, backend)
         self.nonlinearity = nonlinearity
 
-    def _over_time(self, k, d, xw, state, mask):
-        _, w_hh, _, b_hh = self._layer(k, d)
+    def _over_time(self, k, d, x, state, mask):
+        w_ih, w_hh, b_ih, b_hh = self._layer(k, d)
+        xw = F.linear(x, w_ih, b_ih)  # input projection of every time step at once
         act = F.tanh if self.nonlinearity == "tanh" else F.relu
         (h,), outs = state, []
         for t in range(xw.shape[0]):
@@ -234,9 +240,8 @@ class LSTM(_RNNBase):
                     b_hh._data[hs:2 * hs] = 0
         self.forget_bias = forget_bias
 
-    def _over_time(self, k, d, xw, state, mask):
-        _, w_hh, _, b_hh = self._layer(k, d)
-        hc = LSTMSequence.apply(xw, *state, w_hh, *([b_hh] if b_hh is not None else []), mask=mask)
+    def _over_time(self, k, d, x, state, mask):
+        hc = LSTMSequence.apply(*_layer_inputs(self, k, d, x, state), bias=self.bias, mask=mask)
         hs = self.hidden_size
         return hc[:, :, :hs], (hc[-1, :, :hs], hc[-1, :, hs:])
 
@@ -270,9 +275,8 @@ class GRU(_RNNBase):
 
     _gates = 3
 
-    def _over_time(self, k, d, xw, state, mask):
-        _, w_hh, _, b_hh = self._layer(k, d)
-        out = GRUSequence.apply(xw, *state, w_hh, *([b_hh] if b_hh is not None else []), mask=mask)
+    def _over_time(self, k, d, x, state, mask):
+        out = GRUSequence.apply(*_layer_inputs(self, k, d, x, state), bias=self.bias, mask=mask)
         return out, (out[-1],)
 
     def forward(self, x, h0=None):

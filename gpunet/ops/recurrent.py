@@ -3,9 +3,10 @@ time (``LSTMSequence``, ``GRUSequence``), all on the backend's fused cell kernel
 
 A step takes the gate pre-activations ``gi`` = x W_ih^T + b_ih and ``gh`` = h W_hh^T + b_hh
 (gates i, f, g, o for the LSTM, r, z, n for the GRU, as in PyTorch).  The sequence ops run
-every step of one layer inside one Function: the forward keeps each step's cell activations,
-the backward walks time in reverse and forms the W_hh gradient as one GEMM over all steps,
-instead of a graph of ~6 small ops per step.  An optional ``mask`` (T, N, 1) of 1s and 0s
+every step of one layer inside one Function, instead of a graph of ~6 small ops per step:
+the forward keeps each step's cell activations, the backward walks time in reverse.  The
+input projection and the weight gradients are products over spans of 8 steps, formed beside
+the serial loop over time (``pipeline``).  An optional ``mask`` (T, N, 1) of 1s and 0s
 freezes the state of a sequence past its length (variable-length batches): the state at a
 masked step is the previous one, unchanged.
 
@@ -16,6 +17,8 @@ Example:
     (gpunet.Size([2, 3]), gpunet.Size([2, 3]))
 """
 from __future__ import annotations
+
+import queue
 
 from ..function import Function
 from ..tensor import Tensor
@@ -50,6 +53,53 @@ class GRUCell(Function):
         return ctx.backend.gru_cell_bwd(gy, ctx.saved)
 
 
+CHUNK_STEPS = 8  # time steps per span: (8 * N, F) products, long enough for a thread hand-off
+
+
+def spans(steps, chunk=CHUNK_STEPS):
+    """``[(0, chunk), (chunk, 2 * chunk), … (…, steps)]``: the time steps in spans."""
+    return [(lo, min(lo + chunk, steps)) for lo in range(0, steps, chunk)]
+
+
+def pipeline(backend, order, first, second):
+    """``first(lo, hi)`` for each span of ``order`` in turn; ``second(lo, hi)`` for each span in
+    the same order once ``first`` has done it, on another thread where the backend has one.
+
+    A layer's step t needs step t-1, so its loop over time runs on one core; the input
+    projection of a span does not wait for the loop, and its weight gradients are ready once
+    the backward loop has passed it, so one of them runs beside the loop (``first`` is the
+    projection and ``second`` the loop going forwards; the loop and then the weight
+    gradients going backwards).  A backend that runs thunks one after the other (cuda, a
+    graph capture, one thread) runs all of ``first``, then all of ``second``: the same sums.
+
+    Example:
+        >>> done = []
+        >>> pipeline(gn.get_backend(), spans(5, 2), lambda lo, hi: done.append(("a", lo)),
+        ...          lambda lo, hi: done.append(("b", lo)))
+        >>> [d for d in done if d[0] == "b"]
+        [('b', 0), ('b', 2), ('b', 4)]
+    """
+    ready = queue.SimpleQueue()
+
+    def run_first():
+        try:
+            for span in order:
+                first(*span)
+                ready.put(span)
+        finally:
+            ready.put(None)  # so that second stops if first raised
+
+    def run_second():
+        for _ in order:
+            span = ready.get()
+            if span is None:
+                return
+            second(*span)
+
+    # concurrently claims run_first before run_second, so run_second never waits on its own thread
+    backend.concurrently(run_first, run_second)
+
+
 def _recurrent_gemm(be, h, w_hh_t, b_hh):
     """h W_hh^T (+ b_hh) from ``w_hh_t`` = W_hh^T made contiguous once per sequence (OpenBLAS
     runs the small-batch product ~1.5x faster than on the transposed view)."""
@@ -70,88 +120,166 @@ def _split_carry(mask, t, g):
     return (g, None) if mask is None else (mask[t] * g, (1 - mask[t]) * g)
 
 
-def _weight_grads(be, g_gh, h_prev, with_bias):
-    """dL/dW_hh = sum_t g_gh[t]^T h_prev[t] as one GEMM over all steps, and dL/db_hh."""
-    flat = g_gh.reshape(-1, g_gh.shape[-1])
-    g_w = be.matmul(flat.T, h_prev.reshape(-1, h_prev.shape[-1]))
-    return (g_w, flat.sum(axis=0)) if with_bias else (g_w,)
+def _layer_arrays(arrays, n_states, bias):
+    """(x, w_ih, b_ih, states, w_hh, b_hh) from a sequence op's inputs (biases None without)."""
+    arrays = list(arrays)
+    x, w_ih = arrays.pop(0), arrays.pop(0)
+    b_ih = arrays.pop(0) if bias else None
+    states = [arrays.pop(0) for _ in range(n_states)]
+    return x, w_ih, b_ih, states, arrays[0], (arrays[1] if bias else None)
+
+
+def _project(be, x, w_ih, bias, out):
+    """``out[lo:hi] = x[lo:hi] W_ih^T (+ bias)`` for one span of time steps at a time."""
+    def span(lo, hi):
+        out[lo:hi] = be.matmul(x[lo:hi], w_ih.T)
+        if bias is not None:
+            out[lo:hi] += bias
+    return span
+
+
+class _Grads:
+    """The parameter gradients of one layer, summed span by span in a fixed order."""
+
+    def __init__(self, be, x, w_ih, needs_x):
+        self.be, self.x, self.w_ih, self.sums = be, x, w_ih, {}
+        self.g_x = be.xp.empty(x.shape, x.dtype) if needs_x else None
+
+    def add(self, name, value):
+        self.sums[name] = value if name not in self.sums else self.sums[name] + value
+
+    def input_side(self, lo, hi, g_gi):
+        """dL/dx, dL/dW_ih and dL/db_ih from the input gates' gradient of steps lo … hi-1."""
+        flat = g_gi[lo:hi].reshape(-1, g_gi.shape[-1])
+        self.add("w_ih", self.be.matmul(flat.T, self.x[lo:hi].reshape(-1, self.x.shape[-1])))
+        self.add("b_ih", flat.sum(axis=0))
+        if self.g_x is not None:
+            self.g_x[lo:hi] = self.be.matmul(g_gi[lo:hi], self.w_ih)
+
+    def hidden_side(self, lo, hi, g_gh, h_prev):
+        """dL/dW_hh and dL/db_hh: sum_t g_gh[t]^T h_prev[t] over steps lo … hi-1."""
+        flat = g_gh[lo:hi].reshape(-1, g_gh.shape[-1])
+        self.add("w_hh", self.be.matmul(flat.T, h_prev[lo:hi].reshape(-1, h_prev.shape[-1])))
+        self.add("b_hh", flat.sum(axis=0))
+
+    def result(self, bias, g_states):
+        s = self.sums
+        return (self.g_x, s["w_ih"], *([s["b_ih"]] if bias else []), *g_states, s["w_hh"],
+                *([s["b_hh"]] if bias else []))
 
 
 class LSTMSequence(Function):
-    """(xw (T, N, 4H), h0, c0 (N, H), w_hh (4H, H)[, b_hh (4H,)]) -> hc (T, N, 2H): [h_t | c_t]."""
+    """(x (T, N, F), w_ih (4H, F)[, b_ih], h0, c0 (N, H), w_hh (4H, H)[, b_hh]) -> hc (T, N, 2H)
+    = [h_t | c_t], with ``bias=`` saying whether the two biases are given."""
 
     @staticmethod
-    def forward(ctx, xw, h0, c0, w_hh, b_hh=None, mask=None):
+    def forward(ctx, *arrays, bias=True, mask=None):
         be, xp = ctx.backend, ctx.backend.xp
-        steps, n, hs = xw.shape[0], h0.shape[0], h0.shape[1]
-        out = xp.empty((steps, n, 2 * hs), xw.dtype)
-        h_prev = xp.empty((steps, n, hs), xw.dtype)
-        h, c, cells = h0, c0, []
+        x, w_ih, b_ih, (h0, c0), w_hh, b_hh = _layer_arrays(arrays, 2, bias)
+        steps, n, hs = x.shape[0], h0.shape[0], h0.shape[1]
+        out = xp.empty((steps, n, 2 * hs), x.dtype)
+        xw = xp.empty((steps, n, 4 * hs), x.dtype)
         w_hh_t = xp.ascontiguousarray(w_hh.T)
-        # the LSTM's gates see gi + gh only, so b_hh joins the input projection once
-        xw = xw if b_hh is None else xw + b_hh
-        for t in range(steps):
-            h_prev[t] = h
-            hc, saved = be.lstm_cell_fwd(xw[t], _recurrent_gemm(be, h, w_hh_t, None), c)
-            cells.append(saved)
-            h, c = _carry(mask, t, hc[:, :hs], h), _carry(mask, t, hc[:, hs:], c)
-            out[t, :, :hs], out[t, :, hs:] = h, c
-        ctx.mask, ctx.with_bias = mask, b_hh is not None
-        ctx.save_for_backward(w_hh, h_prev, cells)
+        cells, state = [], {"h": h0, "c": c0}
+
+        def loop(lo, hi):
+            for t in range(lo, hi):
+                h, c = state["h"], state["c"]
+                hc, saved = be.lstm_cell_fwd(xw[t], _recurrent_gemm(be, h, w_hh_t, None), c)
+                cells.append(saved)
+                if mask is None:
+                    out[t] = hc
+                else:
+                    out[t, :, :hs] = _carry(mask, t, hc[:, :hs], h)
+                    out[t, :, hs:] = _carry(mask, t, hc[:, hs:], c)
+                state["h"], state["c"] = out[t, :, :hs], out[t, :, hs:]
+
+        # the LSTM's gates see gi + gh only, so both biases join the input projection
+        pipeline(be, spans(steps), _project(be, x, w_ih, None if b_ih is None else b_ih + b_hh, xw),
+                 loop)
+        ctx.mask, ctx.bias = mask, bias
+        ctx.save_for_backward(x, w_ih, w_hh, h0, out, cells)
         return out
 
     @staticmethod
     def backward(ctx, g_out):
         be, xp = ctx.backend, ctx.backend.xp
-        w_hh, h_prev, cells = ctx.saved
-        mask, hs = ctx.mask, h_prev.shape[2]
-        g_gates = xp.empty((h_prev.shape[0], h_prev.shape[1], 4 * hs), g_out.dtype)
-        g_h = g_c = 0
-        for t in reversed(range(len(cells))):
-            into_cell, past_h = _split_carry(mask, t, g_out[t, :, :hs] + g_h)
-            into_cell_c, past_c = _split_carry(mask, t, g_out[t, :, hs:] + g_c)
-            ghc = xp.concatenate([into_cell, into_cell_c], axis=1)
-            g_gates[t], g_c = be.lstm_cell_bwd(ghc, cells[t])
-            g_h = be.matmul(g_gates[t], w_hh)
-            if mask is not None:
-                g_h, g_c = g_h + past_h, g_c + past_c
-        return (g_gates, g_h, g_c) + _weight_grads(be, g_gates, h_prev, ctx.with_bias)
+        x, w_ih, w_hh, h0, out, cells = ctx.saved
+        mask, (n, hs) = ctx.mask, h0.shape
+        g_gates = xp.empty((len(cells), n, 4 * hs), g_out.dtype)
+        ghc = xp.empty((n, 2 * hs), g_out.dtype)
+        h_prev = xp.concatenate([h0[None], out[:-1, :, :hs]])  # the h each step started from
+        grad, grads = {"h": 0, "c": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0])
+
+        def loop(lo, hi):
+            for t in reversed(range(lo, hi)):
+                xp.add(g_out[t, :, :hs], grad["h"], out=ghc[:, :hs])
+                xp.add(g_out[t, :, hs:], grad["c"], out=ghc[:, hs:])
+                into_cell, past = _split_carry(mask, t, ghc)
+                g_gates[t], grad["c"] = be.lstm_cell_bwd(into_cell, cells[t])
+                grad["h"] = be.matmul(g_gates[t], w_hh)
+                if past is not None:
+                    grad["h"], grad["c"] = grad["h"] + past[:, :hs], grad["c"] + past[:, hs:]
+
+        def weights(lo, hi):  # gi and gh enter as a sum: both sides see g_gates
+            grads.input_side(lo, hi, g_gates)
+            grads.hidden_side(lo, hi, g_gates, h_prev)
+
+        pipeline(be, spans(len(cells))[::-1], loop, weights)
+        if ctx.bias:
+            grads.sums["b_hh"] = grads.sums["b_ih"].copy()  # one array for two parameters' grads
+        return grads.result(ctx.bias, (grad["h"], grad["c"]))
 
 
 class GRUSequence(Function):
-    """(xw (T, N, 3H), h0 (N, H), w_hh (3H, H)[, b_hh (3H,)]) -> h (T, N, H) for every step."""
+    """(x (T, N, F), w_ih (3H, F)[, b_ih], h0 (N, H), w_hh (3H, H)[, b_hh]) -> h (T, N, H) for
+    every step, with ``bias=`` saying whether the two biases are given."""
 
     @staticmethod
-    def forward(ctx, xw, h0, w_hh, b_hh=None, mask=None):
+    def forward(ctx, *arrays, bias=True, mask=None):
         be, xp = ctx.backend, ctx.backend.xp
-        steps = xw.shape[0]
-        out = xp.empty((steps,) + h0.shape, xw.dtype)
+        x, w_ih, b_ih, (h0,), w_hh, b_hh = _layer_arrays(arrays, 1, bias)
+        steps = x.shape[0]
+        out = xp.empty((steps,) + h0.shape, x.dtype)
+        xw = xp.empty((steps, h0.shape[0], w_hh.shape[0]), x.dtype)
         h_prev = xp.empty_like(out)
-        h, cells = h0, []
         w_hh_t = xp.ascontiguousarray(w_hh.T)
-        for t in range(steps):
-            h_prev[t] = h
-            h_new, saved = be.gru_cell_fwd(xw[t], _recurrent_gemm(be, h, w_hh_t, b_hh), h)
-            cells.append(saved)
-            h = out[t] = _carry(mask, t, h_new, h)
-        ctx.mask, ctx.with_bias = mask, b_hh is not None
-        ctx.save_for_backward(w_hh, h_prev, cells)
+        cells, state = [], {"h": h0}
+
+        def loop(lo, hi):
+            for t in range(lo, hi):
+                h = h_prev[t] = state["h"]
+                h_new, saved = be.gru_cell_fwd(xw[t], _recurrent_gemm(be, h, w_hh_t, b_hh), h)
+                cells.append(saved)
+                state["h"] = out[t] = _carry(mask, t, h_new, h)
+
+        pipeline(be, spans(steps), _project(be, x, w_ih, b_ih, xw), loop)
+        ctx.mask, ctx.bias = mask, bias
+        ctx.save_for_backward(x, w_ih, w_hh, h_prev, cells)
         return out
 
     @staticmethod
     def backward(ctx, g_out):
         be, xp = ctx.backend, ctx.backend.xp
-        w_hh, h_prev, cells = ctx.saved
+        x, w_ih, w_hh, h_prev, cells = ctx.saved
         g_gi = xp.empty(h_prev.shape[:2] + (w_hh.shape[0],), g_out.dtype)
         g_gh = xp.empty_like(g_gi)
-        g_h = 0
-        for t in reversed(range(len(cells))):
-            into_cell, past = _split_carry(ctx.mask, t, g_out[t] + g_h)
-            g_gi[t], g_gh[t], g_h_cell = be.gru_cell_bwd(into_cell, cells[t])
-            g_h = be.matmul(g_gh[t], w_hh) + g_h_cell
-            if past is not None:
-                g_h = g_h + past
-        return (g_gi, g_h) + _weight_grads(be, g_gh, h_prev, ctx.with_bias)
+        grad, grads = {"h": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0])
+
+        def loop(lo, hi):
+            for t in reversed(range(lo, hi)):
+                into_cell, past = _split_carry(ctx.mask, t, g_out[t] + grad["h"])
+                g_gi[t], g_gh[t], g_h_cell = be.gru_cell_bwd(into_cell, cells[t])
+                grad["h"] = be.matmul(g_gh[t], w_hh) + g_h_cell
+                if past is not None:
+                    grad["h"] = grad["h"] + past
+
+        def weights(lo, hi):
+            grads.input_side(lo, hi, g_gi)
+            grads.hidden_side(lo, hi, g_gh, h_prev)
+
+        pipeline(be, spans(len(cells))[::-1], loop, weights)
+        return grads.result(ctx.bias, (grad["h"],))
 
 
 def _cell_args(fn, gates, gi, gh, state, state_name):
