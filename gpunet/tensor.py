@@ -135,7 +135,9 @@ class Tensor:
         return new
 
     # --- properties ----------------------------------------------------------
-    shape = property(lambda self: Size(self._data.shape), doc="The shape, a ``gn.Size``.")
+    # an array's shape is already a tuple of ints: no per-item int() as in Size(...)
+    shape = property(lambda self: tuple.__new__(Size, self._data.shape),
+                     doc="The shape, a ``gn.Size``.")
     dtype = property(lambda self: self._data.dtype)
     ndim = property(lambda self: self._data.ndim)
     is_leaf = property(lambda self: self._node is None)
@@ -145,7 +147,7 @@ class Tensor:
 
     def size(self, dim=None):
         """The shape, as ``torch.Tensor.size()``; ``size(d)`` is the length of dim ``d``."""
-        return Size(self._data.shape) if dim is None else self._data.shape[dim]
+        return tuple.__new__(Size, self._data.shape) if dim is None else self._data.shape[dim]
 
     def numel(self) -> int:
         """The number of elements."""

@@ -94,6 +94,11 @@ def can_parallelise() -> bool:
     return num_threads() > 1 and bool(_blas_controllers()) and not getattr(_local, "worker", False)
 
 
+def blas_held() -> bool:
+    """True while a parallel region holds BLAS at one thread (a BLAS call may go straight in)."""
+    return _state["inside"] > 0
+
+
 class _OneBlasThread:
     """Holds every BLAS library at one thread while any parallel region is running."""
 

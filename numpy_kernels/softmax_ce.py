@@ -49,7 +49,11 @@ def softmax_cross_entropy_fwd(logits, labels, reduction="none", weight=None, ign
         # would round it at the logits' magnitude (2e-4 relative error at ~1e4 in float32).
         np.log(s[:, 0], out=lse[lo:hi])
 
-    parallel_for(n, chunk_for(2 * n_classes * logits.itemsize, n, 1 << 40), rows)
+    step = chunk_for(2 * n_classes * logits.itemsize, n, 1 << 40)
+    if step >= n:  # one chunk: no region to set up (a small batch's loss is ~12 us in all)
+        rows(0, n)
+    else:
+        parallel_for(n, step, rows)
     loss = (1 - label_smoothing) * wy * (lse - picked)
     class_total = float(n_classes) if weight is None else weight.sum(dtype=logits.dtype)
     if label_smoothing:
