@@ -23,7 +23,8 @@ def make_graphed_callables(callables, sample_args, num_warmup_iters=3, allow_unu
     sample-argument tuples).  Each runs ``num_warmup_iters`` eager forward/backward passes on
     its sample arguments, then captures one forward and one backward graph.  A graphed
     callable takes tensors of the sample arguments' shapes and dtypes only (anything else is
-    refused, naming the argument); a Module comes back with its ``forward`` replaced."""
+    refused, naming the argument); a Module comes back with its ``forward`` replaced.  A callable
+    may return a tuple of tensors (of one dtype); the graphed one then returns such a tuple."""
     single = not isinstance(callables, tuple)
     fns = (callables,) if single else callables
     args_list = (sample_args,) if single else sample_args
@@ -44,13 +45,13 @@ def _graphed(fn, sample, warmup, allow_unused):
     needs = tuple(a for a in sample if a.requires_grad) + params
     for _ in range(warmup):  # eager passes: lazily made state exists before the capture
         outs = _as_tuple(fn(*sample))
+        _check_outputs(outs)
         _backward(outs, [ones_like(o) for o in outs], needs)
     fwd, bwd = CUDAGraph(), CUDAGraph()
     with graph(fwd):
-        static_out = _as_tuple(fn(*sample))
-    if len(static_out) != 1:
-        raise NotImplementedError(f"make_graphed_callables: the callable returns {len(static_out)} "
-                                  "tensors; gpunet graphs callables with one output tensor")
+        returned = fn(*sample)
+    static_out = _as_tuple(returned)
+    _check_outputs(static_out)
     static_grad_out = [Tensor._wrap(o.backend.xp.zeros_like(o._data), o.backend) for o in static_out]
     with graph(bwd):
         static_grads = _backward(static_out, static_grad_out, needs)
@@ -61,17 +62,27 @@ def _graphed(fn, sample, warmup, allow_unused):
         raise RuntimeError("make_graphed_callables: an input or parameter that requires grad "
                            "does not reach the output; pass allow_unused_input=True")
 
+    sizes = [o.numel() for o in static_out]
+    ends = [sum(sizes[:i + 1]) for i in range(len(sizes))]
+
     class Graphed(Function):
+        """The captured forward and backward; several outputs travel as one flat array."""
+
         @staticmethod
         def forward(ctx, *arrays):
             for static, new in zip(sample, arrays[:len(sample)]):
                 static._data[...] = new
             fwd.replay()
-            return static_out[0]._data.copy()
+            if len(static_out) == 1:
+                return static_out[0]._data.copy()
+            return static_out[0].backend.xp.concatenate([o._data.ravel() for o in static_out])
 
         @staticmethod
         def backward(ctx, gy):
-            static_grad_out[0]._data[...] = gy
+            if len(static_out) == 1:
+                static_grad_out[0]._data[...] = gy
+            for g, end, size in zip(static_grad_out, ends, sizes) if len(static_out) > 1 else ():
+                g._data[...] = gy[end - size:end].reshape(g._data.shape)
             bwd.replay()
             grads = [None if g is None else g._data.copy() for g in static_grads]
             it = iter(grads)
@@ -86,7 +97,11 @@ def _graphed(fn, sample, warmup, allow_unused):
                 raise ValueError(f"graphed callable: argument {i} is {got}, the graph was captured "
                                  f"with {tuple(static.shape)} {static.dtype}; capture another "
                                  "graph for this shape")
-        return Graphed.apply(*args, *params)
+        out = Graphed.apply(*args, *params)
+        if len(static_out) == 1 and not isinstance(returned, tuple):
+            return out
+        return tuple(out[end - size:end].reshape(o.shape)
+                     for o, end, size in zip(static_out, ends, sizes)) if len(static_out) > 1 else (out,)
 
     if hasattr(fn, "forward") and hasattr(fn, "parameters"):
         eager, training = fn.forward, fn.training
@@ -103,11 +118,42 @@ def _as_tuple(out):
     return out if isinstance(out, tuple) else (out,)
 
 
+def _check_outputs(outs):
+    """A tensor or a flat tuple of tensors of one dtype that require grad, as a graph returns."""
+    for i, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"make_graphed_callables: output {i} is of type {type(o).__name__}; a graphed "
+                            "callable returns a Tensor or a tuple of Tensors")
+        if not o.requires_grad:
+            raise ValueError(f"make_graphed_callables: output {i} does not require grad; return "
+                             "only outputs that depend on a parameter or an input requiring grad")
+    dtypes = {str(o.dtype) for o in outs}
+    if len(dtypes) > 1:
+        raise NotImplementedError(f"make_graphed_callables: the outputs have dtypes {sorted(dtypes)}; "
+                                  "gpunet graphs outputs of one dtype")
+
+
+class _Seed(Function):
+    """A scalar whose backward hands each output its given gradient: one backward pass for
+    every output (separate backward calls would walk a shared graph once per output)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, grads):
+        ctx.grads = grads
+        return ctx.backend.xp.zeros((), arrays[0].dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return tuple(ctx.grads)
+
+
 def _backward(outs, grads, needs):
     """Gradients of ``outs`` (weighted by ``grads``) with respect to ``needs``, as new .grad."""
     with no_grad():
         for t in needs:
             t.grad = None
-    for o, g in zip(outs, grads):
-        o.backward(g)
+    if len(outs) == 1:
+        outs[0].backward(grads[0])
+    else:
+        _Seed.apply(*outs, grads=[g._data for g in grads]).backward()
     return [t.grad for t in needs]
