@@ -56,9 +56,15 @@ class GRUCell(Function):
 CHUNK_STEPS = 8  # time steps per span: (8 * N, F) products, long enough for a thread hand-off
 
 
-def spans(steps, chunk=CHUNK_STEPS):
-    """``[(0, chunk), (chunk, 2 * chunk), … (…, steps)]``: the time steps in spans."""
-    return [(lo, min(lo + chunk, steps)) for lo in range(0, steps, chunk)]
+FIRST_STEPS = 2  # the first span: what the forward loop waits for, and the backward's tail
+
+
+def spans(steps, chunk=CHUNK_STEPS, first=FIRST_STEPS):
+    """``[(0, first), (first, first + chunk), … (…, steps)]``: the time steps in spans.  The
+    first is short: the forward loop starts once its projection is done, and its weight
+    gradients are what is left to do after the backward loop."""
+    bounds = [0, *range(min(first, steps), steps, chunk), steps]
+    return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
 
 
 def pipeline(backend, order, first, second):
@@ -74,6 +80,8 @@ def pipeline(backend, order, first, second):
 
     Example:
         >>> done = []
+        >>> spans(12, chunk=4, first=2)
+        [(0, 2), (2, 6), (6, 10), (10, 12)]
         >>> pipeline(gn.get_backend(), spans(5, 2), lambda lo, hi: done.append(("a", lo)),
         ...          lambda lo, hi: done.append(("b", lo)))
         >>> [d for d in done if d[0] == "b"]
