@@ -79,6 +79,8 @@ class Backend(abc.ABC):
         out = np.frompyfunc(math.erf, 1, 1)(host).astype(host.dtype)
         return self.asarray(out)
 
+    threaded_thunks = False  # True where concurrently() runs its thunks on threads at once
+
     def concurrently(self, *thunks):
         """The results of ``thunks`` (independent pieces of work) as a tuple.  Here they run
         in turn; the NumPy backend runs them on its threads at once.

@@ -45,6 +45,7 @@ class NumpyBackend(Backend):
             super().check_range(array, lo, hi, what, hint)  # raises, naming the range seen
 
     concurrently = staticmethod(concurrently)
+    threaded_thunks = True
 
 
 primitives.bind(NumpyBackend, primitives.kernel_modules("numpy_kernels", primitives.FAMILIES))

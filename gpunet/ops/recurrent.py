@@ -59,6 +59,12 @@ CHUNK_STEPS = 8  # time steps per span: (8 * N, F) products, long enough for a t
 FIRST_STEPS = 2  # the first span: what the forward loop waits for, and the backward's tail
 
 
+def time_spans(backend, steps):
+    """The spans a layer's loop and its products meet at: one span of all the steps where the
+    backend runs thunks in turn (more would only add products and launches)."""
+    return spans(steps) if backend.threaded_thunks else [(0, steps)]
+
+
 def spans(steps, chunk=CHUNK_STEPS, first=FIRST_STEPS):
     """``[(0, first), (first, first + chunk), … (…, steps)]``: the time steps in spans.  The
     first is short: the forward loop starts once its projection is done, and its weight
@@ -203,7 +209,7 @@ class LSTMSequence(Function):
                 state["h"], state["c"] = out[t, :, :hs], out[t, :, hs:]
 
         # the LSTM's gates see gi + gh only, so both biases join the input projection
-        pipeline(be, spans(steps), _project(be, x, w_ih, None if b_ih is None else b_ih + b_hh, xw),
+        pipeline(be, time_spans(be, steps), _project(be, x, w_ih, None if b_ih is None else b_ih + b_hh, xw),
                  loop)
         ctx.mask, ctx.bias = mask, bias
         ctx.save_for_backward(x, w_ih, w_hh, h0, out, cells)
@@ -233,7 +239,7 @@ class LSTMSequence(Function):
             grads.input_side(lo, hi, g_gates)
             grads.hidden_side(lo, hi, g_gates, h_prev)
 
-        pipeline(be, spans(len(cells))[::-1], loop, weights)
+        pipeline(be, time_spans(be, len(cells))[::-1], loop, weights)
         if ctx.bias:
             grads.sums["b_hh"] = grads.sums["b_ih"].copy()  # one array for two parameters' grads
         return grads.result(ctx.bias, (grad["h"], grad["c"]))
@@ -261,7 +267,7 @@ class GRUSequence(Function):
                 cells.append(saved)
                 state["h"] = out[t] = _carry(mask, t, h_new, h)
 
-        pipeline(be, spans(steps), _project(be, x, w_ih, b_ih, xw), loop)
+        pipeline(be, time_spans(be, steps), _project(be, x, w_ih, b_ih, xw), loop)
         ctx.mask, ctx.bias = mask, bias
         ctx.save_for_backward(x, w_ih, w_hh, h_prev, cells)
         return out
@@ -286,7 +292,7 @@ class GRUSequence(Function):
             grads.input_side(lo, hi, g_gi)
             grads.hidden_side(lo, hi, g_gh, h_prev)
 
-        pipeline(be, spans(len(cells))[::-1], loop, weights)
+        pipeline(be, time_spans(be, len(cells))[::-1], loop, weights)
         return grads.result(ctx.bias, (grad["h"],))
 
 
