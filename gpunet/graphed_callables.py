@@ -120,6 +120,9 @@ def _as_tuple(out):
 
 def _check_outputs(outs):
     """A tensor or a flat tuple of tensors of one dtype that require grad, as a graph returns."""
+    if not outs:
+        raise ValueError("make_graphed_callables: the callable returns an empty tuple; a graphed "
+                         "callable returns a Tensor or a tuple of Tensors")
     for i, o in enumerate(outs):
         if not isinstance(o, Tensor):
             raise TypeError(f"make_graphed_callables: output {i} is of type {type(o).__name__}; a graphed "

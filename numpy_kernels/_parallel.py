@@ -95,8 +95,9 @@ def can_parallelise() -> bool:
 
 
 def blas_held() -> bool:
-    """True while a parallel region holds BLAS at one thread (a BLAS call may go straight in)."""
-    return _state["inside"] > 0
+    """True in a thread running a parallel region's chunks, where BLAS is held at one thread
+    until the region ends (a BLAS call may go straight in)."""
+    return getattr(_local, "worker", False) or getattr(_local, "regions", 0) > 0
 
 
 class _OneBlasThread:
@@ -229,13 +230,22 @@ def parallel_for(n: int, chunk: int, fn) -> None:
     if not _blas_controllers() or getattr(_local, "worker", False):
         return run_here()
     with _OneBlasThread():
-        team = _team(num_threads()) if threads > 1 else None
-        if team is None or not team.busy.acquire(blocking=False):
-            return run_here()
+        _local.regions = getattr(_local, "regions", 0) + 1
         try:
-            team.run(_Region(fn, starts, chunk, n), threads - 1)
+            return _run_region(fn, starts, chunk, n, threads, run_here)
         finally:
-            team.busy.release()
+            _local.regions -= 1
+
+
+def _run_region(fn, starts, chunk, n, threads, run_here):
+    """The chunks on the team (the caller among them), or all here when it is busy."""
+    team = _team(num_threads()) if threads > 1 else None
+    if team is None or not team.busy.acquire(blocking=False):
+        return run_here()
+    try:
+        team.run(_Region(fn, starts, chunk, n), threads - 1)
+    finally:
+        team.busy.release()
 
 
 def concurrently(*thunks):

@@ -36,7 +36,7 @@ def embedding_bwd(gy, indices, num_embeddings):
         np.add.at(out, flat, g)
         return out
     g = g[order]
-    out[ids[starts]] = g[starts]
+    out[ids[starts]] += g[starts]  # 0.0 + g, as np.add.at adds: -0.0 becomes +0.0
     for r in range(1, passes):
         pick = np.flatnonzero(rank == r)
         out[ids[pick]] += g[pick]

@@ -131,6 +131,17 @@ def test_lstm_and_gru_over_time(backend, rng, bias, masked):
                             [x, w_ih, *b_ih, *h0, w_hh, *b_hh])
 
 
+def test_a_sequence_of_no_steps_has_zero_weight_gradients(rng):
+    from gpunet.ops.recurrent import GRUSequence, LSTMSequence
+
+    for cls, gates, states in ((LSTMSequence, 4, 2), (GRUSequence, 3, 1)):
+        x, w_ih, w_hh = t(rng, 0, 2, 3), t(rng, gates * 2, 3), t(rng, gates * 2, 2)
+        h0 = [t(rng, 2, 2) for _ in range(states)]
+        cls.apply(x, w_ih, *h0, w_hh, bias=False).sum().backward()
+        assert not w_ih.grad.numpy().any() and not w_hh.grad.numpy().any()
+        assert all(h.grad.shape == (2, 2) and not h.grad.numpy().any() for h in h0)
+
+
 def test_recurrent_cell_argument_errors(rng):
     from gpunet.ops.recurrent import gru_cell, lstm_cell
 

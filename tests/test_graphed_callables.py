@@ -106,3 +106,6 @@ def test_outputs_a_graph_cannot_return_are_refused_in_one_line():
         gn.cuda.make_graphed_callables(lambda x: x.detach(), (x,))
     with pytest.raises(NotImplementedError, match=r"dtypes \['float32', 'float64'\]"):
         gn.cuda.make_graphed_callables(lambda x: (x * 2, x.double()), (x,))
+    with pytest.raises(ValueError, match="returns an empty tuple"):
+        gn.cuda.make_graphed_callables(lambda x: (), (x,))
+

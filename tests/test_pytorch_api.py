@@ -236,6 +236,13 @@ def test_embedding_backward_sums_each_row_in_order_as_add_at_does(n, d, vocab, s
     np.testing.assert_array_equal(embedding_bwd(gy, ids, vocab), want)
 
 
+def test_embedding_backward_adds_a_negative_zero_as_add_at_does():
+    from numpy_kernels.embedding import embedding_bwd
+
+    got = embedding_bwd(np.array([[-0.0], [1.0]]), np.array([0, 1]), 2)
+    assert not np.signbit(got[0, 0])  # 0.0 + -0.0 is +0.0, in np.add.at and on cuda
+
+
 @pytest.mark.parametrize("affine", [True, False])
 def test_layer_norm_passes_gradcheck(backend, rng, affine):
     x = gn.tensor(rng.standard_normal((2, 4)), requires_grad=True)  # float64, tiny for the simulator

@@ -62,7 +62,7 @@ FIRST_STEPS = 2  # the first span: what the forward loop waits for, and the back
 def time_spans(backend, steps):
     """The spans a layer's loop and its products meet at: one span of all the steps where the
     backend runs thunks in turn (more would only add products and launches)."""
-    return spans(steps) if backend.threaded_thunks else [(0, steps)]
+    return spans(steps) if backend.threaded_thunks and steps else [(0, steps)]
 
 
 def spans(steps, chunk=CHUNK_STEPS, first=FIRST_STEPS):
@@ -242,7 +242,9 @@ class LSTMSequence(Function):
         pipeline(be, time_spans(be, len(cells))[::-1], loop, weights)
         if ctx.bias:
             grads.sums["b_hh"] = grads.sums["b_ih"].copy()  # one array for two parameters' grads
-        return grads.result(ctx.bias, (grad["h"], grad["c"]))
+        zero = xp.zeros_like(h0)  # what a sequence of no steps sends back to its states
+        return grads.result(ctx.bias, tuple(zero if isinstance(g, int) else g
+                                            for g in (grad["h"], grad["c"])))
 
 
 class GRUSequence(Function):
@@ -293,7 +295,8 @@ class GRUSequence(Function):
             grads.hidden_side(lo, hi, g_gh, h_prev)
 
         pipeline(be, time_spans(be, len(cells))[::-1], loop, weights)
-        return grads.result(ctx.bias, (grad["h"],))
+        g_h0 = xp.zeros(g_out.shape[1:], g_out.dtype) if isinstance(grad["h"], int) else grad["h"]
+        return grads.result(ctx.bias, (g_h0,))
 
 
 def _cell_args(fn, gates, gi, gh, state, state_name):
