@@ -22,11 +22,17 @@ from numpy.lib.stride_tricks import as_strided
 
 from kernel_geometry import int_geometry, out_hw
 
-from . import _im2row, activation
+from . import _conv_pointwise, _im2row, activation
 from ._parallel import chunk_for, parallel_for, scratch, scratch_kept
 
 # The forward keeps a batch's columns for the weight gradient up to this size (else rebuilds).
 KEEP_COLS_MAX_BYTES = 1 << 27
+# Patch rows are rebuilt in cache by the weight gradient rather than kept when they exceed this
+# many times the input: writing them out and reading them back costs more than building them
+# twice (3x3 'same' convs, 64 images, 2 threads, forward + weight gradient, kept against
+# rebuilt: 16 channels at 32x32 6.13 -> 4.66 ms, 32 at 16x16 3.11 -> 2.63, 64 at 8x8 2.41 ->
+# 2.32; at stride 2 (2.25x the input) keeping wins, 16 -> 32 channels 1.80 against 2.22).
+KEEP_ROWS_MAX_RATIO = 4
 # Working set per chunk, measured on LeNet-5 (2-core Xeon): the forward's columns want the L2
 # cache; the scatter-add of the input gradient is many small slab operations, so it wants long
 # rows, but not so long that its GEMM's output leaves the cache, and chunks of a multiple of
@@ -156,12 +162,15 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
 
 def kept_cols(x, w_shape, out_hw_, keep_cols):
     """The (N, Q, P) array the forward keeps its columns in for the weight gradient ((N, P, Q)
-    patch rows where ``_im2row.uses_rows``), or None when ``keep_cols`` is False or they would
-    take more than ``KEEP_COLS_MAX_BYTES``."""
+    patch rows where ``_im2row.uses_rows``), or None when ``keep_cols`` is False, they would
+    take more than ``KEEP_COLS_MAX_BYTES``, or patch rows would be over ``KEEP_ROWS_MAX_RATIO``
+    times the input's size."""
     n, q, p = x.shape[0], int(np.prod(w_shape[1:])), out_hw_[0] * out_hw_[1]
-    if keep_cols and n * q * p * x.dtype.itemsize <= KEEP_COLS_MAX_BYTES:
-        return np.empty((n, p, q) if _im2row.uses_rows(x.shape[1]) else (n, q, p), x.dtype)
-    return None
+    if not keep_cols or n * q * p * x.dtype.itemsize > KEEP_COLS_MAX_BYTES:
+        return None
+    if _im2row.uses_rows(x.shape[1]):
+        return np.empty((n, p, q), x.dtype) if q * p <= KEEP_ROWS_MAX_RATIO * x[0].size else None
+    return np.empty((n, q, p), x.dtype)
 
 
 def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups=1, relu=False):
@@ -174,6 +183,8 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     if _grouped_or_dilated(dilation, groups):
         y, cols = _general_fwd(x, w, b, stride, padding, keep_cols, dilation, groups)
         return (np.maximum(y, 0, out=y) if relu else y), cols
+    if _conv_pointwise.applies(w.shape, padding):
+        return _conv_pointwise.pointwise_fwd(x, w, b, stride, keep_cols, relu)
     n, k = x.shape[0], w.shape[0]
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
     dtype = np.result_type(x.dtype, w.dtype)
@@ -200,8 +211,8 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
         return _general_bwd_data(gy, w, x_shape, stride, padding, dilation, groups)
     k, c, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
-    if (kh, kw, ph, pw) == (1, 1, 0, 0):
-        return _pointwise_bwd_data(gy, w, x_shape, sh, sw)
+    if _conv_pointwise.applies(w.shape, padding):
+        return _conv_pointwise.pointwise_bwd_data(gy, w, x_shape, sh, sw)
     if use_transposed(x_shape, gy.shape, kh, kw, stride, padding):
         # NOTE: with stride 1, gx = conv(gy padded by k-1-p, W flipped in space, in/out swapped).
         wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
@@ -253,22 +264,6 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
     return gx
 
 
-def _pointwise_bwd_data(gy, w, x_shape, sh, sw):
-    """A 1x1 unpadded conv's input gradient: W^T @ gy per image, put on the strided grid (a
-    ResNet shortcut's stride 2 leaves the other positions 0), with no columns to scatter."""
-    n, c, h, wd = x_shape
-    k, (ho, wo) = w.shape[0], gy.shape[2:]
-    wt = np.ascontiguousarray(w.reshape(k, c).T)
-    gx = np.empty(x_shape, gy.dtype) if (sh, sw) == (1, 1) else np.zeros(x_shape, gy.dtype)
-
-    def chunk(lo, hi):
-        g = np.matmul(wt, gy[lo:hi].reshape(hi - lo, k, ho * wo))
-        gx[lo:hi, :, ::sh, ::sw] = g.reshape(hi - lo, c, ho, wo)
-
-    parallel_for(n, chunk_for((c + k) * ho * wo * gy.dtype.itemsize, n, FWD_CHUNK_BYTES), chunk)
-    return gx
-
-
 def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 1), groups=1):
     """Weight gradient: per chunk, the batch summed inside GEMMs; chunks summed in order.
 
@@ -277,6 +272,8 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, saved=None, dilation=(1, 
     """
     if _grouped_or_dilated(dilation, groups):
         return _general_bwd_weight(gy, x, w_shape, stride, padding, saved, dilation, groups)
+    if _conv_pointwise.applies(w_shape, padding):
+        return _conv_pointwise.pointwise_bwd_weight(gy, x, w_shape, stride, saved)
     k, c, kh, kw = w_shape
     n = x.shape[0]
     ho, wo = gy.shape[2:]

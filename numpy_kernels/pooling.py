@@ -17,7 +17,7 @@ import numpy as np
 
 from kernel_geometry import int_geometry, out_hw
 
-from . import conv
+from . import _conv_pointwise, conv
 from ._parallel import chunk_for, parallel_for, scratch
 from .conv import padded, windows
 
@@ -208,7 +208,8 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
     n, k = x.shape[0], w.shape[0]
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
     dtype = np.result_type(x.dtype, w.dtype)
-    if pool != 2 or ho % 2 or wo % 2 or n == 0 or x.dtype != dtype:
+    if (pool != 2 or ho % 2 or wo % 2 or n == 0 or x.dtype != dtype
+            or _conv_pointwise.applies(w.shape, padding)):  # its own layout of saved
         y, cols = conv.conv2d_fwd(x, w, b, stride, padding, keep_cols=keep_cols, relu=True)
         pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax)
         return pooled, cols, ("separate", y, argmax, pool)

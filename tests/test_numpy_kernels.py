@@ -15,7 +15,7 @@ import gpunet as gn
 from gpunet import functional as F
 from kernel_geometry import out_size
 from gpunet.backends.numpy_backend import NumpyBackend
-from numpy_kernels import _im2row, _parallel, conv, pooling
+from numpy_kernels import _conv_pointwise, _im2row, _parallel, conv, pooling
 
 
 def _ref_conv(x, w, stride, padding):
@@ -99,6 +99,7 @@ def chunking(request, monkeypatch):
         for name in ("FWD_CHUNK_BYTES", "BWD_DATA_CHUNK_BYTES", "BWD_WEIGHT_CHUNK_BYTES"):
             monkeypatch.setattr(conv, name, 1)
         monkeypatch.setattr(pooling, "POOL_CHUNK_BYTES", 1)
+        monkeypatch.setattr(_conv_pointwise, "CHUNK_BYTES", 1)
     else:
         _parallel.set_num_threads(1)
     yield request.param
@@ -112,6 +113,7 @@ def test_conv_paths_match_reference(rng, monkeypatch, chunking, xs, ws, stride, 
                                     layout):
     be = NumpyBackend()
     monkeypatch.setattr(_im2row, "ROWS_MIN_CHANNELS", 1 if layout == "patch rows" else 10 ** 9)
+    monkeypatch.setattr(conv, "KEEP_ROWS_MAX_RATIO", 10 ** 9)  # keep them: both paths below
     if transposed:  # every stride-1 input gradient takes the transposed-convolution path
         monkeypatch.setattr(conv, "use_transposed",
                             lambda x_shape, y_shape, kh, kw, stride, padding:
@@ -126,7 +128,8 @@ def test_conv_paths_match_reference(rng, monkeypatch, chunking, xs, ws, stride, 
     np.testing.assert_allclose(be.conv2d_bwd_data(gy, w, xs, stride, padding, cols),
                                _ref_conv_grad_x(gy, w, xs, stride, padding), rtol=1e-10, atol=1e-10)
     want_w = _ref_conv_grad_w(gy, x, ws, stride, padding)
-    assert cols is not None  # small: the forward kept its columns
+    pointwise_s1 = _conv_pointwise.applies(ws, padding) and tuple(stride) == (1, 1)
+    assert (cols is None) == pointwise_s1  # kept (small), but a 1x1's backward reads x itself
     for saved in (cols, None):  # kept columns, and columns rebuilt chunk by chunk
         np.testing.assert_allclose(be.conv2d_bwd_weight(gy, x, ws, stride, padding, saved), want_w,
                                    rtol=1e-10, atol=1e-10)
@@ -139,6 +142,19 @@ def test_columns_are_dropped_beyond_the_cap_or_when_not_asked(rng, monkeypatch):
     monkeypatch.setattr(conv, "KEEP_COLS_MAX_BYTES", 100)
     y, cols = conv.conv2d_fwd(x, w, None, (1, 1), (1, 1))
     assert cols is None and y.shape == (2, 4, 6, 6)
+
+
+@pytest.mark.parametrize("stride, kept", [((1, 1), False), ((2, 2), True)])
+def test_patch_rows_are_kept_only_up_to_a_multiple_of_the_input(rng, stride, kept):
+    """A 3x3 'same' conv's patch rows are 9x its input: rebuilt by the weight gradient; at
+    stride 2 (2.25x) they are kept.  Either way the weight gradient is the same."""
+    x, w = rng.standard_normal((2, 16, 6, 6)), rng.standard_normal((4, 16, 3, 3))
+    assert _im2row.uses_rows(16) and conv.KEEP_ROWS_MAX_RATIO == 4
+    y, saved = conv.conv2d_fwd(x, w, None, stride, (1, 1))
+    assert (saved is not None) == kept
+    gy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(conv.conv2d_bwd_weight(gy, x, w.shape, stride, (1, 1), saved),
+                               _ref_conv_grad_w(gy, x, w.shape, stride, (1, 1)), rtol=1e-10, atol=1e-10)
 
 
 def test_conv_accepts_non_contiguous_views(rng, chunking):

@@ -93,6 +93,10 @@ class Conv2dReLUMaxPool(Function):
 # one to another thread costs more than it saves.  LeNet-5 steps, 2-core AMD EPYC, medians of
 # 15 alternating rounds, this threshold against always two threads: batch 16 1.43 against
 # 1.58 ms, batch 32 2.54 against 2.69, batch 64 3.88 against 3.97.
+# A strided conv's two gradients always run in turn: its input gradient is a scatter more than
+# a GEMM and gains more from two threads of its own (ResNet-8's stride-2 3x3 convs, 64 images,
+# 2 threads, in turn against at once: 16 -> 32 channels 2.61 against 3.69 ms, 32 -> 64 1.60
+# against 1.69).
 CONCURRENT_MIN_MACS = 1 << 22
 
 
@@ -101,7 +105,8 @@ def _input_and_weight_grads(be, need, g, x, w, args, extra):
     pipelines, which the backend may run at once."""
     data = (lambda: be.conv2d_bwd_data(g, w, x.shape, *args, **extra)) if need[0] else None
     weight = (lambda: be.conv2d_bwd_weight(g, x, w.shape, *args, **extra)) if need[1] else None
-    if data and weight and g.size * (w.size // w.shape[0]) >= CONCURRENT_MIN_MACS:
+    unit_stride = tuple(args[0]) == (1, 1)
+    if data and weight and unit_stride and g.size * (w.size // w.shape[0]) >= CONCURRENT_MIN_MACS:
         return be.concurrently(data, weight)
     return (data() if data else None), (weight() if weight else None)
 
