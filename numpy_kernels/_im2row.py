@@ -31,6 +31,10 @@ from ._parallel import chunk_for, parallel_for, scratch, scratch_kept
 # 16 channels at 32x32 1.54 -> 1.30 ms, 32 at 16x16 0.90 -> 0.66, 64 at 8x8 0.82 -> 0.51.
 # With 3 channels a patch row's runs are 9 values long and the row-run im2col wins.
 ROWS_MIN_CHANNELS = 16
+# Below this many output positions per image the weight gradient is one GEMM over the chunk
+# (one thread, a chunk's rows^T @ gy^T: 64 images, 64 channels at 8x8 2.24 -> 1.60 ms; at
+# 16x16, 32 channels, equal; at 32x32, 16 channels, per image is faster, 0.32 against 0.35).
+ONE_GEMM_MIN_POSITIONS = 256
 
 
 def uses_rows(channels: int, dilation=(1, 1), groups: int = 1) -> bool:
@@ -75,10 +79,17 @@ def conv_rows_chunk(x, wrows, kernel, stride, padding, rows, result):
 
 
 def weight_grad_rows(rows, gy, partial):
-    """``partial`` (Q, K) = sum over the chunk's images of rows[n]^T (Q, P) @ gy[n]^T (P, K)."""
+    """``partial`` (Q, K) = sum over the chunk's images of rows[n]^T (Q, P) @ gy[n]^T (P, K):
+    per image when the images are large, else one GEMM over the chunk's (nb*P) positions."""
     nb, k = gy.shape[:2]
-    np.sum(np.matmul(rows.transpose(0, 2, 1), gy.reshape(nb, k, -1).transpose(0, 2, 1)),
-           axis=0, out=partial)
+    p = rows.shape[1]
+    if p >= ONE_GEMM_MIN_POSITIONS:
+        np.sum(np.matmul(rows.transpose(0, 2, 1), gy.reshape(nb, k, p).transpose(0, 2, 1)),
+               axis=0, out=partial)
+        return partial
+    g = scratch("rows-gy-t", (nb, p, k), gy.dtype)
+    np.copyto(g, gy.reshape(nb, k, p).transpose(0, 2, 1))
+    np.matmul(rows.reshape(nb * p, -1).T, g.reshape(nb * p, k), out=partial)
     return partial
 
 

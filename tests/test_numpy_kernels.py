@@ -86,6 +86,7 @@ CONV_CASES = [  # x shape, w shape, stride, padding
     ((1, 2, 5, 20), (3, 2, 3, 3), (1, 1), (1, 1)),  # rows wider than ROW_RUNS_MAX_WIDTH: direct copy
     ((3, 4, 7, 6), (5, 4, 1, 1), (2, 3), (0, 0)),  # a strided 1x1 (ResNet shortcut): no col2im
     ((2, 3, 8, 8), (6, 3, 1, 1), (2, 2), (0, 0)),
+    ((2, 2, 16, 17), (3, 2, 3, 3), (1, 1), (1, 1)),  # >= ONE_GEMM_MIN_POSITIONS: per image
 ]
 
 
