@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.cases import build  # noqa: E402
 from benchmarks.user_models import BUILDERS  # noqa: E402
 
-from gpunet.backends.primitives import NAMES as PRIMITIVES  # noqa: E402  (the one declaration)
-
 
 def time_primitives(backend, totals):
     """Wrap each primitive of ``backend`` (on the instance) to add its wall time to ``totals``."""
-    for name in PRIMITIVES:
+    from gpunet.backends.primitives import NAMES  # the one declaration; after --gpunet-src
+
+    for name in NAMES:
         fn = getattr(backend, name, None)
         if fn is None:
             continue

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._parallel import chunk_for, parallel_for, scratch
+from ._parallel import chunk_for, parallel_for, per_channel, scratch
 
 CHUNK_BYTES = 1 << 22
 
@@ -53,13 +53,14 @@ def pointwise_fwd(x, w, b, stride, keep, relu=False):
     wmat = w.reshape(k, c).astype(dtype, copy=False)
     y = np.empty((n, k, ho, wo), dtype)
     saved = np.empty((n, c, ho * wo), x.dtype) if keep and (sh, sw) != (1, 1) else None
+    bias = None if b is None else per_channel(b.astype(dtype, copy=False), ho * wo)
 
     def chunk(lo, hi):
         xs = _grid(x, sh, sw, lo, hi, None if saved is None else saved[lo:hi])
         yc = y[lo:hi].reshape(hi - lo, k, ho * wo)
         np.matmul(wmat, xs, out=yc)
-        if b is not None:
-            yc += b.reshape(k, 1)
+        if bias is not None:
+            yc += bias
         if relu:
             np.maximum(yc, 0, out=yc)
 

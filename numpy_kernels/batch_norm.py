@@ -21,13 +21,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._parallel import chunk_for, parallel_for, scratch
+from ._parallel import chunk_for, parallel_for, per_channel, scratch
 
 CHUNK_BYTES = 1 << 21  # per chunk: x, and one temporary of its size, stay in the L2 cache
 
 
 def _as_ncs(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _row_dots(a, b, out):
+    """out[n, c] = a[n, c] . b[n, c] over the last axis: one BLAS dot per row of at least 64
+    values (2.4x faster than einsum at 8 x 16 rows of 1024), einsum on shorter rows (BLAS at
+    64 x 120 rows of 1: 24 against 3 us).  Both accumulate in the arrays' dtype."""
+    nb, c, s = a.shape
+    if s < 64:
+        np.einsum("ncs,ncs->nc", a, b, out=out)
+        return
+    np.matmul(a.reshape(nb * c, 1, s), b.reshape(nb * c, s, 1), out=out.reshape(nb * c, 1, 1))
 
 
 def _over_chunks(n, per_item_bytes, body):
@@ -54,7 +65,7 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
         row_mean[lo:hi] *= 1 / s
         d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
         np.subtract(x3[lo:hi], row_mean[lo:hi, :, None], out=d)
-        np.einsum("ncs,ncs->nc", d, d, out=row_m2[lo:hi])
+        _row_dots(d, d, row_m2[lo:hi])
 
     step = _over_chunks(n, 2 * s * c * x.itemsize, moments)
     rm = row_mean.astype(np.float64)
@@ -65,10 +76,11 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
     a = inv_std if weight is None else weight * inv_std
     b = -mean * a if bias is None else bias - mean * a
     y = np.empty_like(x3)
+    a, b = per_channel(a.astype(x.dtype, copy=False), s), per_channel(b.astype(x.dtype, copy=False), s)
 
     def normalise(lo, hi):
-        np.multiply(x3[lo:hi], a[:, None], out=y[lo:hi])
-        y[lo:hi] += b[:, None]
+        np.multiply(x3[lo:hi], a, out=y[lo:hi])
+        y[lo:hi] += b
         if relu:
             np.maximum(y[lo:hi], 0, out=y[lo:hi])
 
@@ -98,13 +110,14 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
 
     row_g = np.empty((n, c), gy.dtype)
     row_gd = np.empty((n, c), gy.dtype)
+    mean_cs = per_channel(mean.astype(x.dtype, copy=False), s)
 
     def sums(lo, hi):
         g = upstream(lo, hi)
         np.einsum("ncs->nc", g, out=row_g[lo:hi])
         d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
-        np.subtract(x3[lo:hi], mean[:, None], out=d)
-        np.einsum("ncs,ncs->nc", g, d, out=row_gd[lo:hi])
+        np.subtract(x3[lo:hi], mean_cs, out=d)
+        _row_dots(g, d, row_gd[lo:hi])
 
     step = _over_chunks(n, 3 * item, sums)
     s_gy, s_gyd = row_g.sum(axis=0, dtype=np.float64), row_gd.sum(axis=0, dtype=np.float64)
@@ -117,15 +130,16 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
     # the coefficient of (x - mean): -scale * inv_std * mean(gy * xhat)
     slope = (-scale * inv_std * (s_gyd * inv_std / count)).astype(gy.dtype)
     gx = np.empty_like(g3)
+    scale, slope, shift = (per_channel(v.astype(gy.dtype, copy=False), s) for v in (scale, slope, shift))
 
     def input_grad(lo, hi):
         g = upstream(lo, hi)
         d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
-        np.subtract(x3[lo:hi], mean[:, None], out=d)
-        d *= slope[:, None]
-        np.multiply(g, scale[:, None], out=gx[lo:hi])
+        np.subtract(x3[lo:hi], mean_cs, out=d)
+        d *= slope
+        np.multiply(g, scale, out=gx[lo:hi])
         gx[lo:hi] += d
-        gx[lo:hi] += shift[:, None]
+        gx[lo:hi] += shift
 
     parallel_for(n, step, input_grad)
     return gx.reshape(gy.shape), gweight, gbias

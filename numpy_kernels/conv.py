@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import as_strided
 from kernel_geometry import int_geometry, out_hw
 
 from . import _conv_pointwise, _im2row, activation
-from ._parallel import chunk_for, parallel_for, scratch, scratch_kept
+from ._parallel import chunk_for, parallel_for, per_channel, scratch, scratch_kept
 
 # The forward keeps a batch's columns for the weight gradient up to this size (else rebuilds).
 KEEP_COLS_MAX_BYTES = 1 << 27
@@ -136,6 +136,7 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
     rows = _im2row.uses_rows(x.shape[1])
     if rows:
         wrows = _im2row.weight_rows(wmat, x.shape[1], *kernel)
+    bias = None if b is None else per_channel(b.astype(wmat.dtype, copy=False), p)
 
     def chunk(lo, hi):
         if then is None:
@@ -149,8 +150,8 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
             out = cols[lo:hi] if cols is not None else scratch("cols", (hi - lo, q, p), x.dtype)
             im2col(x[lo:hi], kernel, stride, padding, out)
             np.matmul(wmat, out, out=yc)
-        if b is not None:
-            yc += b.reshape(k, 1)
+        if bias is not None:
+            yc += bias
         if relu:
             np.maximum(yc, 0, out=yc)
         if then is not None:
