@@ -33,6 +33,10 @@ KEEP_COLS_MAX_BYTES = 1 << 27
 # rebuilt: 16 channels at 32x32 6.13 -> 4.66 ms, 32 at 16x16 3.11 -> 2.63, 64 at 8x8 2.41 ->
 # 2.32; at stride 2 (2.25x the input) keeping wins, 16 -> 32 channels 1.80 against 2.22).
 KEEP_ROWS_MAX_RATIO = 4
+# ... and when one image's rows fit in a core's L2 cache: a larger image's rows leave the cache
+# between the copy and the GEMM either way (128 channels at 32x32, 16 images: a 3x3 conv's
+# forward + backward 48.4-49.4 ms with its 4.7 MB rows kept, 49.6-53.2 rebuilt).
+REBUILD_ROWS_MAX_IMAGE_BYTES = 1 << 20
 # Working set per chunk, measured on LeNet-5 (2-core Xeon): the forward's columns want the L2
 # cache; the scatter-add of the input gradient is many small slab operations, so it wants long
 # rows, but not so long that its GEMM's output leaves the cache, and chunks of a multiple of
@@ -165,12 +169,14 @@ def kept_cols(x, w_shape, out_hw_, keep_cols):
     """The (N, Q, P) array the forward keeps its columns in for the weight gradient ((N, P, Q)
     patch rows where ``_im2row.uses_rows``), or None when ``keep_cols`` is False, they would
     take more than ``KEEP_COLS_MAX_BYTES``, or patch rows would be over ``KEEP_ROWS_MAX_RATIO``
-    times the input's size."""
+    times the input's size and an image's rows fit in ``REBUILD_ROWS_MAX_IMAGE_BYTES``."""
     n, q, p = x.shape[0], int(np.prod(w_shape[1:])), out_hw_[0] * out_hw_[1]
     if not keep_cols or n * q * p * x.dtype.itemsize > KEEP_COLS_MAX_BYTES:
         return None
     if _im2row.uses_rows(x.shape[1]):
-        return np.empty((n, p, q), x.dtype) if q * p <= KEEP_ROWS_MAX_RATIO * x[0].size else None
+        rebuilt = (q * p > KEEP_ROWS_MAX_RATIO * x[0].size
+                   and q * p * x.dtype.itemsize <= REBUILD_ROWS_MAX_IMAGE_BYTES)
+        return None if rebuilt else np.empty((n, p, q), x.dtype)
     return np.empty((n, q, p), x.dtype)
 
 
