@@ -35,6 +35,36 @@ ROWS_MIN_CHANNELS = 16
 # (one thread, a chunk's rows^T @ gy^T: 64 images, 64 channels at 8x8 2.24 -> 1.60 ms; at
 # 16x16, 32 channels, equal; at 32x32, 16 channels, per image is faster, 0.32 against 0.35).
 ONE_GEMM_MIN_POSITIONS = 256
+L1_BYTES = 1 << 15  # a core's L1 data cache (32 KB on the Xeon and EPYC VMs measured here)
+
+
+def to_nhwc(dst, x):
+    """``dst`` (nb, H, W, C), a view maybe inside a padded buffer, = NCHW ``x`` transposed, a
+    block of channels at a time whose planes fit in the L1 cache together (else the reads of
+    the many 4 KB-apart planes evict each other: 8 images, one thread, 64 channels at 32x32
+    0.79 -> 0.27 ms, 128 channels 2.33 -> 0.57 ms)."""
+    c = x.shape[1]
+    step = max(1, L1_BYTES // max(1, x.shape[2] * x.shape[3] * x.itemsize))
+    if step >= c:
+        np.copyto(dst, x.transpose(0, 2, 3, 1))
+        return dst
+    for c0 in range(0, c, step):
+        np.copyto(dst[..., c0:c0 + step], x[:, c0:c0 + step].transpose(0, 2, 3, 1))
+    return dst
+
+
+def to_nchw(dst, src):
+    """``dst`` (nb, C, H, W) = ``src`` (nb, H, W, C) transposed, a block of rows at a time
+    whose C values per position fit in the L1 cache (8 images of 32x32, one thread: 64
+    channels 0.31 -> 0.19 ms, 128 channels 0.83 -> 0.30 ms)."""
+    h, w, c = src.shape[1:]
+    step = max(1, L1_BYTES // max(1, w * c * src.itemsize))
+    if step >= h:
+        np.copyto(dst, src.transpose(0, 3, 1, 2))
+        return dst
+    for h0 in range(0, h, step):
+        np.copyto(dst[:, :, h0:h0 + step], src[:, h0:h0 + step].transpose(0, 3, 1, 2))
+    return dst
 
 
 def uses_rows(channels: int, dilation=(1, 1), groups: int = 1) -> bool:
@@ -60,7 +90,7 @@ def im2row(x, kernel, stride, padding, out):
         buf[:, h + ph:] = 0
         buf[:, ph:h + ph, :pw] = 0
         buf[:, ph:h + ph, w + pw:] = 0
-    np.copyto(buf[:, ph:h + ph, pw:w + pw], x.transpose(0, 2, 3, 1))
+    to_nhwc(buf[:, ph:h + ph, pw:w + pw], x)
     sn, s_h, s_w, sc = buf.strides
     patches = as_strided(buf, (nb, ho, wo, kh, kw, c), (sn, s_h * sh, s_w * sw, s_h, s_w, sc))
     np.copyto(out.reshape(nb, ho, wo, kh, kw, c), patches)
@@ -74,7 +104,8 @@ def conv_rows_chunk(x, wrows, kernel, stride, padding, rows, result):
     im2row(x, kernel, stride, padding, rows)
     out = scratch("rows-out", (nb * p, k), result.dtype)
     np.matmul(rows.reshape(nb * p, -1), wrows, out=out)
-    np.copyto(result, out.reshape(nb, p, k).transpose(0, 2, 1))
+    ho, wo = out_hw(x.shape, kernel, stride, padding)
+    to_nchw(result.reshape(nb, k, ho, wo), out.reshape(nb, ho, wo, k))
     return result
 
 
@@ -88,7 +119,7 @@ def weight_grad_rows(rows, gy, partial):
                axis=0, out=partial)
         return partial
     g = scratch("rows-gy-t", (nb, p, k), gy.dtype)
-    np.copyto(g, gy.reshape(nb, k, p).transpose(0, 2, 1))
+    to_nhwc(g.reshape(nb, *gy.shape[2:], k), gy)
     np.matmul(rows.reshape(nb * p, -1).T, g.reshape(nb * p, k), out=partial)
     return partial
 
@@ -117,7 +148,7 @@ def conv_bwd_data_rows(gy, w, x_shape, stride, padding, chunk_bytes):
     def chunk(lo, hi):
         nb = hi - lo
         g = scratch("rows-gy", (nb, ho, wo, k), gy.dtype)
-        np.copyto(g, gy[lo:hi].transpose(0, 2, 3, 1))
+        to_nhwc(g, gy[lo:hi])
         grows = scratch("rows-grad", (nb * ho * wo, kh * kw * c), gy.dtype)
         np.matmul(g.reshape(-1, k), w_rows, out=grows)
         g6 = grows.reshape(nb, ho, wo, kh, kw, c)
@@ -126,7 +157,7 @@ def conv_bwd_data_rows(gy, w, x_shape, stride, padding, chunk_bytes):
         for i in range(kh):
             for j in range(kw):
                 gxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += g6[:, :, :, i, j]
-        np.copyto(gx[lo:hi], gxp[:, ph:ph + h, pw:pw + wd].transpose(0, 3, 1, 2))
+        to_nchw(gx[lo:hi], gxp[:, ph:ph + h, pw:pw + wd])
 
     per_item = (k + 2 * kh * kw * c) * ho * wo * gy.dtype.itemsize
     parallel_for(n, chunk_for(per_item, n, chunk_bytes, align=8), chunk)
