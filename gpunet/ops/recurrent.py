@@ -18,7 +18,8 @@ Example:
 """
 from __future__ import annotations
 
-import queue
+import itertools
+import threading
 
 from ..function import Function
 from ..tensor import Tensor
@@ -73,7 +74,7 @@ def spans(steps, chunk=CHUNK_STEPS, first=FIRST_STEPS):
     return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
 
 
-def pipeline(backend, order, first, second):
+def pipeline(backend, order, first, second, share=False):
     """``first(lo, hi)`` for each span of ``order`` in turn; ``second(lo, hi)`` for each span in
     the same order once ``first`` has done it, on another thread where the backend has one.
 
@@ -81,8 +82,11 @@ def pipeline(backend, order, first, second):
     projection of a span does not wait for the loop, and its weight gradients are ready once
     the backward loop has passed it, so one of them runs beside the loop (``first`` is the
     projection and ``second`` the loop going forwards; the loop and then the weight
-    gradients going backwards).  A backend that runs thunks one after the other (cuda, a
-    graph capture, one thread) runs all of ``first``, then all of ``second``: the same sums.
+    gradients going backwards).  With ``share``, ``second`` is a list of independent parts,
+    each run once per span, and the thread of ``first`` takes the parts still left when it is
+    done (the weight gradients lag the backward loop by a span).  A backend that runs thunks
+    one after the other (cuda, a graph capture, one thread) runs all of ``first``, then all
+    of ``second``: the same sums.
 
     Example:
         >>> done = []
@@ -93,25 +97,39 @@ def pipeline(backend, order, first, second):
         >>> [d for d in done if d[0] == "b"]
         [('b', 0), ('b', 2), ('b', 4)]
     """
-    ready = queue.SimpleQueue()
+    parts = list(second) if share else [second]
+    tasks = [(span, part) for span in order for part in parts]
+    claims = itertools.count()  # next() on a count is one bytecode: atomic under the GIL
+    ready, state = threading.Condition(), {"done": 0, "failed": False}
+
+    def run_tasks():
+        for i in claims:
+            if i >= len(tasks):
+                return
+            with ready:  # the task's span must be through first
+                while state["done"] <= i // len(parts) and not state["failed"]:
+                    ready.wait()
+                if state["failed"]:
+                    return
+            span, part = tasks[i]
+            part(*span)
 
     def run_first():
         try:
             for span in order:
                 first(*span)
-                ready.put(span)
+                with ready:
+                    state["done"] += 1
+                    ready.notify_all()
         finally:
-            ready.put(None)  # so that second stops if first raised
+            with ready:  # so that the other thread stops if first raised
+                state["failed"] = state["done"] < len(order)
+                ready.notify_all()
+        if share:
+            run_tasks()
 
-    def run_second():
-        for _ in order:
-            span = ready.get()
-            if span is None:
-                return
-            second(*span)
-
-    # concurrently claims run_first before run_second, so run_second never waits on its own thread
-    backend.concurrently(run_first, run_second)
+    # concurrently claims run_first before run_tasks, so run_tasks never waits on its own thread
+    backend.concurrently(run_first, run_tasks)
 
 
 def _recurrent_gemm(be, h, w_hh_t, b_hh):
@@ -153,28 +171,51 @@ def _project(be, x, w_ih, bias, out):
 
 
 class _Grads:
-    """The parameter gradients of one layer, summed span by span in a fixed order."""
+    """The parameter gradients of one layer, summed span by span in the order of ``order``
+    whichever thread forms each span's part (the sums are the same on every backend)."""
 
-    def __init__(self, be, x, w_ih, needs_x):
+    def __init__(self, be, x, w_ih, needs_x, order):
         self.be, self.x, self.w_ih, self.sums = be, x, w_ih, {}
         self.g_x = be.xp.empty(x.shape, x.dtype) if needs_x else None
+        self.index = {lo: k for k, (lo, _) in enumerate(order)}
+        self.pending, self.folded, self.lock = {}, {}, threading.Lock()
 
-    def add(self, name, value):
-        self.sums[name] = value if name not in self.sums else self.sums[name] + value
+    def add(self, name, lo, value):
+        with self.lock:  # fold in this part and any later ones that were waiting for it
+            self.pending[name, self.index[lo]] = value
+            k = self.folded.get(name, 0)
+            while (name, k) in self.pending:
+                part = self.pending.pop((name, k))
+                self.sums[name] = part if k == 0 else self.sums[name] + part
+                k += 1
+            self.folded[name] = k
 
-    def input_side(self, lo, hi, g_gi):
-        """dL/dx, dL/dW_ih and dL/db_ih from the input gates' gradient of steps lo … hi-1."""
-        flat = g_gi[lo:hi].reshape(-1, g_gi.shape[-1])
-        self.add("w_ih", self.be.matmul(flat.T, self.x[lo:hi].reshape(-1, self.x.shape[-1])))
-        self.add("b_ih", flat.sum(axis=0))
-        if self.g_x is not None:
-            self.g_x[lo:hi] = self.be.matmul(g_gi[lo:hi], self.w_ih)
+    def input_weights(self, g_gi):
+        """Steps lo … hi-1's part of dL/dW_ih and dL/db_ih from the input gates' gradient."""
+        def part(lo, hi):
+            flat = g_gi[lo:hi].reshape(-1, g_gi.shape[-1])
+            self.add("w_ih", lo, self.be.matmul(flat.T, self.x[lo:hi].reshape(-1, self.x.shape[-1])))
+            self.add("b_ih", lo, flat.sum(axis=0))
+        return part
 
-    def hidden_side(self, lo, hi, g_gh, h_prev):
-        """dL/dW_hh and dL/db_hh: sum_t g_gh[t]^T h_prev[t] over steps lo … hi-1."""
-        flat = g_gh[lo:hi].reshape(-1, g_gh.shape[-1])
-        self.add("w_hh", self.be.matmul(flat.T, h_prev[lo:hi].reshape(-1, h_prev.shape[-1])))
-        self.add("b_hh", flat.sum(axis=0))
+    def input_grad(self, g_gi):
+        """dL/dx of steps lo … hi-1 (nothing when x needs no gradient)."""
+        def part(lo, hi):
+            if self.g_x is not None:
+                self.g_x[lo:hi] = self.be.matmul(g_gi[lo:hi], self.w_ih)
+        return part
+
+    def hidden_weights(self, g_gh, h_prev):
+        """Steps lo … hi-1's part of dL/dW_hh and dL/db_hh: sum_t g_gh[t]^T h_prev[t]."""
+        def part(lo, hi):
+            flat = g_gh[lo:hi].reshape(-1, g_gh.shape[-1])
+            self.add("w_hh", lo, self.be.matmul(flat.T, h_prev[lo:hi].reshape(-1, h_prev.shape[-1])))
+            self.add("b_hh", lo, flat.sum(axis=0))
+        return part
+
+    def parts(self, g_gi, g_gh, h_prev):
+        """The three independent parts of a span's gradients, largest first."""
+        return [self.hidden_weights(g_gh, h_prev), self.input_weights(g_gi), self.input_grad(g_gi)]
 
     def result(self, bias, g_states):
         s = self.sums
@@ -223,7 +264,8 @@ class LSTMSequence(Function):
         g_gates = xp.empty((len(cells), n, 4 * hs), g_out.dtype)
         ghc = xp.empty((n, 2 * hs), g_out.dtype)
         h_prev = xp.concatenate([h0[None], out[:-1, :, :hs]])  # the h each step started from
-        grad, grads = {"h": 0, "c": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0])
+        order = time_spans(be, len(cells))[::-1]
+        grad, grads = {"h": 0, "c": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
 
         def loop(lo, hi):
             for t in reversed(range(lo, hi)):
@@ -235,11 +277,8 @@ class LSTMSequence(Function):
                 if past is not None:
                     grad["h"], grad["c"] = grad["h"] + past[:, :hs], grad["c"] + past[:, hs:]
 
-        def weights(lo, hi):  # gi and gh enter as a sum: both sides see g_gates
-            grads.input_side(lo, hi, g_gates)
-            grads.hidden_side(lo, hi, g_gates, h_prev)
-
-        pipeline(be, time_spans(be, len(cells))[::-1], loop, weights)
+        # gi and gh enter as a sum: both sides see g_gates
+        pipeline(be, order, loop, grads.parts(g_gates, g_gates, h_prev), share=True)
         if ctx.bias:
             grads.sums["b_hh"] = grads.sums["b_ih"].copy()  # one array for two parameters' grads
         zero = xp.zeros_like(h0)  # what a sequence of no steps sends back to its states
@@ -280,7 +319,8 @@ class GRUSequence(Function):
         x, w_ih, w_hh, h_prev, cells = ctx.saved
         g_gi = xp.empty(h_prev.shape[:2] + (w_hh.shape[0],), g_out.dtype)
         g_gh = xp.empty_like(g_gi)
-        grad, grads = {"h": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0])
+        order = time_spans(be, len(cells))[::-1]
+        grad, grads = {"h": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
 
         def loop(lo, hi):
             for t in reversed(range(lo, hi)):
@@ -290,11 +330,7 @@ class GRUSequence(Function):
                 if past is not None:
                     grad["h"] = grad["h"] + past
 
-        def weights(lo, hi):
-            grads.input_side(lo, hi, g_gi)
-            grads.hidden_side(lo, hi, g_gh, h_prev)
-
-        pipeline(be, time_spans(be, len(cells))[::-1], loop, weights)
+        pipeline(be, order, loop, grads.parts(g_gi, g_gh, h_prev), share=True)
         g_h0 = xp.zeros(g_out.shape[1:], g_out.dtype) if isinstance(grad["h"], int) else grad["h"]
         return grads.result(ctx.bias, (g_h0,))
 
