@@ -144,6 +144,7 @@ def conv_bwd_data_rows(gy, w, x_shape, stride, padding, chunk_bytes):
     w_rows = np.ascontiguousarray(weight_rows(w.reshape(k, -1), c, kh, kw).T, dtype=gy.dtype)  # (K, Q)
     gx = np.empty(x_shape, gy.dtype)
     hp, wp = h + 2 * ph, wd + 2 * pw
+    r = -(-kw // sw)  # passes per tap row
 
     def chunk(lo, hi):
         nb = hi - lo
@@ -154,9 +155,15 @@ def conv_bwd_data_rows(gy, w, x_shape, stride, padding, chunk_bytes):
         g6 = grows.reshape(nb, ho, wo, kh, kw, c)
         gxp = scratch("rows-gx", (nb, hp, wp, c), gy.dtype)
         gxp.fill(0)
+        sn, s_h, s_w, s_c = gxp.strides
         for i in range(kh):
-            for j in range(kw):
-                gxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += g6[:, :, :, i, j]
+            # NOTE: a patch row's taps (i, 0..kw-1) are one run of kw*C values in the NHWC
+            # image; the windows of outputs b, b + r, b + 2r … (r*sw >= kw) never overlap, so
+            # each of r passes adds whole runs (3x3 stride 2: 6 passes of 3C, not 9 of C).
+            for t in range(min(r, wo)):
+                src = g6[:, :, t::r, i].reshape(nb, ho, -1, kw * c)
+                dst = as_strided(gxp[:, i, sw * t], src.shape, (sn, sh * s_h, r * sw * s_w, s_c))
+                np.add(dst, src, out=dst)
         to_nchw(gx[lo:hi], gxp[:, ph:ph + h, pw:pw + wd])
 
     per_item = (k + 2 * kh * kw * c) * ho * wo * gy.dtype.itemsize
