@@ -48,3 +48,30 @@ __all__ = [
     "from_dlpack", "from_numpy", "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "load", "manual_seed", "models", "get_rng_state", "set_rng_state",
     "nn", "no_grad", "onnx", "optim", "profiler", "save", "serialization", "set_backend", "set_num_threads", "tensor", "train", "use_backend",
 ]
+
+# PyTorch modules and functions gpunet does not have: a script that reaches one is told what
+# to do instead, not only that the name is missing (hasattr still answers False).
+_MISSING_FROM_PYTORCH = {
+    "compile": "gpunet has no compiler behind torch.compile: call the model itself (its fused "
+               "kernels already run eagerly); to replay a whole step with no per-op host cost, "
+               "use gn.cuda.make_graphed_callables or gn.train.fit(..., capture=True)",
+    "jit": "gpunet has no TorchScript (torch.jit): run the model as Python, or write a portable "
+           "file with gn.onnx.export(model, args, f)",
+    "fx": "gpunet has no torch.fx graph tracing: gn.onnx.export(model, args, f) traces a model "
+          "into an ONNX graph",
+    "export": "gpunet has no torch.export: gn.onnx.export(model, args, f) writes a portable "
+              "ONNX file",
+    "amp": "gpunet has no automatic mixed precision (torch.amp's autocast and GradScaler): train "
+           "in float32, the default; drop the autocast block, and write loss.backward() and "
+           "optimizer.step() for scaler.scale(loss).backward() and scaler.step(optimizer)",
+    "fft": "gpunet has no torch.fft: transform t.numpy() with numpy.fft (outside autograd)",
+    "linalg": "gpunet has no torch.linalg: use gn.matmul / Tensor @ for products, or numpy.linalg "
+              "on t.numpy() (outside autograd)",
+    "sparse": "gpunet has no sparse tensors (torch.sparse): use dense tensors",
+}
+
+
+def __getattr__(name):
+    if name in _MISSING_FROM_PYTORCH:
+        raise AttributeError(f"module 'gpunet' has no attribute {name!r}: {_MISSING_FROM_PYTORCH[name]}")
+    raise AttributeError(f"module 'gpunet' has no attribute {name!r}")
