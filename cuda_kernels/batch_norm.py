@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
+import numpy as np
 from numba import cuda, int32
 
 from . import _launch, checks
@@ -24,7 +25,8 @@ from ._device import add_channel_split, block_sum, last_to_arrive, sum_splits
 
 SHARED = _launch.SHARED_SIZE
 
-BatchNormKernels = namedtuple("BatchNormKernels", "sums normalise grad_sums input_grad")
+BatchNormKernels = namedtuple("BatchNormKernels", "sums normalise grad_sums input_grad "
+                                                   "pool_normalise pool_grad_sums pool_input_grad")
 
 
 def _make_kernels(acc_t):
@@ -107,15 +109,112 @@ def _make_kernels(acc_t):
             g = acc_t(0) if relu and y[n, k, p] <= 0 else gy[n, k, p]
             gx[n, k, p] = scale * g - scale * (sums[k] / count) - slope * (x[n, k, p] - mean[k])
 
+    @_launch.cached_jit
+    def batch_norm_relu_max_pool_kernel(x, sums, squares, count, eps, weight, bias, affine, pool,
+                                        pooled, argmax, keep_argmax, mean, var, inv_std, lowest):
+        """pooled[n, k, oh, ow] = the max over its window of relu(batch_norm(x)); argmax = h * W + w
+        of the first maximum (a NaN takes over), or -1 where it is <= 0 (no gradient passes)."""
+        N, K, H, W = x.shape
+        PH, PW = pooled.shape[2], pooled.shape[3]
+        for i in range(cuda.grid(1), max(pooled.size, K), cuda.gridsize(1)):
+            if i < K:
+                mean[i] = sums[i] / count
+                var[i] = squares[i] / count
+                inv_std[i] = acc_t(1) / math.sqrt(squares[i] / count + eps)
+            if i >= pooled.size:
+                continue
+            plane = i // (PH * PW)
+            r = i - plane * (PH * PW)
+            oh = r // PW
+            ow = r - oh * PW
+            n = plane // K
+            k = plane - n * K
+            m = sums[k] / count
+            a = acc_t(1) / math.sqrt(squares[k] / count + eps)
+            if affine:
+                a *= weight[k]
+            best = lowest
+            idx = -1
+            for dh in range(pool):
+                h = oh * pool + dh
+                for dw in range(pool):
+                    w = ow * pool + dw
+                    v = (x[n, k, h, w] - m) * a + (bias[k] if affine else acc_t(0))
+                    if v <= 0:
+                        v = acc_t(0)
+                    if idx < 0 or v > best or v != v:
+                        best = v
+                        idx = h * W + w
+            pooled[n, k, oh, ow] = best
+            if keep_argmax:
+                argmax[n, k, oh, ow] = -1 if best <= 0 else idx
+
+    @_launch.cached_jit
+    def batch_norm_pool_grad_sums_kernel(gp, argmax, x, mean, per, partial, tickets, out):
+        """out[k] = sum of gp[:, k] where a window's winner passed the ReLU, out[K + k] = the sum
+        of gp * (x - mean[k]) at those winners (x (N, K, H*W), gp and argmax (N, K, PH*PW))."""
+        sm = cuda.shared.array(SHARED, dtype=acc_t)
+        last = cuda.shared.array(1, dtype=int32)
+        N, K, P = gp.shape
+        t, nt, s = cuda.threadIdx.x, cuda.blockDim.x, cuda.blockIdx.y
+        splits = cuda.gridDim.y
+        for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
+            acc_g = acc_t(0)
+            acc_gd = acc_t(0)
+            for n in range(s * per, min(N, s * per + per)):
+                for p in range(t, P, nt):
+                    j = argmax[n, k, p]
+                    if j >= 0:
+                        acc_g += gp[n, k, p]
+                        acc_gd += gp[n, k, p] * (x[n, k, j] - mean[k])
+            sm[t] = acc_g
+            acc_g = block_sum(sm, t, nt)
+            sm[t] = acc_gd
+            acc_gd = block_sum(sm, t, nt)
+            if t == 0:
+                partial[s, k] = acc_g
+                partial[s, K + k] = acc_gd
+            if last_to_arrive(tickets, k, splits, last, t):
+                if t == 0:
+                    out[k] = sum_splits(partial, k, splits, acc_t(0))
+                    out[K + k] = sum_splits(partial, K + k, splits, acc_t(0))
+                    tickets[k] = 0
+                cuda.syncthreads()
+
+    @_launch.cached_jit
+    def batch_norm_pool_input_grad_kernel(gp, argmax, pool, x, mean, inv_std, sums, count, weight,
+                                          affine, gx):
+        """gx of batch norm where gy is gp at each window's winner (argmax), 0 elsewhere."""
+        N, K, H, W = x.shape
+        PH, PW = gp.shape[2], gp.shape[3]
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            plane = i // (H * W)
+            r = i - plane * (H * W)
+            h = r // W
+            w = r - h * W
+            n = plane // K
+            k = plane - n * K
+            oh = h // pool
+            ow = w // pool
+            g = acc_t(0)
+            if oh < PH and ow < PW and argmax[n, k, oh, ow] == r:
+                g = gp[n, k, oh, ow]
+            rs = inv_std[k]
+            scale = weight[k] * rs if affine else rs
+            slope = scale * rs * (sums[K + k] * rs / count)
+            gx[n, k, h, w] = scale * g - scale * (sums[k] / count) - slope * (x[n, k, h, w] - mean[k])
+
     return BatchNormKernels(batch_norm_sums_kernel, batch_norm_normalise_kernel,
-                            batch_norm_grad_sums_kernel, batch_norm_input_grad_kernel)
+                            batch_norm_grad_sums_kernel, batch_norm_input_grad_kernel,
+                            batch_norm_relu_max_pool_kernel, batch_norm_pool_grad_sums_kernel,
+                            batch_norm_pool_input_grad_kernel)
 
 
 _cache: dict = {}
 
 
 def kernels(dtype):
-    """The four batch-norm kernels specialised for float32 or float64."""
+    """The batch-norm kernels specialised for float32 or float64."""
     return _launch.specialised(_cache, _make_kernels, dtype)
 
 
@@ -129,20 +228,15 @@ def _reduction_launch(x3):
     return (_launch.blocks_for(c, 1), _launch.splits_for(n)[0]), _launch.reduce_threads(s)
 
 
-def batch_norm_fwd(x, weight, bias, eps, relu=False):
-    """``(y, mean, var, inv_std)`` in four launches (numpy_kernels.batch_norm has the contract).
-
-    Example:
-        >>> y, mean, var, inv_std = batch_norm_fwd(xp.ones((4, 3, 2, 2)), None, None, 1e-5)  # doctest: +SKIP
-    """
-    x3 = _as_ncs(x)
+def _channel_sums(x3, weight, bias):
+    """``(sums, squares, count, w, b)``: per channel of (N, C, S) ``x3`` the sum and the centred
+    sum of squares (two passes), the count, and the affine arrays (a dummy where None)."""
     n, c, s = x3.shape
-    xp, dt = _launch.xp, x.dtype
+    xp, dt = _launch.xp, x3.dtype
     k = kernels(dt)
     count = _launch.scalar(n * s, dt)
-    affine = weight is not None
     dummy = x3.reshape(-1)[:1]
-    w = _launch.contiguous(weight) if affine else dummy
+    w = _launch.contiguous(weight) if weight is not None else dummy
     b = _launch.contiguous(bias) if bias is not None else dummy
     sums, squares = xp.empty((c,), dt), xp.empty((c,), dt)
     grid, threads = _reduction_launch(x3)
@@ -151,6 +245,20 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
     for centre, centred, out in ((squares, False, sums), (sums, True, squares)):
         _, per, partial, tickets = checks.split_reduction(n, c, dt, c)
         _launch.launch(k.sums, grid, threads, x3, centre, count, centred, per, partial, tickets, out)
+    return sums, squares, count, w, b
+
+
+def batch_norm_fwd(x, weight, bias, eps, relu=False):
+    """``(y, mean, var, inv_std)`` in four launches (numpy_kernels.batch_norm has the contract).
+
+    Example:
+        >>> y, mean, var, inv_std = batch_norm_fwd(xp.ones((4, 3, 2, 2)), None, None, 1e-5)  # doctest: +SKIP
+    """
+    x3 = _as_ncs(x)
+    xp, dt, c = _launch.xp, x.dtype, x3.shape[1]
+    k = kernels(dt)
+    sums, squares, count, w, b = _channel_sums(x3, weight, bias)
+    affine = weight is not None
     y = xp.empty_like(x3)
     mean, var, inv_std = xp.empty((c,), dt), xp.empty((c,), dt), xp.empty((c,), dt)
     _launch.launch(k.normalise, _launch.blocks_for(max(x3.size, c)), _launch.TPB, x3, sums, squares,
@@ -184,3 +292,55 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
     _launch.launch(k.input_grad, _launch.blocks_for(x3.size), _launch.TPB, g3, x3, mean, inv_std,
                    sums, _launch.scalar(n * s, dt), w, affine, y3, relu, gx)
     return gx.reshape(gy.shape), gweight, gbias
+
+
+def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True):
+    """``(pooled, mean, var, inv_std, saved)`` of ``max_pool2d(relu(batch_norm(x)), pool)``:
+    the two sums launches, then one kernel that normalises, rectifies and pools each window
+    (the full-size output is never written).
+
+    Example:
+        >>> p, mean, var, inv_std, saved = batch_norm_relu_max_pool_fwd(x, w, b, 1e-5)  # doctest: +SKIP
+    """
+    x = _launch.contiguous(x)
+    n, c, h, w_ = x.shape
+    xp, dt = _launch.xp, x.dtype
+    k = kernels(dt)
+    sums, squares, count, w, b = _channel_sums(x.reshape(n, c, h * w_), weight, bias)
+    pooled = xp.empty((n, c, h // pool, w_ // pool), dt)
+    argmax = xp.empty(pooled.shape if keep_argmax else (1, 1, 1, 1), np.int32)
+    mean, var, inv_std = xp.empty((c,), dt), xp.empty((c,), dt), xp.empty((c,), dt)
+    _launch.launch(k.pool_normalise, _launch.blocks_for(max(pooled.size, c)), _launch.TPB, x, sums,
+                   squares, count, _launch.scalar(eps, dt), w, b, weight is not None, int(pool),
+                   pooled, argmax, bool(keep_argmax), mean, var, inv_std,
+                   _launch.scalar(-np.inf, dt))
+    return pooled, mean, var, inv_std, (x, argmax, pool)
+
+
+def batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std, weight, need_input=True):
+    """``(gx or None, gweight, gbias)`` of :func:`batch_norm_relu_max_pool_fwd` in two launches
+    (one without ``need_input``): the sums over the windows' winners, then the input gradient.
+
+    Example:
+        >>> gx, gw, gb = batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std, w)  # doctest: +SKIP
+    """
+    x, argmax, pool = saved
+    gp = _launch.contiguous(gp)
+    n, c, h, w_ = x.shape
+    xp, dt = _launch.xp, x.dtype
+    k = kernels(dt)
+    sums = xp.empty((2 * c,), dt)
+    p3 = gp.reshape(n, c, -1)
+    grid, threads = _reduction_launch(p3)
+    _, per, partial, tickets = checks.split_reduction(n, 2 * c, dt, c)
+    _launch.launch(k.pool_grad_sums, grid, threads, p3, argmax.reshape(n, c, -1),
+                   x.reshape(n, c, h * w_), mean, per, partial, tickets, sums)
+    gbias, gweight = sums[:c], sums[c:] * inv_std
+    if not need_input:
+        return None, gweight, gbias
+    affine = weight is not None
+    wt = _launch.contiguous(weight) if affine else x.reshape(-1)[:1]
+    gx = xp.empty_like(x)
+    _launch.launch(k.pool_input_grad, _launch.blocks_for(x.size), _launch.TPB, gp, argmax, int(pool),
+                   x, mean, inv_std, sums, _launch.scalar(n * h * w_, dt), wt, affine, gx)
+    return gx, gweight, gbias

@@ -22,8 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._parallel import MIN_CHUNK_BYTES, chunk_for, parallel_for, per_channel, scratch
+from .pooling import _pool_2x2_into, _route_2x2, max_pool2d_bwd, max_pool2d_fwd
 
 CHUNK_BYTES = 1 << 21  # per chunk: x, and one temporary of its size, stay in the L2 cache
+POOL_STEP = lambda n: max(1, (n + 1) // 2)  # two chunks: the 2x2 max is worth a second thread
 
 
 def _as_ncs(a):
@@ -54,34 +56,51 @@ def _over_chunks(n, per_item_bytes, body):
     return step
 
 
-def batch_norm_fwd(x, weight, bias, eps, relu=False):
-    """``(y, mean, var, inv_std)``: x (N, C, ...) normalised per channel with the batch mean
-    and biased variance ``var``, times ``weight`` plus ``bias`` ((C,) each, or None), then
-    max(., 0) when ``relu`` (a following ReLU, in the same pass)."""
-    x3 = _as_ncs(x)
+def _statistics(x3, weight, bias, eps):
+    """``(mean, var, inv_std, a, b, step)`` of (N, C, S) ``x3``: the batch statistics, the
+    per-channel ``a``, ``b`` of ``y = x * a + b`` (dtype of x) and the chunk size used."""
     n, c, s = x3.shape
-    row_mean = np.empty((n, c), x.dtype)
-    row_m2 = np.empty((n, c), x.dtype)
+    if s == 1:  # (N, C): the same values in whole-array float64 passes (64 x 120: 44 -> 14 us)
+        d64 = x3[:, :, 0].astype(np.float64)
+        mean64 = d64.mean(axis=0)
+        d64 -= mean64
+        return _affine(mean64, np.einsum("nc,nc->c", d64, d64) / n, weight, bias, eps, x3.dtype, n)
+    row_mean = np.empty((n, c), x3.dtype)
+    row_m2 = np.empty((n, c), x3.dtype)
 
     def moments(lo, hi):
         # NOTE: each (image, channel) row's mean and centred sum of squares, combined below
         # by Chan et al.'s formula: exact two-pass accuracy from one read of the chunk.
         np.einsum("ncs->nc", x3[lo:hi], out=row_mean[lo:hi])
         row_mean[lo:hi] *= 1 / s
-        d = scratch("bn-centred", (hi - lo, c, s), x.dtype)
+        d = scratch("bn-centred", (hi - lo, c, s), x3.dtype)
         np.subtract(x3[lo:hi], row_mean[lo:hi, :, None], out=d)
         _row_dots(d, d, row_m2[lo:hi])
 
-    step = _over_chunks(n, 2 * s * c * x.itemsize, moments)
+    step = _over_chunks(n, 2 * s * c * x3.itemsize, moments)
     rm = row_mean.astype(np.float64)
     mean64 = rm.mean(axis=0)
     var = (row_m2.sum(axis=0, dtype=np.float64) + s * ((rm - mean64) ** 2).sum(axis=0)) / (n * s)
-    mean = mean64.astype(x.dtype)
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    return _affine(mean64, var, weight, bias, eps, x3.dtype, step)
+
+
+def _affine(mean64, var, weight, bias, eps, dtype, step):
+    mean = mean64.astype(dtype)
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(dtype)
     a = inv_std if weight is None else weight * inv_std
     b = -mean * a if bias is None else bias - mean * a
+    return mean, var.astype(dtype), inv_std, a.astype(dtype, copy=False), b.astype(dtype, copy=False), step
+
+
+def batch_norm_fwd(x, weight, bias, eps, relu=False):
+    """``(y, mean, var, inv_std)``: x (N, C, ...) normalised per channel with the batch mean
+    and biased variance ``var``, times ``weight`` plus ``bias`` ((C,) each, or None), then
+    max(., 0) when ``relu`` (a following ReLU, in the same pass)."""
+    x3 = _as_ncs(x)
+    n, c, s = x3.shape
+    mean, var, inv_std, a, b, step = _statistics(x3, weight, bias, eps)
     y = np.empty_like(x3)
-    a, b = per_channel(a.astype(x.dtype, copy=False), s), per_channel(b.astype(x.dtype, copy=False), s)
+    a, b = per_channel(a, s), per_channel(b, s)
 
     def normalise(lo, hi):
         np.multiply(x3[lo:hi], a, out=y[lo:hi])
@@ -90,7 +109,19 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
             np.maximum(y[lo:hi], 0, out=y[lo:hi])
 
     parallel_for(n, step, normalise)
-    return y.reshape(x.shape), mean, var.astype(x.dtype), inv_std
+    return y.reshape(x.shape), mean, var, inv_std
+
+
+def _grad_coefficients(s_gy, s_gyd, inv_std, weight, count, dtype):
+    """``(gweight, gbias, (scale, slope, shift))`` from the float64 per-channel sums of gy and of
+    gy * (x - mean): gx = scale * gy + slope * (x - mean) + shift."""
+    gbias = s_gy.astype(dtype)
+    gweight = (s_gyd * inv_std).astype(dtype)  # sum(gy * xhat)
+    scale = inv_std if weight is None else weight * inv_std
+    shift = (-scale * (s_gy / count)).astype(dtype)
+    # the coefficient of (x - mean): -scale * inv_std * mean(gy * xhat)
+    slope = (-scale * inv_std * (s_gyd * inv_std / count)).astype(dtype)
+    return gweight, gbias, (scale.astype(dtype, copy=False), slope, shift)
 
 
 def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
@@ -108,11 +139,23 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
             return g3[lo:hi]
         g = scratch("bn-masked", (hi - lo, c, s), gy.dtype)
         mask = scratch("bn-mask", (hi - lo, c, s), np.bool_)
-        np.less_equal(y3[lo:hi], 0, out=mask)  # as relu_bwd: a NaN output passes gy
-        np.logical_not(mask, out=mask)
+        np.not_equal(y3[lo:hi], 0, out=mask)  # y is a ReLU's output: as relu_bwd, NaN passes gy
         np.multiply(g3[lo:hi], mask, out=g)
         return g
 
+    if s == 1:  # (N, C): whole-array passes (the chunked ones cost 3x as much at 64 x 120)
+        g = upstream(0, n)[:, :, 0]
+        d = x3[:, :, 0] - mean.astype(x.dtype, copy=False)
+        s_gy, s_gyd = g.sum(axis=0, dtype=np.float64), (g * d).sum(axis=0, dtype=np.float64)
+        gweight, gbias, coefficients = _grad_coefficients(s_gy, s_gyd, inv_std, weight, count, gy.dtype)
+        if not need_input:
+            return None, gweight, gbias
+        scale, slope, shift = coefficients
+        d *= slope
+        gx = g * scale
+        gx += d
+        gx += shift
+        return gx.reshape(gy.shape), gweight, gbias
     row_g = np.empty((n, c), gy.dtype)
     row_gd = np.empty((n, c), gy.dtype)
     mean_cs = per_channel(mean.astype(x.dtype, copy=False), s)
@@ -126,16 +169,11 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
 
     step = _over_chunks(n, 3 * item, sums)
     s_gy, s_gyd = row_g.sum(axis=0, dtype=np.float64), row_gd.sum(axis=0, dtype=np.float64)
-    gbias = s_gy.astype(gy.dtype)
-    gweight = (s_gyd * inv_std).astype(gy.dtype)  # sum(gy * xhat)
+    gweight, gbias, coefficients = _grad_coefficients(s_gy, s_gyd, inv_std, weight, count, gy.dtype)
     if not need_input:
         return None, gweight, gbias
-    scale = inv_std if weight is None else weight * inv_std
-    shift = (-scale * (s_gy / count)).astype(gy.dtype)
-    # the coefficient of (x - mean): -scale * inv_std * mean(gy * xhat)
-    slope = (-scale * inv_std * (s_gyd * inv_std / count)).astype(gy.dtype)
     gx = np.empty_like(g3)
-    scale, slope, shift = (per_channel(v.astype(gy.dtype, copy=False), s) for v in (scale, slope, shift))
+    scale, slope, shift = (per_channel(v, s) for v in coefficients)
 
     def input_grad(lo, hi):
         g = upstream(lo, hi)
@@ -148,3 +186,95 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
 
     parallel_for(n, step, input_grad)
     return gx.reshape(gy.shape), gweight, gbias
+
+
+# --- batch norm -> ReLU -> max pool, fused: the pool works on x, the normalisation on the pooled --
+def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True):
+    """``(pooled, mean, var, inv_std, saved)``: ``max_pool2d(relu(batch_norm(x)), pool)`` with
+    the batch's statistics (``pool``-square windows, stride ``pool``) and what
+    :func:`batch_norm_relu_max_pool_bwd` needs.
+
+    For 2x2 pools of even-sized planes the pool runs on x itself and only the pooled quarter is
+    normalised: ``y = x * a + b`` per channel is monotone in x, increasing where ``a >= 0``, so
+    the max of ``relu(y)`` over a window is ``relu`` of y at the window's max of ``x`` (of
+    ``-x`` where ``a < 0``), the same float value bit for bit.
+
+    Example:
+        >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+        >>> pooled = batch_norm_relu_max_pool_fwd(x, None, None, 1e-5)[0]   # windows' max: 5 7 13 15
+        >>> pooled.astype(np.float64).round(3).tolist()                   # (max - 7.5) / 4.61, >= 0
+        [[[[0.0, 0.0], [1.193, 1.627]]]]
+    """
+    n, c, h, w = x.shape
+    if pool != 2 or h % 2 or w % 2:
+        y, mean, var, inv_std = batch_norm_fwd(x, weight, bias, eps, relu=True)
+        pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax)
+        return pooled, mean, var, inv_std, ("separate", x, y, argmax, pool)
+    x3 = _as_ncs(x)
+    mean, var, inv_std, a, b, step = _statistics(x3, weight, bias, eps)
+    sign = np.where(a < 0, -1, 1).astype(x.dtype)
+    flip = per_channel(sign, h * w) if (a < 0).any() else None
+    winners = np.empty((n, c, h // 2, w // 2), x.dtype)  # x (times sign) at each window's max
+    right_won = np.empty((n, c, h, w // 2), np.bool_) if keep_argmax else None
+    bottom_won = np.empty(winners.shape, np.bool_) if keep_argmax else None
+
+    def pool_chunk(lo, hi):
+        src = x[lo:hi]
+        if flip is not None:
+            src = scratch("bnp-signed", (hi - lo, c, h, w), x.dtype)
+            np.multiply(x3[lo:hi], flip, out=src.reshape(hi - lo, c, h * w))
+        bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep_argmax else ()
+        _pool_2x2_into(src, winners[lo:hi], *bits)
+
+    parallel_for(n, POOL_STEP(n), pool_chunk)
+    # NOTE: |a| * (sign * x) == a * x exactly (IEEE products are sign-symmetric).  Where two
+    # different x of a window round to the same y, the larger x wins here and the first one
+    # unfused: the same value, and a gradient at a tie either way.
+    s4 = (h // 2) * (w // 2)
+    w3 = winners.reshape(n, c, s4)
+    pooled = np.multiply(w3, per_channel(np.abs(a), s4))
+    pooled += per_channel(b, s4)
+    np.maximum(pooled, 0, out=pooled)
+    saved = ("fused", x, (right_won, bottom_won), winners, pooled, sign)
+    return pooled.reshape(winners.shape), mean, var, inv_std, saved
+
+
+def batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std, weight, need_input=True):
+    """``(gx, gweight, gbias)`` of :func:`batch_norm_relu_max_pool_fwd` (gx None unless
+    ``need_input``).  The ReLU's mask and the two per-channel sums work on the pooled size:
+    the routed gradient is zero off the winners, so its sums are the pooled ones."""
+    if saved[0] == "separate":
+        _, x, y, argmax, pool = saved
+        gy = max_pool2d_bwd(gp, argmax, y.shape, (pool, pool), (pool, pool), (0, 0))
+        return batch_norm_bwd(gy, x, mean, inv_std, weight, need_input, y)
+    _, x, (right_won, bottom_won), winners, pooled, sign = saved
+    n, c, h, w = x.shape
+    s, s4 = h * w, winners[0, 0].size
+    keep = np.not_equal(pooled, 0)  # pooled is a ReLU's output: as relu_bwd, NaN passes
+    g = np.multiply(gp.reshape(n, c, s4), keep)
+    d = np.multiply(winners.reshape(n, c, s4), per_channel(sign, s4))  # x at the winners
+    d -= per_channel(mean, s4)
+    row_gd = np.empty((n, c), gp.dtype)
+    _row_dots(g, d, row_gd)
+    s_gy = g.sum(axis=2).sum(axis=0, dtype=np.float64)
+    s_gyd = row_gd.sum(axis=0, dtype=np.float64)
+    gweight, gbias, (scale, slope, shift) = _grad_coefficients(s_gy, s_gyd, inv_std, weight,
+                                                               n * s, gp.dtype)
+    if not need_input:
+        return None, gweight, gbias
+    shift, slope = per_channel(shift, s), per_channel(slope, s)
+    g *= per_channel(scale, s4)
+    g = g.reshape(winners.shape)
+    gx = np.empty_like(x)
+    x3, gx3, mean_cs = _as_ncs(x), _as_ncs(gx), per_channel(mean.astype(x.dtype, copy=False), s)
+
+    def input_grad(lo, hi):
+        _route_2x2(g[lo:hi], right_won[lo:hi], bottom_won[lo:hi], gx[lo:hi])
+        dc = scratch("bn-centred", (hi - lo, c, s), x.dtype)
+        np.subtract(x3[lo:hi], mean_cs, out=dc)
+        dc *= slope
+        dc += shift
+        gx3[lo:hi] += dc
+
+    parallel_for(n, chunk_for(3 * s * c * x.itemsize, n, CHUNK_BYTES), input_grad)
+    return gx, gweight, gbias

@@ -280,8 +280,7 @@ def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
     def chunk(lo, hi):
         masked = scratch("crp-g", (hi - lo, k, ho, wo), gp.dtype)
         keep = scratch("crp-keep", masked.shape, np.bool_)
-        np.less_equal(pooled[lo:hi], 0, out=keep)  # as relu_bwd: only y <= 0 stops (NaN passes)
-        np.logical_not(keep, out=keep)
+        np.not_equal(pooled[lo:hi], 0, out=keep)  # pooled is a ReLU's output: as relu_bwd
         np.multiply(gp[lo:hi], keep, out=masked)
         if need_bias:
             sums[lo:hi] = masked.reshape(hi - lo, k, -1).sum(axis=2)

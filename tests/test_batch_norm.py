@@ -148,3 +148,63 @@ def test_batch_norm_then_relu_in_sequential_equals_the_two_ops_bit_for_bit(backe
         results.append([y.numpy(), t.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy()])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+@st.composite
+def batch_norm_pool_case(draw, size):
+    pool = draw(st.integers(1, 3))
+    n, c = draw(st.integers(2, size["n"])), draw(st.integers(1, size["c"]))
+    h, w = (draw(st.integers(pool, pool + size["hw"])) for _ in range(2))
+    return (n, c, h, w), pool, draw(st.booleans()), draw(st.integers(0, 2 ** 16))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cuda"])
+def test_batch_norm_relu_max_pool_matches_pytorch_over_its_geometry(backend):
+    """The fused BatchNorm2d -> ReLU -> MaxPool2d (weights of either sign: the NumPy kernel
+    pools -x where the scale is negative) against PyTorch's three ops."""
+    @_settings(backend)
+    @given(batch_norm_pool_case(SIZES[backend]))
+    def check(case):
+        shape, pool, affine, seed = case
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal(shape) * 2 + 1
+        w, b = (rng.standard_normal(shape[1]), rng.standard_normal(shape[1])) if affine else (None, None)
+        _compare(backend,
+                 lambda *a: F.batch_norm(a[0], None, None, *a[1:], training=True, _pool=pool),
+                 lambda *a: TF.max_pool2d(TF.relu(TF.batch_norm(a[0], None, None, *a[1:], training=True)), pool),
+                 [x, w, b], seed)
+
+    check()
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 8, 6), (4, 2, 5, 7)], ids=["fused", "odd"])
+def test_batch_norm_relu_max_pool_in_sequential_equals_the_three_ops(backend, shape):
+    """nn.Sequential runs BatchNorm2d, ReLU, MaxPool2d(2) as one primitive in training: the
+    values and running statistics of the three ops (bit for bit on NumPy), the gradients up to
+    float32 summation order; in eval it runs the ops in turn."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(np.float32)
+    gp = rng.standard_normal(shape[:2] + (shape[2] // 2, shape[3] // 2)).astype(np.float32)
+    weight = np.linspace(-1, 1.5, shape[1]).astype(np.float32)  # one channel flips the pool
+    results = []
+    for fused in (True, False):
+        bn = nn.BatchNorm2d(shape[1])
+        bn.weight.data.copy_(gn.tensor(weight))
+        t = gn.tensor(x, requires_grad=True)
+        with gn.profiler.profile() as prof:
+            y = (nn.Sequential(bn, nn.ReLU(), nn.MaxPool2d(2))(t) if fused
+                 else nn.MaxPool2d(2)(nn.ReLU()(bn(t))))
+        assert (f"{gn.get_backend().name}.batch_norm_relu_max_pool_fwd" in prof.rows) == fused
+        (y * gn.tensor(gp)).sum().backward()
+        results.append([y.numpy(), bn.running_mean.numpy(), bn.running_var.numpy(),
+                        t.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy()])
+        bn.eval()
+        results[-1].append(nn.Sequential(bn, nn.ReLU(), nn.MaxPool2d(2))(gn.tensor(x)).numpy())
+    (y_f, *rest_f), (y_u, *rest_u) = results
+    same = (np.testing.assert_array_equal if gn.get_backend().name == "numpy"
+            else lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6))
+    same(y_f, y_u)
+    for got, want in zip(rest_f[:2] + rest_f[5:], rest_u[:2] + rest_u[5:]):
+        same(got, want)
+    for got, want in zip(rest_f[2:5], rest_u[2:5]):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)

@@ -193,3 +193,30 @@ def test_conv_relu_max_pool_passes_nan_and_blocks_the_relu_as_the_numpy_twin(dty
     g_n, gb_n = NP.conv2d_relu_max_pool_bwd(gp, s_n)
     np.testing.assert_array_equal(host(g_c).reshape(-1), np.asarray(g_n).reshape(-1))
     np.testing.assert_array_equal(host(gb_c), gb_n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw, pool", [((4, 6), 2), ((5, 7), 2), ((6, 6), 3)],
+                         ids=["fused", "odd", "pool3"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_relu_max_pool(rng, dtype, hw, pool, affine):
+    x = rng.standard_normal((3, 2) + hw).astype(dtype)
+    # channel 1's weight is negative: the NumPy twin pools -x there
+    w = np.array([1.3, -0.7], dtype) if affine else None
+    b = np.array([-0.8, -1.2], dtype) if affine else None
+    dev = (lambda a: None if a is None else CU.asarray(a))
+    out_c = CU.batch_norm_relu_max_pool_fwd(CU.asarray(x), dev(w), dev(b), 1e-5, pool)
+    out_n = NP.batch_norm_relu_max_pool_fwd(x, w, b, 1e-5, pool)
+    for got, want in zip(out_c[:4], out_n[:4]):
+        close(got, want, dtype)
+    if affine:
+        assert (out_n[0] == 0).any() and (out_n[0] > 0).any()  # the ReLU both stops and passes
+    gp = rng.standard_normal(out_n[0].shape).astype(dtype)
+    for need_input in (True, False):
+        got = CU.batch_norm_relu_max_pool_bwd(CU.asarray(gp), out_c[4], out_c[1], out_c[3], dev(w),
+                                              need_input)
+        want = NP.batch_norm_relu_max_pool_bwd(gp, out_n[4], out_n[1], out_n[3], w, need_input)
+        assert (got[0] is None) == (want[0] is None) == (not need_input)
+        for g, e in zip(got, want):
+            if e is not None:
+                close(g, e, dtype)

@@ -46,7 +46,7 @@ FAMILIES: dict[str, dict[str, str]] = {
     },
     "activation": {
         "relu_fwd": "max(x, 0)",
-        "relu_bwd": "gy where the forward output y > 0, else 0",
+        "relu_bwd": "gy where the forward output y (>= 0 or NaN) is not 0, else 0",
         "leaky_relu_fwd": "x where x > 0, else negative_slope * x",
         "leaky_relu_bwd": "gy where the forward input x > 0, else negative_slope * gy",
         "bias_relu_fwd": "in place on a C-contiguous (M, F) y: add bias (F,) or None, then max(., 0) "
@@ -89,6 +89,12 @@ FAMILIES: dict[str, dict[str, str]] = {
         "batch_norm_bwd": "(gx or None unless need_input, gweight, gbias) of batch_norm_fwd from gy, "
                           "x and its mean, inv_std; with y (the fused ReLU's output) gy masked "
                           "where y <= 0 first",
+        "batch_norm_relu_max_pool_fwd": "max_pool2d(relu(batch_norm_fwd(x, weight, bias, eps)), "
+                                        "pool) with pool-square windows, stride pool; keep_argmax "
+                                        "-> (pooled, mean, var, inv_std, saved)",
+        "batch_norm_relu_max_pool_bwd": "(gx or None unless need_input, gweight, gbias) of "
+                                        "batch_norm_relu_max_pool_fwd from gp, saved, mean, "
+                                        "inv_std, weight",
     },
     "recurrent": {
         "lstm_cell_fwd": "one LSTM step from gate pre-activations gi, gh (N, 4H; gates i, f, g, o) "

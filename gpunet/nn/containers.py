@@ -19,7 +19,7 @@ class Sequential(Module):
 
     A ``Linear``, ``Conv2d`` or ``BatchNorm`` directly followed by a ``ReLU`` runs as one
     fused op (``F.linear_relu`` / ``F.conv2d_relu`` / the batch norm's ReLU pass), and a plain
-    ``Conv2d``, ``ReLU``, ``MaxPool2d(k)`` as ``F.conv2d_relu_max_pool2d``: the same values,
+    ``Conv2d`` (or a ``BatchNorm2d``), ``ReLU``, ``MaxPool2d(k)`` as one op: the same values,
     fewer passes over memory.
 
     Example:
@@ -42,7 +42,7 @@ class Sequential(Module):
         i = 0
         while i < len(mods):
             pool = _fusable_pool(mods[i:i + 3])
-            if pool:  # conv, ReLU and a plain max pool as one op
+            if pool:  # conv or batch norm, ReLU and a plain max pool as one op
                 x = mods[i].forward_relu_max_pool(x, pool)
                 i += 3
             elif i + 1 < len(mods) and _fusable(mods[i], mods[i + 1]):
@@ -82,14 +82,17 @@ def _fusable(layer, nxt):
 
 
 def _fusable_pool(mods):
-    """The pool size when ``mods`` are Conv2d (no groups or dilation), ReLU and MaxPool2d(k)
-    with stride k, no padding and floor mode, else 0."""
+    """The pool size when ``mods`` are Conv2d (no groups or dilation) or BatchNorm2d, then ReLU
+    and MaxPool2d(k) with stride k, no padding and floor mode, else 0."""
     from .layers import Conv2d, MaxPool2d
+    from .normalization import BatchNorm2d
 
-    if len(mods) < 3 or not _fusable(mods[0], mods[1]) or type(mods[0]) is not Conv2d:
+    if len(mods) < 3 or not _fusable(mods[0], mods[1]) or type(mods[0]) not in (Conv2d, BatchNorm2d):
         return 0
-    conv, pool = mods[0], mods[2]
-    if type(pool) is not MaxPool2d or conv.groups != 1 or tuple(conv.dilation) != (1, 1):
+    layer, pool = mods[0], mods[2]
+    if type(pool) is not MaxPool2d:
+        return 0
+    if type(layer) is Conv2d and (layer.groups != 1 or tuple(layer.dilation) != (1, 1)):
         return 0
     from .. import functional as F
 

@@ -87,7 +87,16 @@ class _BatchNorm(Module):
             return F.relu(self(x))
         return self._normalise(x, relu=True)
 
-    def _normalise(self, x, relu):
+    def forward_relu_max_pool(self, x, pool):
+        """``max_pool2d(relu(self(x)), pool)`` as one op (what ``nn.Sequential`` calls for
+        BatchNorm2d, ReLU, MaxPool2d(pool)) where the batch's statistics are used and the
+        planes are at least ``pool`` square; otherwise the ops in turn."""
+        if ((not self.training and self.track_running_stats) or not isinstance(x, Tensor)
+                or x.ndim != 4 or min(x.shape[2:]) < pool):
+            return F.max_pool2d(self.forward_relu(x), pool)
+        return self._normalise(x, relu=True, pool=pool)
+
+    def _normalise(self, x, relu, pool=0):
         self._check_input(x)
         use_batch = self.training or not self.track_running_stats
         factor = self.momentum
@@ -97,7 +106,7 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(self.num_batches_tracked.item())
         stats = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
         return F.batch_norm(x, *stats, self.weight, self.bias, training=use_batch,
-                            momentum=factor, eps=self.eps, _relu=relu)
+                            momentum=factor, eps=self.eps, _relu=relu, _pool=pool)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function
+from ..function import Function, is_grad_enabled
 from ..tensor import Tensor
 from .._arg_checks import _tensor
 
@@ -41,6 +41,34 @@ class BatchNorm(Function):
             return (gx,)
         return (gx, gweight if ctx.needs_input_grad[1] else None,
                 gbias if ctx.needs_input_grad[2] else None)
+
+
+class BatchNormReLUMaxPool(Function):
+    """``max_pool2d(relu(batch_norm(x)), pool)`` with the batch's statistics (x (N, C, H, W),
+    ``pool``-square windows with stride ``pool``): the values of the three ops, and their
+    gradients up to summation order (the NumPy backend pools x itself and normalises only the
+    pooled quarter; the ReLU's mask and the statistics' sums work at the pooled size)."""
+
+    @staticmethod
+    def forward(ctx, x, *affine, eps=1e-5, running=None, pool=2):
+        weight, bias = affine if affine else (None, None)
+        grads = is_grad_enabled() and any(ctx.needs_input_grad)
+        pooled, mean, var, inv_std, saved = ctx.backend.batch_norm_relu_max_pool_fwd(
+            x, weight, bias, eps, pool, grads)
+        update_running(running, mean, var, x.size // x.shape[1])
+        ctx.affine = bool(affine)
+        ctx.save_for_backward(mean, inv_std, weight, saved)
+        return pooled
+
+    @staticmethod
+    def backward(ctx, gp):
+        mean, inv_std, weight, saved = ctx.saved
+        need = ctx.needs_input_grad
+        gx, gweight, gbias = ctx.backend.batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std,
+                                                                      weight, need[0])
+        if not ctx.affine:
+            return (gx,)
+        return gx, (gweight if need[1] else None), (gbias if need[2] else None)
 
 
 def scale_shift(xhat, affine):
@@ -95,7 +123,7 @@ def batch_norm_backward(ctx, gy, sum_over_ranks=None):
 
 # --- the functions users call (gpunet.functional re-exports them) ---------------
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, *, _relu=False):
+               momentum=0.1, eps=1e-5, *, _relu=False, _pool=0):
     """Batch normalisation over x (N, C, ...) per channel, as PyTorch's ``F.batch_norm``.
 
     Training: normalise with the batch mean and biased variance, and (when running stats
@@ -127,6 +155,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         running = None
         if training and running_mean is not None:
             running = (running_mean._data, running_var._data, momentum)
+        if _pool:  # nn.Sequential's BatchNorm2d, ReLU, MaxPool2d(_pool), as one op
+            return BatchNormReLUMaxPool.apply(x, *affine, eps=eps, running=running, pool=_pool)
         return BatchNorm.apply(x, *affine, eps=eps, running=running, relu=_relu)
     shape = _channel_shape(x)
     scale = ((running_var + eps) ** -0.5).reshape(shape)
