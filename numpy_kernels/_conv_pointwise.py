@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import activation
 from ._parallel import chunk_for, parallel_for, per_channel, scratch
 
 CHUNK_BYTES = 1 << 22
@@ -62,7 +63,7 @@ def pointwise_fwd(x, w, b, stride, keep, relu=False):
         if bias is not None:
             yc += bias
         if relu:
-            np.maximum(yc, 0, out=yc)
+            activation.relu_into(yc, yc)
 
     parallel_for(n, chunk_for((c + k) * ho * wo * x.dtype.itemsize, n, CHUNK_BYTES), chunk)
     return y, saved

@@ -14,6 +14,35 @@ import numpy as np
 from ._parallel import chunk_for, parallel_for, scratch
 
 
+ZERO_ROW = 1 << 14
+_zero_rows: dict = {}
+
+
+def relu_into(src, out):
+    """``out[...] = max(src, 0)`` (NaN propagates; ``out`` may be ``src``).
+
+    NumPy 2.4's ``maximum`` against a scalar runs 3x slower than against a row of zeros
+    broadcast down the array (1M float32, one thread: 321 against 97 us), so C-contiguous
+    arrays of a row or more are viewed as rows of ``ZERO_ROW`` and compared with a cached row.
+
+    Example:
+        >>> relu_into(np.array([-1.0, 0.5, np.nan]), np.empty(3)).tolist()
+        [0.0, 0.5, nan]
+    """
+    n = src.size
+    if n < ZERO_ROW or not (src.flags.c_contiguous and out.flags.c_contiguous) or src.dtype != out.dtype:
+        return np.maximum(src, 0, out=out)
+    zero = _zero_rows.get(src.dtype)
+    if zero is None:
+        zero = _zero_rows.setdefault(src.dtype, np.zeros(ZERO_ROW, src.dtype))
+    whole = n - n % ZERO_ROW
+    s, o = src.reshape(-1), out.reshape(-1)
+    np.maximum(s[:whole].reshape(-1, ZERO_ROW), zero, out=o[:whole].reshape(-1, ZERO_ROW))
+    if whole < n:
+        np.maximum(s[whole:], 0, out=o[whole:])
+    return out
+
+
 def _per_thread(size):
     return chunk_for(12, size, 1 << 40)  # one chunk per thread (12 bytes read+written per item)
 
@@ -24,9 +53,7 @@ def relu_fwd(x):
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     xf, yf = x.reshape(-1), y.reshape(-1)
-    zero = x.dtype.type(0)
-    parallel_for(xf.size, _per_thread(xf.size),
-                 lambda lo, hi: np.maximum(xf[lo:hi], zero, out=yf[lo:hi]))
+    parallel_for(xf.size, _per_thread(xf.size), lambda lo, hi: relu_into(xf[lo:hi], yf[lo:hi]))
     return y
 
 
@@ -86,7 +113,7 @@ def bias_relu_fwd(y, bias, relu):
     if bias is not None:
         y += bias
     if relu:
-        np.maximum(y, y.dtype.type(0), out=y)
+        relu_into(y, y)
     return y
 
 

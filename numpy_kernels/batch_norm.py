@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._parallel import MIN_CHUNK_BYTES, chunk_for, parallel_for, per_channel, scratch
+from .activation import relu_into
 from .pooling import _pool_2x2_into, _route_2x2, max_pool2d_bwd, max_pool2d_fwd
 
 CHUNK_BYTES = 1 << 21  # per chunk: x, and one temporary of its size, stay in the L2 cache
@@ -106,7 +107,7 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
         np.multiply(x3[lo:hi], a, out=y[lo:hi])
         y[lo:hi] += b
         if relu:
-            np.maximum(y[lo:hi], 0, out=y[lo:hi])
+            relu_into(y[lo:hi], y[lo:hi])
 
     parallel_for(n, step, normalise)
     return y.reshape(x.shape), mean, var, inv_std
@@ -234,7 +235,7 @@ def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True)
     w3 = winners.reshape(n, c, s4)
     pooled = np.multiply(w3, per_channel(np.abs(a), s4))
     pooled += per_channel(b, s4)
-    np.maximum(pooled, 0, out=pooled)
+    relu_into(pooled, pooled)
     saved = ("fused", x, (right_won, bottom_won), winners, pooled, sign)
     return pooled.reshape(winners.shape), mean, var, inv_std, saved
 

@@ -157,7 +157,7 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
         if bias is not None:
             yc += bias
         if relu:
-            np.maximum(yc, 0, out=yc)
+            activation.relu_into(yc, yc)
         if then is not None:
             then(lo, hi, yc)
 
@@ -189,7 +189,7 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     """
     if _grouped_or_dilated(dilation, groups):
         y, cols = _general_fwd(x, w, b, stride, padding, keep_cols, dilation, groups)
-        return (np.maximum(y, 0, out=y) if relu else y), cols
+        return (activation.relu_into(y, y) if relu else y), cols
     if _conv_pointwise.applies(w.shape, padding):
         return _conv_pointwise.pointwise_fwd(x, w, b, stride, keep_cols, relu)
     n, k = x.shape[0], w.shape[0]

@@ -17,7 +17,7 @@ import numpy as np
 
 from kernel_geometry import int_geometry, out_hw
 
-from . import _conv_pointwise, conv
+from . import _conv_pointwise, activation, conv
 from ._parallel import chunk_for, parallel_for, scratch
 from .conv import padded, windows
 
@@ -235,7 +235,7 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
     # NOTE: max commutes with the ReLU (both monotone), so the ReLU runs on the pooled values,
     # a quarter of the conv output; the winners are found before it, which only changes
     # windows whose maximum is <= 0, and their gradient is masked to 0 anyway.
-    np.maximum(pooled, 0, out=pooled)
+    activation.relu_into(pooled, pooled)
     return pooled, cols, ("fused", (right_won, bottom_won), pooled, None)
 
 
