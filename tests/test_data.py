@@ -314,3 +314,13 @@ def test_pin_memory_stages_through_the_backends_pinned_copy(monkeypatch):
     assert staged == [(4, 3), (4,)] and y.tolist() == [0, 1, 2, 3]
     next(iter(DataLoader(_dataset(6), batch_size=4, backend=be)))
     assert len(staged) == 2  # only with pin_memory=True
+
+
+def test_iter_of_a_loader_is_an_iterator_with_len_as_in_torch():
+    torch = pytest.importorskip("torch")
+    ours = iter(DataLoader(TensorDataset(gn.zeros(10, 2)), batch_size=4))
+    theirs = iter(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(10, 2)), batch_size=4))
+    assert len(ours) == len(theirs) == 3 and iter(ours) is ours
+    assert [b[0].shape[0] for b in ours] == [b[0].shape[0] for b in theirs] == [4, 4, 2]
+    with pytest.raises(StopIteration):
+        next(ours)

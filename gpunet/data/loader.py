@@ -154,6 +154,9 @@ class DataLoader:
         return len(self._index_sampler)
 
     def __iter__(self):
+        return _DataLoaderIter(self)
+
+    def _batches(self):
         self.epoch += 1
         be = backends.resolve(self.backend)
         builtin = self.collate_fn in (default_collate, default_convert)
@@ -260,3 +263,19 @@ def _plain(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+class _DataLoaderIter:
+    """What ``iter(loader)`` returns, as in torch: an iterator with ``len`` (the loader's)."""
+
+    def __init__(self, loader):
+        self._loader, self._batches = loader, loader._batches()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._batches)
+
+    def __len__(self):
+        return len(self._loader)
