@@ -1,6 +1,7 @@
 """Capture and replay (issue 24) on the NumPy backend and in Numba's simulator: a training step
 captured once and replayed N times leaves the weights of N eager steps, bit for bit, for
-LeNet-5 (SGD with momentum; Adam with a cosine schedule and dropout), an LSTM and the DQN
+LeNet-5 (SGD with momentum; Adam with a cosine schedule and dropout; with BatchNorm, whose
+running statistics replay too), an LSTM and the DQN
 example's update; a checkpoint taken between replays resumes exactly (refusals: next file)."""
 import copy
 import importlib.util
@@ -41,7 +42,7 @@ def _train(build, batches, captured, loss_fn=F.cross_entropy, warmup=1):
             sched and sched.step()
     else:
         losses = _replay_all(step, opt, sched, rest)
-    return losses, [p.numpy().copy() for p in model.parameters()]
+    return losses, [v.numpy().copy() for v in model.state_dict().values()]  # buffers too
 
 
 def _step_of(model, opt, loss_fn=F.cross_entropy):
@@ -76,7 +77,7 @@ def _replay_all(step, opt, sched, batches):
 def _assert_same(eager, replayed):
     assert replayed[0] == eager[0], "losses differ"
     for i, (a, b) in enumerate(zip(eager[1], replayed[1])):
-        assert np.array_equal(a, b), f"parameter {i} differs by {np.abs(a - b).max()}"
+        assert np.array_equal(a, b), f"state_dict entry {i} differs by {np.abs(a - b).max()}"
 
 
 def _lenet_sgd():
@@ -90,7 +91,13 @@ def _lenet_adam_cosine():
     return model, opt, optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
 
 
-@pytest.mark.parametrize("build", [_lenet_sgd, _lenet_adam_cosine], ids=["sgd-momentum", "adam-cosine"])
+def _lenet_batch_norm_sgd():  # gpunet train's model: its running statistics are replayed too
+    model = models.lenet5(batch_norm=True)
+    return model, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), None
+
+
+@pytest.mark.parametrize("build", [_lenet_sgd, _lenet_adam_cosine, _lenet_batch_norm_sgd],
+                         ids=["sgd-momentum", "adam-cosine", "batch-norm"])
 def test_lenet_replays_equal_eager_steps(build):
     batches = _digits(16, 7)
     _assert_same(_train(build, batches, False), _train(build, batches, True))
@@ -98,9 +105,10 @@ def test_lenet_replays_equal_eager_steps(build):
 
 def _tiny_convnet(kind):
     def build():
-        model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        norm = [nn.BatchNorm2d(2)] if kind == "batch-norm" else []  # BatchNorm, ReLU, pool: one op
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), *norm, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                               nn.Dropout(0.5), nn.Linear(18, 3))
-        if kind == "sgd":
+        if kind in ("sgd", "batch-norm"):
             opt = optim.SGD(model.parameters(), lr=gn.tensor(0.1), momentum=0.9)
         else:
             opt = optim.Adam(model.parameters(), lr=gn.tensor(0.01), capturable=True)
@@ -108,7 +116,7 @@ def _tiny_convnet(kind):
     return build
 
 
-@pytest.mark.parametrize("kind", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", ["sgd", "adam", "batch-norm"])
 def test_convnet_replays_equal_eager_steps_on_both_backends(backend, kind):
     """The simulator's kernels are captured like NumPy's (tiny shapes: it runs each thread)."""
     build = _tiny_convnet(kind)
@@ -251,18 +259,18 @@ def test_pytorch_whole_network_recipe_runs_as_written():
     assert static_loss.item() < before  # the replays trained on the static batch
 
 
-def _fit_history(capture, backend):
+def _fit_history(capture, backend, batch_norm=False):
     from gpunet.data import DataLoader, TensorDataset
 
     gn.manual_seed(0)
     if backend == "numpy":
         (x, y), (xv, yv) = gn.datasets.digits()
         x, y, xv, yv, batch = x[:300], y[:300], xv[:100], yv[:100], 64
-        model = models.lenet5(dropout=0.2)
+        model = models.lenet5(dropout=0.2, batch_norm=batch_norm)
     else:  # the simulator runs every thread in Python: a tiny convnet on 8x8 images
         x, y = np.concatenate([a for a, _ in TINY]), np.concatenate([b for _, b in TINY])
         xv, yv, batch = x[:4], y[:4], 4
-        model = _tiny_convnet("sgd")()[0]
+        model = _tiny_convnet("batch-norm" if batch_norm else "sgd")()[0]
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sched = optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
     history = gn.train.fit(model, nn.CrossEntropyLoss(), opt,
@@ -272,9 +280,11 @@ def _fit_history(capture, backend):
     return {k: getattr(history, k) for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr")}
 
 
-def test_fit_with_capture_gives_the_eager_history(backend):
-    """Including the last, smaller batch of each epoch, which runs eagerly beside the graph."""
-    assert _fit_history(True, backend) == _fit_history(False, backend)
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["lenet", "lenet-batch-norm"])
+def test_fit_with_capture_gives_the_eager_history(backend, batch_norm):
+    """Including the last, smaller batch of each epoch, which runs eagerly beside the graph
+    (with BatchNorm, gpunet train's model: its running statistics feed the validation)."""
+    assert _fit_history(True, backend, batch_norm) == _fit_history(False, backend, batch_norm)
 
 
 def test_a_region_on_another_backend_than_the_current_one_is_captured():

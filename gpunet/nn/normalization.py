@@ -101,7 +101,8 @@ class _BatchNorm(Module):
         use_batch = self.training or not self.track_running_stats
         factor = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked._data += 1
+            count = self.num_batches_tracked._data
+            count += 1  # in place: a CUDA-graph capture replays the add on this buffer
             if factor is None:  # cumulative moving average: needs the count on the host
                 factor = 1.0 / float(self.num_batches_tracked.item())
         stats = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)

@@ -71,7 +71,8 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input(x)
         factor, running = self.momentum, None
         if self.track_running_stats:
-            self.num_batches_tracked._data += 1
+            count = self.num_batches_tracked._data
+            count += 1  # in place: a CUDA-graph capture replays the add on this buffer
             if factor is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
             running = (self.running_mean._data, self.running_var._data, factor)
