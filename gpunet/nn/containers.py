@@ -41,7 +41,7 @@ class Sequential(Module):
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
-            pool = _fusable_pool(mods[i:i + 3])
+            pool = _fusable_pool(mods, i)
             if pool:  # conv or batch norm, ReLU and a plain max pool as one op
                 x = mods[i].forward_relu_max_pool(x, pool)
                 i += 3
@@ -71,28 +71,38 @@ class Sequential(Module):
         return self
 
 
+_types: dict = {}  # the layer classes, imported on first use (layers and normalization import us)
+
+
+def _layer_types():
+    if not _types:
+        from .layers import Conv2d, Linear, MaxPool2d, ReLU
+        from .normalization import BatchNorm1d, BatchNorm2d
+
+        _types.update(relu=ReLU, pool=MaxPool2d, conv=Conv2d, bn2d=BatchNorm2d,
+                      with_relu=(Linear, Conv2d, BatchNorm1d, BatchNorm2d))
+    return _types
+
+
 def _fusable(layer, nxt):
     """A Linear, Conv2d or BatchNorm followed by a ReLU runs fused, unless ``summary()`` is
     watching each module's output (the values are the same either way)."""
-    from .layers import Conv2d, Linear, ReLU
-    from .normalization import BatchNorm1d, BatchNorm2d
-
-    return (type(nxt) is ReLU and type(layer) in (Linear, Conv2d, BatchNorm1d, BatchNorm2d)
-            and not _module._hooks)
+    t = _layer_types()
+    return type(nxt) is t["relu"] and type(layer) in t["with_relu"] and not _module._hooks
 
 
-def _fusable_pool(mods):
-    """The pool size when ``mods`` are Conv2d (no groups or dilation) or BatchNorm2d, then ReLU
-    and MaxPool2d(k) with stride k, no padding and floor mode, else 0."""
-    from .layers import Conv2d, MaxPool2d
-    from .normalization import BatchNorm2d
-
-    if len(mods) < 3 or not _fusable(mods[0], mods[1]) or type(mods[0]) not in (Conv2d, BatchNorm2d):
+def _fusable_pool(mods, i):
+    """The pool size when ``mods[i:i + 3]`` are Conv2d (no groups or dilation) or BatchNorm2d,
+    then ReLU and MaxPool2d(k) with stride k, no padding and floor mode, else 0 (the cheap
+    type tests first: this runs at every position of every forward)."""
+    t = _layer_types()
+    if i + 2 >= len(mods) or type(mods[i + 2]) is not t["pool"] or not _fusable(mods[i], mods[i + 1]):
         return 0
-    layer, pool = mods[0], mods[2]
-    if type(pool) is not MaxPool2d:
-        return 0
-    if type(layer) is Conv2d and (layer.groups != 1 or tuple(layer.dilation) != (1, 1)):
+    layer, pool = mods[i], mods[i + 2]
+    if type(layer) is t["conv"]:
+        if layer.groups != 1 or tuple(layer.dilation) != (1, 1):
+            return 0
+    elif type(layer) is not t["bn2d"]:
         return 0
     from .. import functional as F
 
