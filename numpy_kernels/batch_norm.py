@@ -266,7 +266,7 @@ def batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std, weight, need_input=Tr
     shift, slope = per_channel(shift, s), per_channel(slope, s)
     g *= per_channel(scale, s4)
     g = g.reshape(winners.shape)
-    gx = np.empty_like(x)
+    gx = np.empty(x.shape, x.dtype)  # C-contiguous: gx3 below must be a view of it
     x3, gx3, mean_cs = _as_ncs(x), _as_ncs(gx), per_channel(mean.astype(x.dtype, copy=False), s)
 
     def input_grad(lo, hi):

@@ -208,3 +208,20 @@ def test_batch_norm_relu_max_pool_in_sequential_equals_the_three_ops(backend, sh
         same(got, want)
     for got, want in zip(rest_f[2:5], rest_u[2:5]):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+def test_batch_norm_relu_max_pool_of_a_non_contiguous_input(backend):
+    """A permuted view (not the conv output it usually is) gives the contiguous input's results."""
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((4, 6, 3, 8)).astype(np.float32)
+    gp = rng.standard_normal((3, 4, 3, 4)).astype(np.float32)
+    results = []
+    for x in (base.transpose(2, 0, 1, 3), np.ascontiguousarray(base.transpose(2, 0, 1, 3))):
+        bn = nn.BatchNorm2d(4)
+        t = gn.tensor(x, requires_grad=True) if x.flags.c_contiguous else gn.tensor(base, requires_grad=True)
+        y = nn.Sequential(bn, nn.ReLU(), nn.MaxPool2d(2))(t if x.flags.c_contiguous else t.permute(2, 0, 1, 3))
+        (y * gn.tensor(gp)).sum().backward()
+        g = t.grad.numpy() if x.flags.c_contiguous else t.grad.numpy().transpose(2, 0, 1, 3)
+        results.append([y.numpy(), g, bn.weight.grad.numpy()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
