@@ -95,6 +95,27 @@ def add_channel_split(sm, last, acc, partial, tickets, out, k, t, nt, zero):
 
 
 @cuda.jit(device=True, inline=True)
+def add_channel_split_pair(sm, last, acc_a, acc_b, partial, tickets, out, k, kk, t, nt, zero):
+    """:func:`add_channel_split` for two sums of channel k at once: out[k] and out[kk + k]
+    (kk = the channel count), through partial[s, k] and partial[s, kk + k]."""
+    s = cuda.blockIdx.y
+    splits = cuda.gridDim.y
+    sm[t] = acc_a
+    acc_a = block_sum(sm, t, nt)
+    sm[t] = acc_b
+    acc_b = block_sum(sm, t, nt)
+    if t == 0:
+        partial[s, k] = acc_a
+        partial[s, kk + k] = acc_b
+    if last_to_arrive(tickets, k, splits, last, t):
+        if t == 0:
+            out[k] = sum_splits(partial, k, splits, zero)
+            out[kk + k] = sum_splits(partial, kk + k, splits, zero)
+            tickets[k] = 0
+        cuda.syncthreads()
+
+
+@cuda.jit(device=True, inline=True)
 def sum_splits(partial, col, splits, zero):
     """partial[0..splits, col] added in order by the last block of a split reduction, read
     through L2 (an atomic add of 0, which changes no value): other SMs wrote them."""

@@ -21,7 +21,7 @@ import numpy as np
 from numba import cuda, int32
 
 from . import _launch, checks
-from ._device import add_channel_split, block_sum, last_to_arrive, sum_splits
+from ._device import add_channel_split, add_channel_split_pair
 
 SHARED = _launch.SHARED_SIZE
 
@@ -72,7 +72,6 @@ def _make_kernels(acc_t):
         last = cuda.shared.array(1, dtype=int32)
         N, K, P = x.shape
         t, nt, s = cuda.threadIdx.x, cuda.blockDim.x, cuda.blockIdx.y
-        splits = cuda.gridDim.y
         for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
             acc_g = acc_t(0)
             acc_gd = acc_t(0)
@@ -81,19 +80,8 @@ def _make_kernels(acc_t):
                     g = acc_t(0) if relu and y[n, k, p] <= 0 else gy[n, k, p]
                     acc_g += g
                     acc_gd += g * (x[n, k, p] - mean[k])
-            sm[t] = acc_g
-            acc_g = block_sum(sm, t, nt)
-            sm[t] = acc_gd
-            acc_gd = block_sum(sm, t, nt)
-            if t == 0:
-                partial[s, k] = acc_g
-                partial[s, K + k] = acc_gd
-            if last_to_arrive(tickets, k, splits, last, t):
-                if t == 0:
-                    out[k] = sum_splits(partial, k, splits, acc_t(0))
-                    out[K + k] = sum_splits(partial, K + k, splits, acc_t(0))
-                    tickets[k] = 0
-                cuda.syncthreads()
+            add_channel_split_pair(sm, last, acc_g, acc_gd, partial, tickets, out, k, K, t, nt,
+                                   acc_t(0))
 
     @_launch.cached_jit
     def batch_norm_input_grad_kernel(gy, x, mean, inv_std, sums, count, weight, affine, y, relu,
@@ -157,7 +145,6 @@ def _make_kernels(acc_t):
         last = cuda.shared.array(1, dtype=int32)
         N, K, P = gp.shape
         t, nt, s = cuda.threadIdx.x, cuda.blockDim.x, cuda.blockIdx.y
-        splits = cuda.gridDim.y
         for k in range(cuda.blockIdx.x, K, cuda.gridDim.x):
             acc_g = acc_t(0)
             acc_gd = acc_t(0)
@@ -167,19 +154,8 @@ def _make_kernels(acc_t):
                     if j >= 0:
                         acc_g += gp[n, k, p]
                         acc_gd += gp[n, k, p] * (x[n, k, j] - mean[k])
-            sm[t] = acc_g
-            acc_g = block_sum(sm, t, nt)
-            sm[t] = acc_gd
-            acc_gd = block_sum(sm, t, nt)
-            if t == 0:
-                partial[s, k] = acc_g
-                partial[s, K + k] = acc_gd
-            if last_to_arrive(tickets, k, splits, last, t):
-                if t == 0:
-                    out[k] = sum_splits(partial, k, splits, acc_t(0))
-                    out[K + k] = sum_splits(partial, K + k, splits, acc_t(0))
-                    tickets[k] = 0
-                cuda.syncthreads()
+            add_channel_split_pair(sm, last, acc_g, acc_gd, partial, tickets, out, k, K, t, nt,
+                                   acc_t(0))
 
     @_launch.cached_jit
     def batch_norm_pool_input_grad_kernel(gp, argmax, pool, x, mean, inv_std, sums, count, weight,

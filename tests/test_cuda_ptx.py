@@ -26,8 +26,8 @@ SCRIPT = textwrap.dedent("""
     except Exception as exc:
         print("NO_NVVM", type(exc).__name__, exc)
         sys.exit(0)
-    from cuda_kernels import (_launch, activation, checks, conv, embedding, layer_norm, optim, pooling,
-                              random, recurrent, softmax_ce)
+    from cuda_kernels import (_launch, activation, batch_norm, checks, conv, embedding, layer_norm, optim,
+                              pooling, random, recurrent, softmax_ce)
     assert not _launch.SIMULATOR
 
     def A(dt, nd):
@@ -39,7 +39,20 @@ SCRIPT = textwrap.dedent("""
         uniform, normal = random.kernels(dt)
         ln_fwd, ln_bwd, ln_param = layer_norm.kernels(dt)
         lstm_fwd, lstm_bwd, gru_fwd, gru_bwd = recurrent.kernels(dt)
+        bn = batch_norm.kernels(dt)
+        tickets = A(np.int32, 1)
         for k, sig in [
+            (bn.sums, (A(dt, 3), A(dt, 1), f, b, i, A(dt, 2), tickets, A(dt, 1))),
+            (bn.normalise, (A(dt, 3), A(dt, 1), A(dt, 1), f, f, A(dt, 1), A(dt, 1), b, b, A(dt, 3))
+             + (A(dt, 1),) * 3),
+            (bn.grad_sums, (A(dt, 3), A(dt, 3), A(dt, 1), A(dt, 3), b, i, A(dt, 2), tickets, A(dt, 1))),
+            (bn.input_grad, (A(dt, 3), A(dt, 3)) + (A(dt, 1),) * 3 + (f, A(dt, 1), b, A(dt, 3), b, A(dt, 3))),
+            (bn.pool_normalise, (A(dt, 4), A(dt, 1), A(dt, 1), f, f, A(dt, 1), A(dt, 1), b, i, A(dt, 4),
+                                 A(np.int32, 4), b) + (A(dt, 1),) * 3 + (f,)),
+            (bn.pool_grad_sums, (A(dt, 3), A(np.int32, 3), A(dt, 3), A(dt, 1), i, A(dt, 2), tickets,
+                                 A(dt, 1))),
+            (bn.pool_input_grad, (A(dt, 4), A(np.int32, 4), i, A(dt, 4)) + (A(dt, 1),) * 3
+             + (f, A(dt, 1), b, A(dt, 4))),
             (activation.relu_fwd_kernel, (A(dt, 1), A(dt, 1))),
             (activation.relu_bwd_kernel, (A(dt, 1), A(dt, 1), A(dt, 1), f)),
             (activation.leaky_relu_fwd_kernel, (A(dt, 1), A(dt, 1), f)),
@@ -103,4 +116,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 70, proc.stdout
+    assert proc.stdout.count("OK ") == 84, proc.stdout
