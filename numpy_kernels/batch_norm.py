@@ -98,8 +98,13 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
     and biased variance ``var``, times ``weight`` plus ``bias`` ((C,) each, or None), then
     max(., 0) when ``relu`` (a following ReLU, in the same pass)."""
     x3 = _as_ncs(x)
-    n, c, s = x3.shape
     mean, var, inv_std, a, b, step = _statistics(x3, weight, bias, eps)
+    return _normalise(x3, a, b, step, relu).reshape(x.shape), mean, var, inv_std
+
+
+def _normalise(x3, a, b, step, relu):
+    """``x * a + b`` per channel of (N, C, S) ``x3`` (then max(., 0) when ``relu``), in chunks."""
+    n, c, s = x3.shape
     y = np.empty_like(x3)
     a, b = per_channel(a, s), per_channel(b, s)
 
@@ -110,7 +115,7 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
             relu_into(y[lo:hi], y[lo:hi])
 
     parallel_for(n, step, normalise)
-    return y.reshape(x.shape), mean, var, inv_std
+    return y
 
 
 def _grad_coefficients(s_gy, s_gyd, inv_std, weight, count, dtype):
@@ -195,8 +200,8 @@ def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True)
     the batch's statistics (``pool``-square windows, stride ``pool``) and what
     :func:`batch_norm_relu_max_pool_bwd` needs.
 
-    For 2x2 pools of even-sized planes the pool runs on x itself and only the pooled quarter is
-    normalised: ``y = x * a + b`` per channel is monotone in x, increasing where ``a >= 0``, so
+    For 2x2 pools of even-sized planes (and scales and biases :func:`_pools_like_y` accepts)
+    the pool runs on x itself and only the pooled quarter is normalised: ``y = x * a + b`` per channel is monotone in x, increasing where ``a >= 0``, so
     the max of ``relu(y)`` over a window is ``relu`` of y at the window's max of ``x`` (of
     ``-x`` where ``a < 0``), the same float value bit for bit.
 
@@ -207,12 +212,12 @@ def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True)
         [[[[0.0, 0.0], [1.193, 1.627]]]]
     """
     n, c, h, w = x.shape
-    if pool != 2 or h % 2 or w % 2:
-        y, mean, var, inv_std = batch_norm_fwd(x, weight, bias, eps, relu=True)
-        pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax)
-        return pooled, mean, var, inv_std, ("separate", x, y, argmax, pool)
     x3 = _as_ncs(x)
     mean, var, inv_std, a, b, step = _statistics(x3, weight, bias, eps)
+    if pool != 2 or h % 2 or w % 2 or not _pools_like_y(a, b, var):
+        y = _normalise(x3, a, b, step, relu=True).reshape(x.shape)
+        pooled, argmax = max_pool2d_fwd(y, (pool, pool), (pool, pool), (0, 0), keep_argmax)
+        return pooled, mean, var, inv_std, ("separate", x, y, argmax, pool)
     sign = np.where(a < 0, -1, 1).astype(x.dtype)
     flip = per_channel(sign, h * w) if (a < 0).any() else None
     winners = np.empty((n, c, h // 2, w // 2), x.dtype)  # x (times sign) at each window's max
@@ -229,15 +234,27 @@ def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True)
 
     parallel_for(n, POOL_STEP(n), pool_chunk)
     # NOTE: |a| * (sign * x) == a * x exactly (IEEE products are sign-symmetric).  Where two
-    # different x of a window round to the same y, the larger x wins here and the first one
-    # unfused: the same value, and a gradient at a tie either way.
+    # different x of a window still round to the same y (rare: _pools_like_y), the larger x
+    # wins here and the first one unfused: the same value, and a gradient at a tie either way.
     s4 = (h // 2) * (w // 2)
     w3 = winners.reshape(n, c, s4)
     pooled = np.multiply(w3, per_channel(np.abs(a), s4))
     pooled += per_channel(b, s4)
     relu_into(pooled, pooled)
-    saved = ("fused", x, (right_won, bottom_won), winners, pooled, sign)
+    # the ReLU's mask now: the caller may change the output in place before the backward
+    passed = np.not_equal(pooled, 0) if keep_argmax else None  # as relu_bwd: NaN passes
+    saved = ("fused", x, (right_won, bottom_won), winners, passed, sign)
     return pooled.reshape(winners.shape), mean, var, inv_std, saved
+
+
+def _pools_like_y(a, b, var):
+    """True when the window's max of x (of -x where a < 0) is the element unfused pooling of
+    y = x * a + b picks, but for rare rounding ties: every channel's a is finite and nonzero,
+    b finite, and |b| at most 2^10 times the spread |a| * std of y.  A zero scale makes y
+    constant (PyTorch's pool then takes each window's first element), and a bias far beyond
+    the spread rounds distinct x to equal y: those channels pool y, unfused."""
+    spread = np.abs(a) * np.sqrt(var)
+    return bool(np.all(np.isfinite(a) & np.isfinite(b) & (a != 0) & (np.abs(b) <= 1024 * spread)))
 
 
 def batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std, weight, need_input=True):
@@ -248,11 +265,10 @@ def batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std, weight, need_input=Tr
         _, x, y, argmax, pool = saved
         gy = max_pool2d_bwd(gp, argmax, y.shape, (pool, pool), (pool, pool), (0, 0))
         return batch_norm_bwd(gy, x, mean, inv_std, weight, need_input, y)
-    _, x, (right_won, bottom_won), winners, pooled, sign = saved
+    _, x, (right_won, bottom_won), winners, passed, sign = saved
     n, c, h, w = x.shape
     s, s4 = h * w, winners[0, 0].size
-    keep = np.not_equal(pooled, 0)  # pooled is a ReLU's output: as relu_bwd, NaN passes
-    g = np.multiply(gp.reshape(n, c, s4), keep)
+    g = np.multiply(gp.reshape(n, c, s4), passed.reshape(n, c, s4))
     d = np.multiply(winners.reshape(n, c, s4), per_channel(sign, s4))  # x at the winners
     d -= per_channel(mean, s4)
     row_gd = np.empty((n, c), gp.dtype)

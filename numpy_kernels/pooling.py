@@ -236,7 +236,9 @@ def conv2d_relu_max_pool_fwd(x, w, b, stride, padding, pool, keep_cols=True, kee
     # a quarter of the conv output; the winners are found before it, which only changes
     # windows whose maximum is <= 0, and their gradient is masked to 0 anyway.
     activation.relu_into(pooled, pooled)
-    return pooled, cols, ("fused", (right_won, bottom_won), pooled, None)
+    # the ReLU's mask now: the caller may change the output in place before the backward
+    passed = np.not_equal(pooled, 0) if keep_argmax else None  # as relu_bwd: NaN passes
+    return pooled, cols, ("fused", (right_won, bottom_won), passed, None)
 
 
 def _pool_2x2_into(y, pooled, right_won=None, bottom_won=None, nan_aware=None):
@@ -272,16 +274,14 @@ def conv2d_relu_max_pool_bwd(gp, saved, need_bias=True, write_g=True):
     if how == "separate":  # first: the conv's output, second: the pool's argmax
         gy = max_pool2d_bwd(gp, second, first.shape, (pool, pool), (pool, pool), (0, 0))
         return conv.conv2d_bwd_bias_relu(gy, first, True, need_bias, write_g)
-    (right_won, bottom_won), pooled = first, second
+    (right_won, bottom_won), passed = first, second
     n, k, ho, wo = gp.shape
     g = np.empty((n, k, 2 * ho, 2 * wo), gp.dtype) if write_g else None
     sums = np.empty((n, k), gp.dtype)
 
     def chunk(lo, hi):
         masked = scratch("crp-g", (hi - lo, k, ho, wo), gp.dtype)
-        keep = scratch("crp-keep", masked.shape, np.bool_)
-        np.not_equal(pooled[lo:hi], 0, out=keep)  # pooled is a ReLU's output: as relu_bwd
-        np.multiply(gp[lo:hi], keep, out=masked)
+        np.multiply(gp[lo:hi], passed[lo:hi], out=masked)
         if need_bias:
             sums[lo:hi] = masked.reshape(hi - lo, k, -1).sum(axis=2)
         if write_g:

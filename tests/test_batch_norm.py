@@ -225,3 +225,74 @@ def test_batch_norm_relu_max_pool_of_a_non_contiguous_input(backend):
         results.append([y.numpy(), g, bn.weight.grad.numpy()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def _bn_relu_pool_pair(c, weight, bias, dtype):
+    ours = nn.BatchNorm2d(c, dtype=dtype)
+    theirs = torch.nn.BatchNorm2d(c, dtype=torch.float64 if dtype == np.float64 else torch.float32)
+    ours.weight.data.copy_(gn.tensor(weight))
+    ours.bias.data.copy_(gn.tensor(bias))
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(weight))
+        theirs.bias.copy_(torch.tensor(bias))
+    return (nn.Sequential(ours, nn.ReLU(), nn.MaxPool2d(2)),
+            torch.nn.Sequential(theirs, torch.nn.ReLU(), torch.nn.MaxPool2d(2)), ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_relu_max_pool_ties_in_y_route_as_pytorch(backend, dtype):
+    """Channels whose normalised values tie although x differs: a zero scale (y is the bias,
+    constant: PyTorch routes to each window's first element) and a constant channel; on NumPy
+    also a scale tiny against the bias, where float32 rounds a window's y to a few values (the
+    NumPy kernel then pools y as PyTorch's CPU kernel computes it, x * a + b; the cuda kernel
+    computes (x - mean) * a + bias, whose ties fall elsewhere).  The gradients are PyTorch's,
+    not those of the window's max x."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 6, 6, 4)).astype(dtype)
+    x[:, 5] = 2.0  # a constant channel
+    tiny = 1e-7 if gn.get_backend().name == "numpy" else 0.9
+    weight = np.array([0.0, -0.0, tiny, 1.3, -0.7, 1.0], dtype)
+    bias = np.array([0.5, 0.5, 1.0, 0.2, -0.3, 0.1], dtype)
+    gp = rng.standard_normal((4, 6, 3, 2)).astype(dtype)
+    seq, tseq, ours, theirs = _bn_relu_pool_pair(6, weight, bias, dtype)
+    t, tt = gn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (seq(t) * gn.tensor(gp)).sum().backward()
+    (tseq(tt) * torch.tensor(gp)).sum().backward()
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    for got, want in ((t.grad.numpy(), tt.grad.numpy()), (ours.weight.grad.numpy(), theirs.weight.grad.numpy()),
+                      (ours.bias.grad.numpy(), theirs.bias.grad.numpy())):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("first", ["batch_norm", "conv"])
+def test_fused_pools_allow_an_in_place_change_of_their_output(backend, first):
+    """PyTorch's max pool saves its input and indices, so y.add_(1) before backward is fine
+    there; the fused ops keep the ReLU's mask from the forward, not the output's values."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
+    gp = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    layer = nn.BatchNorm2d(2) if first == "batch_norm" else nn.Conv2d(2, 2, 3, padding=1)
+    grads = []
+    for fused in (True, False):
+        t = gn.tensor(x, requires_grad=True)
+        y = (nn.Sequential(layer, nn.ReLU(), nn.MaxPool2d(2))(t) if fused
+             else nn.MaxPool2d(2)(nn.ReLU()(layer(t))))
+        y.add_(1.0)
+        (y * gn.tensor(gp)).sum().backward()
+        grads.append(t.grad.numpy())
+        for p in layer.parameters():
+            grads.append(p.grad.numpy())
+            p.grad = None
+    half = len(grads) // 2
+    for got, want in zip(grads[:half], grads[half:]):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+def test_batch_norm_relu_max_pool_refuses_an_in_place_change_of_its_input(backend):
+    leaf = gn.tensor(np.random.default_rng(3).standard_normal((2, 2, 4, 4)).astype(np.float32),
+                     requires_grad=True)
+    t = leaf * 1
+    y = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2))(t)
+    t.mul_(3)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

@@ -279,3 +279,7 @@ class _DataLoaderIter:
 
     def __len__(self):
         return len(self._loader)
+
+    def close(self):
+        """Stop early: the loader's worker threads shut down now (a generator's ``close``)."""
+        self._batches.close()

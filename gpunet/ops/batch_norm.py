@@ -57,12 +57,13 @@ class BatchNormReLUMaxPool(Function):
             x, weight, bias, eps, pool, grads)
         update_running(running, mean, var, x.size // x.shape[1])
         ctx.affine = bool(affine)
-        ctx.save_for_backward(mean, inv_std, weight, saved)
+        # x at the top level too, so that an in-place change to it is caught (saved is opaque)
+        ctx.save_for_backward(x, mean, inv_std, weight, saved)
         return pooled
 
     @staticmethod
     def backward(ctx, gp):
-        mean, inv_std, weight, saved = ctx.saved
+        _, mean, inv_std, weight, saved = ctx.saved
         need = ctx.needs_input_grad
         gx, gweight, gbias = ctx.backend.batch_norm_relu_max_pool_bwd(gp, saved, mean, inv_std,
                                                                       weight, need[0])
