@@ -206,14 +206,17 @@ def _reduction_launch(x3):
 
 def _channel_sums(x3, weight, bias):
     """``(sums, squares, count, w, b)``: per channel of (N, C, S) ``x3`` the sum and the centred
-    sum of squares (two passes), the count, and the affine arrays (a dummy where None)."""
+    sum of squares (two passes), the count, and the affine arrays: both a dummy without weight
+    and bias, else the missing one as the identity (ones, zeros), as the NumPy kernels read it."""
     n, c, s = x3.shape
     xp, dt = _launch.xp, x3.dtype
     k = kernels(dt)
     count = _launch.scalar(n * s, dt)
     dummy = x3.reshape(-1)[:1]
-    w = _launch.contiguous(weight) if weight is not None else dummy
-    b = _launch.contiguous(bias) if bias is not None else dummy
+    w, b = dummy, dummy
+    if weight is not None or bias is not None:
+        w = _launch.contiguous(weight) if weight is not None else xp.ones((c,), dt)
+        b = _launch.contiguous(bias) if bias is not None else xp.zeros((c,), dt)
     sums, squares = xp.empty((c,), dt), xp.empty((c,), dt)
     grid, threads = _reduction_launch(x3)
     # (the first launch does not read its centre; distinct arrays, as the simulator copies
@@ -234,7 +237,7 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
     xp, dt, c = _launch.xp, x.dtype, x3.shape[1]
     k = kernels(dt)
     sums, squares, count, w, b = _channel_sums(x3, weight, bias)
-    affine = weight is not None
+    affine = weight is not None or bias is not None
     y = xp.empty_like(x3)
     mean, var, inv_std = xp.empty((c,), dt), xp.empty((c,), dt), xp.empty((c,), dt)
     _launch.launch(k.normalise, _launch.blocks_for(max(x3.size, c)), _launch.TPB, x3, sums, squares,
@@ -286,10 +289,10 @@ def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True)
     pooled = xp.empty((n, c, h // pool, w_ // pool), dt)
     argmax = xp.empty(pooled.shape if keep_argmax else (1, 1, 1, 1), np.int32)
     mean, var, inv_std = xp.empty((c,), dt), xp.empty((c,), dt), xp.empty((c,), dt)
+    affine = weight is not None or bias is not None
     _launch.launch(k.pool_normalise, _launch.blocks_for(max(pooled.size, c)), _launch.TPB, x, sums,
-                   squares, count, _launch.scalar(eps, dt), w, b, weight is not None, int(pool),
-                   pooled, argmax, bool(keep_argmax), mean, var, inv_std,
-                   _launch.scalar(-np.inf, dt))
+                   squares, count, _launch.scalar(eps, dt), w, b, affine, int(pool), pooled, argmax,
+                   bool(keep_argmax), mean, var, inv_std, _launch.scalar(-np.inf, dt))
     return pooled, mean, var, inv_std, (x, argmax, pool)
 
 

@@ -220,3 +220,16 @@ def test_batch_norm_relu_max_pool(rng, dtype, hw, pool, affine):
         for g, e in zip(got, want):
             if e is not None:
                 close(g, e, dtype)
+
+
+@pytest.mark.parametrize("which", ["weight", "bias"])
+def test_batch_norm_kernels_take_weight_or_bias_alone_as_numpy_does(rng, which):
+    """The missing one of the pair is the identity (ones or zeros) on both backends."""
+    x = rng.standard_normal((3, 2, 4, 4))
+    v = np.array([1.5, -0.5])
+    w, b = (v, None) if which == "weight" else (None, v)
+    dev = (lambda a: None if a is None else CU.asarray(a))
+    close(CU.batch_norm_fwd(CU.asarray(x), dev(w), dev(b), 1e-5)[0],
+          NP.batch_norm_fwd(x, w, b, 1e-5)[0], np.float64)
+    close(CU.batch_norm_relu_max_pool_fwd(CU.asarray(x), dev(w), dev(b), 1e-5)[0],
+          NP.batch_norm_relu_max_pool_fwd(x, w, b, 1e-5)[0], np.float64)
