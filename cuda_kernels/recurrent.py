@@ -1,4 +1,4 @@
-"""Recurrent cell kernels: the pointwise part of one LSTM or GRU step, each ONE kernel.
+"""Recurrent cell kernels: the pointwise part of one LSTM, GRU or Elman RNN step, each ONE kernel.
 
 One thread per (row n, hidden unit j) reads that unit's gate pre-activations from ``gi`` and
 ``gh`` (columns j, H + j, 2H + j, … in the gate order), applies the nonlinearities and writes
@@ -20,11 +20,11 @@ from numba import cuda
 from . import _launch
 
 
-CellKernels = namedtuple("CellKernels", "lstm_fwd lstm_bwd gru_fwd gru_bwd")
+CellKernels = namedtuple("CellKernels", "lstm_fwd lstm_bwd gru_fwd gru_bwd rnn_fwd rnn_bwd")
 
 
 def _make_kernels(acc_t):
-    half, one = acc_t(0.5), acc_t(1)
+    half, one, zero = acc_t(0.5), acc_t(1), acc_t(0)
 
     @cuda.jit(device=True, inline=True)
     def sigmoid(x):
@@ -99,14 +99,39 @@ def _make_kernels(acc_t):
             g_gh[n, 2 * H + j] = dc * r
             g_h_prev[n, j] = d * z
 
-    return CellKernels(lstm_cell_fwd_kernel, lstm_cell_bwd_kernel, gru_cell_fwd_kernel, gru_cell_bwd_kernel)
+    @_launch.cached_jit
+    def rnn_cell_fwd_kernel(gi, gh, relu, h):
+        N, H = h.shape
+        for idx in range(cuda.grid(1), N * H, cuda.gridsize(1)):
+            n = idx // H
+            j = idx - n * H
+            a = gi[n, j] + gh[n, j]
+            if relu:
+                h[n, j] = zero if a <= 0 else a  # NaN passes, as max(a, 0)
+            else:
+                h[n, j] = math.tanh(a)
+
+    @_launch.cached_jit
+    def rnn_cell_bwd_kernel(gh_out, h, relu, g):
+        N, H = h.shape
+        for idx in range(cuda.grid(1), N * H, cuda.gridsize(1)):
+            n = idx // H
+            j = idx - n * H
+            v = h[n, j]
+            if relu:
+                g[n, j] = zero if v == 0 else gh_out[n, j]
+            else:
+                g[n, j] = gh_out[n, j] * (one - v * v)
+
+    return CellKernels(lstm_cell_fwd_kernel, lstm_cell_bwd_kernel, gru_cell_fwd_kernel, gru_cell_bwd_kernel,
+                       rnn_cell_fwd_kernel, rnn_cell_bwd_kernel)
 
 
 _cache: dict = {}
 
 
 def kernels(dtype):
-    """The four cell kernels (lstm fwd, lstm bwd, gru fwd, gru bwd) for float32 or float64."""
+    """The cell kernels (lstm, gru and rnn, forward and backward) for float32 or float64."""
     return _launch.specialised(_cache, _make_kernels, dtype)
 
 
@@ -162,3 +187,26 @@ def gru_cell_bwd(gh_out, saved):
     _launch.launch(kernels(acts.dtype).gru_bwd, *_grid(h_prev), gh_out, acts, gh, h_prev,
                    g_gi, g_gh, g_h_prev)
     return g_gi, g_gh, g_h_prev
+
+
+def rnn_cell_fwd(gi, gh, relu=False):
+    """One Elman RNN step ``h = tanh(gi + gh)`` (ReLU with ``relu``) in one launch; returns
+    ``(h, saved)``.
+
+    Example:
+        >>> h, saved = rnn_cell_fwd(gi, gh)   # doctest: +SKIP
+    """
+    c = _launch.contiguous
+    gi, gh = c(gi), c(gh)
+    h = _launch.xp.empty_like(gi)
+    _launch.launch(kernels(gi.dtype).rnn_fwd, *_grid(h), gi, gh, bool(relu), h)
+    return h, h
+
+
+def rnn_cell_bwd(gh_out, saved, relu=False):
+    """The pre-activation's gradient of one RNN step from ``gh_out`` = dL/dh, in one launch."""
+    h = saved
+    gh_out = _launch.contiguous(gh_out)
+    g = _launch.xp.empty_like(h)
+    _launch.launch(kernels(h.dtype).rnn_bwd, *_grid(h), gh_out, h, bool(relu), g)
+    return g

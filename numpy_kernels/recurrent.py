@@ -1,4 +1,4 @@
-"""Recurrent cells on NumPy: the pointwise part of one LSTM or GRU step, forward and backward.
+"""Recurrent cells on NumPy: the pointwise part of one LSTM, GRU or Elman RNN step, forward and backward.
 
 The matrix products (x W_ih^T + b_ih, h W_hh^T + b_hh) happen outside; these take the two gate
 pre-activation arrays ``gi`` and ``gh`` and do everything else of a step in one vectorised pass,
@@ -13,6 +13,8 @@ GRU (gates r, z, n, as in PyTorch)::
     r = sigmoid(gi_r + gh_r),  z = sigmoid(gi_z + gh_z),  n = tanh(gi_n + r * gh_n)
     h = (1 - z) * n + z * h_prev
 
+Elman RNN: ``h = tanh(gi + gh)``, or ``max(gi + gh, 0)`` with ``relu``.
+
 Example:
     >>> gi, gh, c0 = np.zeros((1, 8)), np.zeros((1, 8)), np.ones((1, 2))
     >>> hc, saved = lstm_cell_fwd(gi, gh, c0)          # hc = [h | c], shape (1, 4)
@@ -22,6 +24,8 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+
+from .activation import relu_into
 
 
 def _sigmoid(x):
@@ -137,3 +141,26 @@ def gru_cell_bwd(gh_out, saved):
     g_gh = g_gi.copy()
     g_gh[:, 2 * hs:] *= r
     return g_gi, g_gh, gh_out * z
+
+
+def rnn_cell_fwd(gi, gh, relu=False):
+    """One Elman RNN step: ``h = tanh(gi + gh)`` (``max(gi + gh, 0)`` with ``relu``), (N, H).
+
+    Returns ``(h, saved)``; ``saved`` (h itself) feeds :func:`rnn_cell_bwd`.
+
+    Example:
+        >>> rnn_cell_fwd(np.array([[0.5, -1.0]]), np.array([[0.5, 0.0]]), relu=True)[0].tolist()
+        [[1.0, 0.0]]
+    """
+    a = gi + gh
+    h = relu_into(a, a) if relu else np.tanh(a, out=a)
+    return h, h
+
+
+def rnn_cell_bwd(gh_out, saved, relu=False):
+    """The pre-activation's gradient of one RNN step from ``gh_out`` = dL/dh (N, H): through
+    tanh, ``gh_out * (1 - h^2)``; through the ReLU, ``gh_out`` where h is not 0 (NaN passes)."""
+    h = saved
+    if relu:
+        return gh_out * np.not_equal(h, 0)
+    return gh_out * (1 - h * h)

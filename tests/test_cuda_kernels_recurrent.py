@@ -1,4 +1,4 @@
-"""The fused LSTM and GRU cell kernels on cuda against the NumPy ones, forward and backward.
+"""The fused LSTM, GRU and Elman RNN cell kernels on cuda against the NumPy ones, forward and backward.
 
 Without a GPU they run in Numba's CUDA simulator (conftest), one Python thread per CUDA
 thread: shapes stay tiny, and N * H > 4 blocks * 32 threads makes the grid-stride loop take
@@ -54,6 +54,21 @@ def test_gru_cell_kernels_match_numpy(dtype, n, hs):
     assert_close([h, *saved], [want_h, *want_saved], dtype)
     got = CU.gru_cell_bwd(CU.asarray(gy), saved)
     assert_close(got, NP.gru_cell_bwd(gy, want_saved), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, hs", [(1, 1), (3, 7), (5, 29)])
+@pytest.mark.parametrize("relu", [False, True], ids=["tanh", "relu"])
+def test_rnn_cell_kernels_match_numpy(dtype, n, hs, relu):
+    rng = np.random.default_rng(n * 100 + hs)
+    gi, gh = (rng.standard_normal((n, hs)).astype(dtype) * 2 for _ in range(2))
+    gi[0, 0], gh[0, 0] = 0.5, -0.5  # a pre-activation of exactly 0: the ReLU passes no gradient
+    gy = rng.standard_normal((n, hs)).astype(dtype)
+    (h, saved), (want_h, want_saved) = both("rnn_cell_fwd", gi, gh, relu)
+    assert_close([h], [want_h], dtype)
+    if relu:
+        assert (want_h == 0).any() and (want_h > 0).any() or n * hs == 1
+    assert_close([CU.rnn_cell_bwd(CU.asarray(gy), saved, relu)], [NP.rnn_cell_bwd(gy, want_saved, relu)], dtype)
 
 
 def test_cell_kernels_take_non_contiguous_gates():

@@ -38,7 +38,7 @@ SCRIPT = textwrap.dedent("""
         fwd, bwd = softmax_ce.kernels(dt)
         uniform, normal = random.kernels(dt)
         ln_fwd, ln_bwd, ln_param = layer_norm.kernels(dt)
-        lstm_fwd, lstm_bwd, gru_fwd, gru_bwd = recurrent.kernels(dt)
+        lstm_fwd, lstm_bwd, gru_fwd, gru_bwd, rnn_fwd, rnn_bwd = recurrent.kernels(dt)
         bn = batch_norm.kernels(dt)
         tickets = A(np.int32, 1)
         for k, sig in [
@@ -72,6 +72,8 @@ SCRIPT = textwrap.dedent("""
             (lstm_bwd, (A(dt, 2),) * 6),
             (gru_fwd, (A(dt, 2),) * 5),
             (gru_bwd, (A(dt, 2),) * 7),
+            (rnn_fwd, (A(dt, 2), A(dt, 2), b, A(dt, 2))),
+            (rnn_bwd, (A(dt, 2), A(dt, 2), b, A(dt, 2))),
             (conv.im2col_bwd_kernel, (A(dt, 2), A(dt, 4)) + (i,) * 7 + (f,)),
             (conv.conv2d_epilogue_fwd_kernel, (A(dt, 3), A(dt, 1), A(dt, 3), b, b, f)),
             (conv.conv2d_epilogue_bwd_kernel(dt), (A(dt, 3), A(dt, 3), A(dt, 2), A(dt, 1), b, b, b, i,
@@ -116,4 +118,4 @@ def test_kernels_compile_to_ptx():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if "NO_NVVM" in proc.stdout:
         pytest.skip(f"NVVM not installed: {proc.stdout.strip()}")
-    assert proc.stdout.count("OK ") == 84, proc.stdout
+    assert proc.stdout.count("OK ") == 88, proc.stdout

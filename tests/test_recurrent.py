@@ -6,6 +6,8 @@ Tolerance: float64 values through a few dozen GEMM and tanh steps differ from to
 summation order, a few ulps (2.2e-16) amplified by the recurrence: 1e-10 is far above that and
 far below any real mistake (a wrong gate or a missing term moves results by > 1e-3).
 """
+import functools
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,9 @@ from gpunet.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_s
 
 torch = pytest.importorskip("torch")
 TOL = dict(rtol=1e-10, atol=1e-10)
-KINDS = {"LSTM": (nn.LSTM, torch.nn.LSTM), "GRU": (nn.GRU, torch.nn.GRU), "RNN": (nn.RNN, torch.nn.RNN)}
+KINDS = {"LSTM": (nn.LSTM, torch.nn.LSTM), "GRU": (nn.GRU, torch.nn.GRU), "RNN": (nn.RNN, torch.nn.RNN),
+         "RNN-relu": (functools.partial(nn.RNN, nonlinearity="relu"),
+                      functools.partial(torch.nn.RNN, nonlinearity="relu"))}
 
 
 def close(ours, theirs):
@@ -47,7 +51,7 @@ def run(layer, x, st, lstm):
     return out, fin, loss
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "RNN-relu"])
 @pytest.mark.parametrize("layers, batch_first, bias, bidirectional",
                          [(1, False, True, False), (2, True, True, False), (2, False, False, False),
                           (2, True, True, True)])
@@ -76,7 +80,7 @@ def test_matches_torch_values_and_gradients(backend, rng, kind, layers, batch_fi
         close(p.grad, tp.grad)
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "RNN-relu"])
 @pytest.mark.parametrize("enforce_sorted, lengths, bidirectional",
                          [(True, [6, 4, 4, 1], False), (False, [2, 6, 1, 4], False),
                           (False, [2, 6, 1, 4], True)])

@@ -102,6 +102,9 @@ FAMILIES: dict[str, dict[str, str]] = {
         "lstm_cell_bwd": "(g_gates, g_c_prev) from ghc (N, 2H) = [dL/dh | dL/dc]",
         "gru_cell_fwd": "one GRU step (gates r, z, n) from gi, gh (N, 3H) and h_prev (N, H) -> (h, saved)",
         "gru_cell_bwd": "(g_gi, g_gh, g_h_prev) of one GRU step from dL/dh (N, H)",
+        "rnn_cell_fwd": "one Elman RNN step h = tanh(gi + gh), or max(gi + gh, 0) when relu "
+                        "-> (h, saved)",
+        "rnn_cell_bwd": "the pre-activation's gradient of one RNN step from dL/dh (N, H)",
     },
 }
 

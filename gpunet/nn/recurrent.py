@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..ops.recurrent import GRUSequence, LSTMSequence, gru_cell, lstm_cell
+from ..ops.recurrent import GRUSequence, LSTMSequence, RNNSequence, gru_cell, lstm_cell
 from ..tensor import Tensor
 from . import init
 from .layers import _empty, _positive_int
@@ -185,15 +185,9 @@ class RNN(_RNNBase):
         self.nonlinearity = nonlinearity
 
     def _over_time(self, k, d, x, state, mask):
-        w_ih, w_hh, b_ih, b_hh = self._layer(k, d)
-        xw = F.linear(x, w_ih, b_ih)  # input projection of every time step at once
-        act = F.tanh if self.nonlinearity == "tanh" else F.relu
-        (h,), outs = state, []
-        for t in range(xw.shape[0]):
-            h_new = act(xw[t] + F.linear(h, w_hh, b_hh))
-            h = h_new if mask is None else h + Tensor._wrap(mask[t], h.backend) * (h_new - h)
-            outs.append(h)
-        return F.stack(outs, axis=0), (h,)
+        out = RNNSequence.apply(*_layer_inputs(self, k, d, x, state), bias=self.bias, mask=mask,
+                                relu=self.nonlinearity == "relu")
+        return out, (out[-1],)
 
     def forward(self, x, h0=None):
         x, states, mask, packed = self._check(x, (h0,), ("h0",))
