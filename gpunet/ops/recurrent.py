@@ -117,29 +117,39 @@ class LSTMSequence(Function):
                                             for g in (grad["h"], grad["c"])))
 
 
+def _one_state_loop(be, x, w_ih, proj_bias, h0, w_hh, step, mask):
+    """The forward of a layer whose state is h alone (GRU, RNN): ``(out, h_prev, cells)``, the h
+    of every step, the h each step started from and each step's saved state.  ``step(gi, h,
+    w_hh_t)`` is one step's ``(h_new, saved)`` from its input projection ``gi``."""
+    xp, steps = be.xp, x.shape[0]
+    out = xp.empty((steps,) + h0.shape, x.dtype)
+    xw = xp.empty((steps, h0.shape[0], w_ih.shape[0]), x.dtype)
+    h_prev = xp.empty_like(out)
+    w_hh_t = xp.ascontiguousarray(w_hh.T)
+    cells, state = [], {"h": h0}
+
+    def loop(lo, hi):
+        for t in range(lo, hi):
+            h = h_prev[t] = state["h"]
+            h_new, saved = step(xw[t], h, w_hh_t)
+            cells.append(saved)
+            state["h"] = out[t] = _carry(mask, t, h_new, h)
+
+    pipeline(be, time_spans(be, steps), _project(be, x, w_ih, proj_bias, xw), loop)
+    return out, h_prev, cells
+
+
 class GRUSequence(Function):
     """(x (T, N, F), w_ih (3H, F)[, b_ih], h0 (N, H), w_hh (3H, H)[, b_hh]) -> h (T, N, H) for
     every step, with ``bias=`` saying whether the two biases are given."""
 
     @staticmethod
     def forward(ctx, *arrays, bias=True, mask=None):
-        be, xp = ctx.backend, ctx.backend.xp
+        be = ctx.backend
         x, w_ih, b_ih, (h0,), w_hh, b_hh = _layer_arrays(arrays, 1, bias)
-        steps = x.shape[0]
-        out = xp.empty((steps,) + h0.shape, x.dtype)
-        xw = xp.empty((steps, h0.shape[0], w_hh.shape[0]), x.dtype)
-        h_prev = xp.empty_like(out)
-        w_hh_t = xp.ascontiguousarray(w_hh.T)
-        cells, state = [], {"h": h0}
-
-        def loop(lo, hi):
-            for t in range(lo, hi):
-                h = h_prev[t] = state["h"]
-                h_new, saved = be.gru_cell_fwd(xw[t], _recurrent_gemm(be, h, w_hh_t, b_hh), h)
-                cells.append(saved)
-                state["h"] = out[t] = _carry(mask, t, h_new, h)
-
-        pipeline(be, time_spans(be, steps), _project(be, x, w_ih, b_ih, xw), loop)
+        out, h_prev, cells = _one_state_loop(
+            be, x, w_ih, b_ih, h0, w_hh, lambda gi, h, w_hh_t: be.gru_cell_fwd(
+                gi, _recurrent_gemm(be, h, w_hh_t, b_hh), h), mask)
         ctx.mask, ctx.bias = mask, bias
         ctx.save_for_backward(x, w_ih, w_hh, h_prev, cells)
         return out
@@ -172,25 +182,12 @@ class RNNSequence(Function):
 
     @staticmethod
     def forward(ctx, *arrays, bias=True, mask=None, relu=False):
-        be, xp = ctx.backend, ctx.backend.xp
+        be = ctx.backend
         x, w_ih, b_ih, (h0,), w_hh, b_hh = _layer_arrays(arrays, 1, bias)
-        steps = x.shape[0]
-        out = xp.empty((steps,) + h0.shape, x.dtype)
-        xw = xp.empty((steps,) + h0.shape, x.dtype)
-        h_prev = xp.empty_like(out)
-        w_hh_t = xp.ascontiguousarray(w_hh.T)
-        cells, state = [], {"h": h0}
-
-        def loop(lo, hi):
-            for t in range(lo, hi):
-                h = h_prev[t] = state["h"]
-                h_new, saved = be.rnn_cell_fwd(xw[t], _recurrent_gemm(be, h, w_hh_t, None), relu)
-                cells.append(saved)
-                state["h"] = out[t] = _carry(mask, t, h_new, h)
-
         # the cell sees gi + gh only, so both biases join the input projection (as the LSTM's)
-        pipeline(be, time_spans(be, steps), _project(be, x, w_ih, None if b_ih is None else b_ih + b_hh, xw),
-                 loop)
+        out, h_prev, cells = _one_state_loop(
+            be, x, w_ih, None if b_ih is None else b_ih + b_hh, h0, w_hh,
+            lambda gi, h, w_hh_t: be.rnn_cell_fwd(gi, _recurrent_gemm(be, h, w_hh_t, None), relu), mask)
         ctx.mask, ctx.bias, ctx.relu = mask, bias, relu
         ctx.save_for_backward(x, w_ih, w_hh, h_prev, cells)
         return out
