@@ -83,6 +83,15 @@ def _make_kernels(acc_t):
             add_channel_split_pair(sm, last, acc_g, acc_gd, partial, tickets, out, k, K, t, nt,
                                    acc_t(0))
 
+    @cuda.jit(device=True, inline=True)
+    def input_grad(g, xv, k, K, mean, inv_std, sums, count, weight, affine):
+        """gx of one element from its gy ``g`` and x ``xv``, channel k (the formulas in
+        numpy_kernels/batch_norm.py): sums[k] = sum gy, sums[K + k] = sum gy * (x - mean)."""
+        r = inv_std[k]
+        scale = weight[k] * r if affine else r
+        slope = scale * r * (sums[K + k] * r / count)
+        return scale * g - scale * (sums[k] / count) - slope * (xv - mean[k])
+
     @_launch.cached_jit
     def batch_norm_input_grad_kernel(gy, x, mean, inv_std, sums, count, weight, affine, y, relu,
                                      gx):
@@ -91,11 +100,8 @@ def _make_kernels(acc_t):
             n = i // (K * P)
             k = (i - n * K * P) // P
             p = i - (n * K + k) * P
-            r = inv_std[k]
-            scale = weight[k] * r if affine else r
-            slope = scale * r * (sums[K + k] * r / count)
             g = acc_t(0) if relu and y[n, k, p] <= 0 else gy[n, k, p]
-            gx[n, k, p] = scale * g - scale * (sums[k] / count) - slope * (x[n, k, p] - mean[k])
+            gx[n, k, p] = input_grad(g, x[n, k, p], k, K, mean, inv_std, sums, count, weight, affine)
 
     @_launch.cached_jit
     def batch_norm_relu_max_pool_kernel(x, sums, squares, count, eps, weight, bias, affine, pool,
@@ -175,10 +181,8 @@ def _make_kernels(acc_t):
             g = acc_t(0)
             if oh < PH and ow < PW and argmax[n, k, oh, ow] == r:
                 g = gp[n, k, oh, ow]
-            rs = inv_std[k]
-            scale = weight[k] * rs if affine else rs
-            slope = scale * rs * (sums[K + k] * rs / count)
-            gx[n, k, h, w] = scale * g - scale * (sums[k] / count) - slope * (x[n, k, h, w] - mean[k])
+            gx[n, k, h, w] = input_grad(g, x[n, k, h, w], k, K, mean, inv_std, sums, count, weight,
+                                        affine)
 
     return BatchNormKernels(batch_norm_sums_kernel, batch_norm_normalise_kernel,
                             batch_norm_grad_sums_kernel, batch_norm_input_grad_kernel,

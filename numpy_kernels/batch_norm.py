@@ -26,7 +26,11 @@ from .activation import relu_into
 from .pooling import _pool_2x2_into, _route_2x2, max_pool2d_bwd, max_pool2d_fwd
 
 CHUNK_BYTES = 1 << 21  # per chunk: x, and one temporary of its size, stay in the L2 cache
-POOL_STEP = lambda n: max(1, (n + 1) // 2)  # two chunks: the 2x2 max is worth a second thread
+
+
+def _pool_step(n):
+    """Images per chunk of the fused pool: two chunks, the 2x2 max is worth a second thread."""
+    return max(1, (n + 1) // 2)
 
 
 def _as_ncs(a):
@@ -201,9 +205,10 @@ def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True)
     :func:`batch_norm_relu_max_pool_bwd` needs.
 
     For 2x2 pools of even-sized planes (and scales and biases :func:`_pools_like_y` accepts)
-    the pool runs on x itself and only the pooled quarter is normalised: ``y = x * a + b`` per channel is monotone in x, increasing where ``a >= 0``, so
-    the max of ``relu(y)`` over a window is ``relu`` of y at the window's max of ``x`` (of
-    ``-x`` where ``a < 0``), the same float value bit for bit.
+    the pool runs on x itself and only the pooled quarter is normalised: ``y = x * a + b`` per
+    channel is monotone in x, increasing where ``a >= 0``, so the max of ``relu(y)`` over a
+    window is ``relu`` of y at the window's max of ``x`` (of ``-x`` where ``a < 0``), the same
+    float value bit for bit.
 
     Example:
         >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
@@ -232,7 +237,7 @@ def batch_norm_relu_max_pool_fwd(x, weight, bias, eps, pool=2, keep_argmax=True)
         bits = (right_won[lo:hi], bottom_won[lo:hi]) if keep_argmax else ()
         _pool_2x2_into(src, winners[lo:hi], *bits)
 
-    parallel_for(n, POOL_STEP(n), pool_chunk)
+    parallel_for(n, _pool_step(n), pool_chunk)
     # NOTE: |a| * (sign * x) == a * x exactly (IEEE products are sign-symmetric).  Where two
     # different x of a window still round to the same y (rare: _pools_like_y), the larger x
     # wins here and the first one unfused: the same value, and a gradient at a tie either way.
