@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _batch_norm_channels_last as _channels_last
 from ._parallel import MIN_CHUNK_BYTES, chunk_for, parallel_for, per_channel, scratch
-from .activation import relu_into
+from .activation import _like, relu_into
 from .pooling import _pool_2x2_into, _route_2x2, max_pool2d_bwd, max_pool2d_fwd
 
 CHUNK_BYTES = 1 << 21  # per chunk: x, and one temporary of its size, stay in the L2 cache
@@ -83,10 +84,16 @@ def _statistics(x3, weight, bias, eps):
         _row_dots(d, d, row_m2[lo:hi])
 
     step = _over_chunks(n, 2 * s * c * x3.itemsize, moments)
+    return _affine(*_combine(row_mean, row_m2, n, s), weight, bias, eps, x3.dtype, step)
+
+
+def _combine(row_mean, row_m2, n, s):
+    """``(mean, var)`` in float64 per channel from each image's (N, C) means and centred sums
+    of squares over its ``s`` positions (Chan et al.)."""
     rm = row_mean.astype(np.float64)
     mean64 = rm.mean(axis=0)
     var = (row_m2.sum(axis=0, dtype=np.float64) + s * ((rm - mean64) ** 2).sum(axis=0)) / (n * s)
-    return _affine(mean64, var, weight, bias, eps, x3.dtype, step)
+    return mean64, var
 
 
 def _affine(mean64, var, weight, bias, eps, dtype, step):
@@ -100,7 +107,10 @@ def _affine(mean64, var, weight, bias, eps, dtype, step):
 def batch_norm_fwd(x, weight, bias, eps, relu=False):
     """``(y, mean, var, inv_std)``: x (N, C, ...) normalised per channel with the batch mean
     and biased variance ``var``, times ``weight`` plus ``bias`` ((C,) each, or None), then
-    max(., 0) when ``relu`` (a following ReLU, in the same pass)."""
+    max(., 0) when ``relu`` (a following ReLU, in the same pass).  A channels-last ``x`` (a
+    patch-row conv's output) gives a channels-last ``y``."""
+    if _channels_last.applies(x):
+        return _channels_last.batch_norm_fwd(x, weight, bias, eps, relu)
     x3 = _as_ncs(x)
     mean, var, inv_std, a, b, step = _statistics(x3, weight, bias, eps)
     return _normalise(x3, a, b, step, relu).reshape(x.shape), mean, var, inv_std
@@ -138,6 +148,10 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
     """``(gx, gweight, gbias)`` of :func:`batch_norm_fwd` (gx None unless ``need_input``; the
     last two are returned whether or not the layer is affine).  With ``y``, the forward's
     output through its fused ReLU, ``gy`` is first masked where ``y <= 0``."""
+    if _channels_last.applies(x, y):
+        if gy.strides != x.strides:  # the gradient in x's layout (one copy), as gx will be
+            gy = _like(x, gy)
+        return _channels_last.batch_norm_bwd(gy, x, y, mean, inv_std, weight, need_input)
     g3, x3 = _as_ncs(gy), _as_ncs(x)
     y3 = None if y is None else _as_ncs(y)
     n, c, s = x3.shape

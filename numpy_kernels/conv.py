@@ -3,7 +3,8 @@
 The columns of a chunk of ``nb`` images, ``(nb, C*kh*kw, Ho*Wo)``, are still in the L2 cache
 when the GEMM reads them.  Training keeps them for the weight gradient up to a size cap (a
 batch's columns are up to 25x its input); beyond it, and in inference, they live only in
-per-thread scratch.  Outputs are plain C-contiguous NCHW arrays.
+per-thread scratch.  Outputs are NCHW arrays, channels-last in memory where the conv runs on patch rows
+(``_im2row.channels_last``).
 
     y[n]  (K, P)  = W (K, Q) @ cols[n] (Q, P)          (P = Ho*Wo, Q = C*kh*kw)
     gW    (K, Q)  = sum over chunks of gy_chunk (K, nb*P) @ cols_chunk (nb*P, Q)
@@ -140,13 +141,19 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
     rows = _im2row.uses_rows(x.shape[1])
     if rows:
         wrows = _im2row.weight_rows(wmat, x.shape[1], *kernel)
-    bias = None if b is None else per_channel(b.astype(wmat.dtype, copy=False), p)
+    y_last = None if then is not None else _im2row.channels_last(y)
+    if rows and y_last is not None:  # the GEMM's (nb*P, K) rows are y's memory: no transpose
+        bias = None if b is None else b.astype(wmat.dtype, copy=False)
+    else:
+        bias = None if b is None else per_channel(b.astype(wmat.dtype, copy=False), p)
 
     def chunk(lo, hi):
-        if then is None:
-            yc = y[lo:hi].reshape(hi - lo, k, p)
-        else:
+        if then is not None or (y_last is not None and not rows):
             yc = scratch("conv-out", (hi - lo, k, p), wmat.dtype)
+        elif rows and y_last is not None:
+            yc = y_last[lo:hi].reshape((hi - lo) * p, k)
+        else:
+            yc = y[lo:hi].reshape(hi - lo, k, p)
         if rows:
             out = cols[lo:hi] if cols is not None else scratch("rows", (hi - lo, p, q), x.dtype)
             _im2row.conv_rows_chunk(x[lo:hi], wrows, kernel, stride, padding, out, yc)
@@ -160,9 +167,23 @@ def _conv_into(y, x, wmat, b, kernel, stride, padding, cols=None, relu=False, th
             activation.relu_into(yc, yc)
         if then is not None:
             then(lo, hi, yc)
+        elif y_last is not None and not rows:  # transposed while the chunk is cached
+            _im2row.to_nhwc(y_last[lo:hi], yc.reshape(hi - lo, k, ho, wo))
 
     parallel_for(n, chunk_for((q + k) * p * wmat.dtype.itemsize, n, FWD_CHUNK_BYTES), chunk)
     return y
+
+
+def _new_output(shape, dtype, in_shape):
+    """The output of a conv of ``in_shape``: channels-last when it runs on patch rows, whose
+    GEMM gives it so (see ``_im2row.channels_last``), and for a 'same' conv to 16 channels or
+    more (a ResNet's or VGG's first conv), whose output a patch-row conv reads next: a chain
+    of mixed layouts costs more than the transposes (64x16x32x32 float32, x + y with the
+    same layouts 63 us, with different ones 500 us).  Else NCHW (LeNet's convs)."""
+    if (_im2row.uses_rows(in_shape[1]) or
+            (_im2row.uses_rows(shape[1]) and tuple(shape[2:]) == tuple(in_shape[2:]))):
+        return _im2row.empty_channels_last(shape, dtype)
+    return np.empty(shape, dtype)
 
 
 def kept_cols(x, w_shape, out_hw_, keep_cols):
@@ -195,7 +216,7 @@ def conv2d_fwd(x, w, b, stride, padding, keep_cols=True, dilation=(1, 1), groups
     n, k = x.shape[0], w.shape[0]
     ho, wo = out_hw(x.shape, w.shape[2:], stride, padding)
     dtype = np.result_type(x.dtype, w.dtype)
-    y = np.empty((n, k, ho, wo), dtype)
+    y = _new_output((n, k, ho, wo), dtype, x.shape)
     cols = kept_cols(x, w.shape, (ho, wo), keep_cols)
     _conv_into(y, x, w.reshape(k, -1).astype(dtype, copy=False), b, w.shape[2:], stride,
                padding, cols, relu)
@@ -223,7 +244,7 @@ def conv2d_bwd_data(gy, w, x_shape, stride, padding, saved=None, dilation=(1, 1)
     if use_transposed(x_shape, gy.shape, kh, kw, stride, padding):
         # NOTE: with stride 1, gx = conv(gy padded by k-1-p, W flipped in space, in/out swapped).
         wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
-        gx = np.empty(x_shape, gy.dtype)
+        gx = _new_output(x_shape, gy.dtype, gy.shape)
         return _conv_into(gx, gy, wt, None, (kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
     if _im2row.uses_rows(c):
         return _im2row.conv_bwd_data_rows(gy, w, x_shape, stride, padding, BWD_DATA_CHUNK_BYTES)
