@@ -1,8 +1,8 @@
 """Capture and replay (issue 24) on the NumPy backend and in Numba's simulator: a training step
 captured once and replayed N times leaves the weights of N eager steps, bit for bit, for
 LeNet-5 (SGD with momentum; Adam with a cosine schedule and dropout; with BatchNorm, whose
-running statistics replay too), an LSTM and the DQN
-example's update; a checkpoint taken between replays resumes exactly (refusals: next file)."""
+running statistics replay too), a channels-last residual block, an LSTM and the
+DQN example's update; a checkpoint taken between replays resumes exactly (refusals: next file)."""
 import copy
 import importlib.util
 import sys
@@ -120,6 +120,29 @@ def _tiny_convnet(kind):
 def test_convnet_replays_equal_eager_steps_on_both_backends(backend, kind):
     """The simulator's kernels are captured like NumPy's (tiny shapes: it runs each thread)."""
     build = _tiny_convnet(kind)
+    _assert_same(_train(build, TINY, False), _train(build, TINY, True))
+
+
+class _ResidualBlock(nn.Module):
+    """16 channels: NumPy's convs run on patch rows and the block's arrays are channels-last."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn = nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.conv, self.bn2 = nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.down, self.fc = nn.Conv2d(16, 16, 1, stride=2), nn.Linear(16, 3)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.stem(x)))
+        x = F.relu(self.bn2(self.conv(x)) + x)
+        return self.fc(F.adaptive_avg_pool2d(self.down(x), 1).flatten(1))
+
+
+def test_channels_last_resnet_block_replays_equal_eager_steps():
+    def build():
+        model = _ResidualBlock()
+        return model, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), None
+
     _assert_same(_train(build, TINY, False), _train(build, TINY, True))
 
 
