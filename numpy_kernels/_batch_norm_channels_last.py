@@ -22,7 +22,9 @@ from ._im2row import channels_last, empty_channels_last
 from ._parallel import chunk_for, parallel_for, scratch
 from .activation import relu_into
 
-CHUNK_BYTES = 1 << 21  # as batch_norm.CHUNK_BYTES: a chunk and one temporary stay in L2
+# Larger chunks than the NCHW path's: fewer NumPy calls per pass (2 threads, 64 x 16 x 32 x 32
+# float32, forward / backward: 2 MB chunks 485 / 701 us, 8 MB 439 / 531 us, 32 MB 442 / 532).
+CHUNK_BYTES = 1 << 23
 # NumPy broadcasts a vector down rows at copy speed only when the vector is long (1M
 # float32, one thread, x * v: rows of 512 33 us, of 16,384 25 us; a plain scalar 18 us).
 ROW = 1 << 14
