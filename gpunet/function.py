@@ -237,6 +237,8 @@ class Function:
                 tensors.append(t)
             else:
                 tensors.append(as_tensor_like(t, ref))
+        if cls.view_of_input:
+            tensors[0]._in_c_order()  # a view of a channels-last output aliases its C order
         needs = tuple(t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(needs)
         ctx = Context(ref.backend, needs)

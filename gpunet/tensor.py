@@ -69,6 +69,20 @@ class Tensor:
         self.grad = None
         self._node = None
 
+    _shared = False  # the array is the caller's too (from_numpy, from_dlpack): never replaced
+
+    def _in_c_order(self):
+        """Make an op's channels-last output (a NumPy conv's, ``numpy_kernels/_im2row``)
+        C-ordered before anything views or shares it, so views, ``detach()``, ``.data``,
+        ``numpy()`` and DLPack alias it as they would PyTorch's contiguous tensor (autograd's
+        saved copy of the old array is guarded by the version counter); returns self."""
+        a = self._data
+        if (type(a) is np.ndarray and a.ndim == 4 and not a.flags.c_contiguous
+                and not self._shared and getattr(self, "_view_base", None) is None
+                and a.transpose(0, 2, 3, 1).flags.c_contiguous):
+            self._data = np.ascontiguousarray(a)
+        return self
+
     # PyTorch's version counter: a one-item list shared by a tensor, its views and detach();
     # bumped by every in-place change. None until someone needs it (saved for backward, viewed).
     _vc = None
@@ -86,7 +100,7 @@ class Tensor:
             >>> w.tolist(), w.data.requires_grad
             ([3.0, 3.0], False)
         """
-        return Tensor._wrap(self._data, self.backend)
+        return Tensor._wrap(self._in_c_order()._data, self.backend)
 
     @data.setter
     def data(self, value):
@@ -176,7 +190,7 @@ class Tensor:
     # --- conversion ------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The values as a host NumPy array (a copy when the tensor lives on a GPU)."""
-        return self.backend.to_host(self._data)
+        return self.backend.to_host(self._in_c_order()._data)
 
     def item(self):
         """The single value of a one-element tensor as a Python number."""
@@ -199,7 +213,7 @@ class Tensor:
 
     def __dlpack__(self, *args, **kwargs):
         """DLPack export (``torch.from_dlpack(t)``, ``np.from_dlpack(t)``): zero-copy."""
-        return self._data.__dlpack__(*args, **kwargs)
+        return self._in_c_order()._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
@@ -218,7 +232,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same storage, cut from the graph; in-place changes to either are seen by both
         (and by autograd's version check, as in PyTorch)."""
-        out = Tensor._wrap(self._data, self.backend)
+        out = Tensor._wrap(self._in_c_order()._data, self.backend)
         out._vc = self._vc = self._vc or [0]
         return out
 

@@ -39,7 +39,9 @@ def from_numpy(array) -> Tensor:
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     if array.dtype.kind not in "fiub":
         raise TypeError(f"from_numpy: dtype {array.dtype} is not supported; use float, int or bool")
-    return Tensor._wrap(array, backends.backend("numpy"))
+    t = Tensor._wrap(array, backends.backend("numpy"))
+    t._shared = True
+    return t
 
 
 def from_dlpack(obj) -> Tensor:
@@ -55,7 +57,9 @@ def from_dlpack(obj) -> Tensor:
                         f"NumPy array), got {type(obj).__name__}")
     device_type = int(obj.__dlpack_device__()[0])
     if device_type in (1, 3):  # kDLCPU, kDLCUDAHost
-        return Tensor._wrap(np.from_dlpack(obj), backends.backend("numpy"))
+        t = Tensor._wrap(np.from_dlpack(obj), backends.backend("numpy"))
+        t._shared = True
+        return t
     if device_type in (2, 13):  # kDLCUDA, kDLCUDAManaged
         be = backends.backend("cuda")
         return Tensor._wrap(be.xp.from_dlpack(obj), be)

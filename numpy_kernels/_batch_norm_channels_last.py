@@ -81,10 +81,10 @@ def _sums(flat, c, width):
     """Per-channel float64 sums of the values ``flat`` (channel = position mod C)."""
     bulk, tail = _rows(flat, width)
     total = np.zeros(c, np.float64)
-    if bulk.size:
-        total += _column_sums(_column_sums(bulk).reshape(-1, c))[0]
+    if bulk.size:  # each column's few rows in the arrays' dtype, their fold by C in float64
+        total += _column_sums(_column_sums(bulk).reshape(-1, c).astype(np.float64))[0]
     if tail.size:
-        total += _column_sums(tail.reshape(-1, c))[0]
+        total += _column_sums(tail.reshape(-1, c).astype(np.float64))[0]
     return total
 
 

@@ -149,7 +149,7 @@ def batch_norm_bwd(gy, x, mean, inv_std, weight, need_input=True, y=None):
     last two are returned whether or not the layer is affine).  With ``y``, the forward's
     output through its fused ReLU, ``gy`` is first masked where ``y <= 0``."""
     if _channels_last.applies(x, y):
-        if gy.strides != x.strides:  # the gradient in x's layout (one copy), as gx will be
+        if not _channels_last.applies(gy):  # the gradient in x's layout (one copy), as gx will be
             gy = _like(x, gy)
         return _channels_last.batch_norm_bwd(gy, x, y, mean, inv_std, weight, need_input)
     g3, x3 = _as_ncs(gy), _as_ncs(x)

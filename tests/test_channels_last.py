@@ -143,3 +143,43 @@ def test_pointwise_conv_given_mixed_layouts_matches_nchw(layouts, stride):
     np.testing.assert_allclose(gw, _conv_pointwise.pointwise_bwd_weight(gy, x, w.shape, s, saved0), **TOL)
     gx = _conv_pointwise.pointwise_bwd_data(_as(layouts[0], gy), w, x.shape, stride, stride)
     np.testing.assert_allclose(gx, _conv_pointwise.pointwise_bwd_data(gy, w, x.shape, stride, stride), **TOL)
+
+
+def test_views_and_detach_of_a_channels_last_output_share_its_memory():
+    """As PyTorch's contiguous conv output: a write through ``view`` or ``detach()`` reaches
+    the tensor (it is made C-ordered before anything aliases it)."""
+    with gn.no_grad():
+        y = F.conv2d(gn.randn(2, 16, 5, 5), gn.randn(16, 16, 3, 3), padding=1)
+        assert not y._data.flags.c_contiguous
+        y.view(2, -1).zero_()
+        assert float(y.abs().sum()) == 0.0
+        y.detach().add_(1.0)
+        assert float(y.sum()) == y.numel()
+        assert y.contiguous() is y
+
+
+def test_batch_norm_on_channels_last_arrays_in_several_chunks_matches_nchw():
+    """Images past the 8 MB chunk (here 32 of 16x32x32 float64 per chunk, then a shorter
+    one) and whole rows of ROW values: the chunks' statistics combine as one pass's."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((40, 16, 32, 32)) * 3 + 5
+    weight, bias, gy = rng.standard_normal(16), rng.standard_normal(16), rng.standard_normal(x.shape)
+    got = batch_norm.batch_norm_fwd(last(x), weight, bias, 1e-5, True)
+    want = batch_norm.batch_norm_fwd(x, weight, bias, 1e-5, True)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, **TOL)
+    for g, w in zip(batch_norm.batch_norm_bwd(last(gy), last(x), got[1], got[3], weight, y=got[0]),
+                    batch_norm.batch_norm_bwd(gy, x, want[1], want[3], weight, y=want[0])):
+        np.testing.assert_allclose(g, w, **TOL)
+
+
+def test_float32_batch_norm_statistics_on_channels_last_arrays_are_float32_exact():
+    """Channel sums fold in float64: float32 input far from 0 (mean 1000) gives the mean to
+    within float32 rounding of 1000 (a few ulps, 6e-5 each) and the same inverse std as the
+    NCHW path."""
+    x = (np.random.default_rng(5).standard_normal((64, 16, 32, 32)) + 1000).astype(np.float32)
+    exact = x.astype(np.float64).mean(axis=(0, 2, 3))
+    _, mean, _, inv_std = batch_norm.batch_norm_fwd(last(x), None, None, 1e-5)
+    _, mean0, _, inv0 = batch_norm.batch_norm_fwd(x, None, None, 1e-5)
+    assert np.abs(mean - exact).max() <= 4 * np.spacing(np.float32(1000))
+    np.testing.assert_allclose(inv_std, inv0, rtol=1e-5)

@@ -247,7 +247,7 @@ def install(cls):
     cls.bool = lambda a: a.astype("bool")
     cls.pow = _pow
     cls.t = _t
-    cls.contiguous = lambda a: a if a._data.flags.c_contiguous else Clone.apply(a)
+    cls.contiguous = lambda a: a if a._in_c_order()._data.flags.c_contiguous else Clone.apply(a)
     cls.view_as = cls.reshape_as = lambda a, other: _reshape(a, other.shape)
     for name in ("zeros", "ones", "empty"):
         setattr(cls, f"new_{name}", _new(name))
