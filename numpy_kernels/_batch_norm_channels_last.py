@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._im2row import channels_last, empty_channels_last
+from ._im2row import channels_last, empty_channels_last, only_channels_last
 from ._parallel import chunk_for, parallel_for, scratch
 from .activation import relu_into
 
@@ -33,17 +33,21 @@ ROW = 1 << 14
 def applies(*arrays) -> bool:
     """True when every array (None aside) is 4-D, channels-last and not plain C-contiguous
     (else the NCHW path runs)."""
-    return all(a is None or (a.ndim == 4 and not a.flags.c_contiguous
-                             and channels_last(a) is not None) for a in arrays)
+    return all(a is None or only_channels_last(a) is not None for a in arrays)
 
 
 def _flat(a):
     return channels_last(a).reshape(-1)
 
 
+def _width(c):
+    """Values per row: ``ROW // C`` positions of C channels."""
+    return max(1, ROW // c) * c
+
+
 def _row_of(vec, c):
-    """The per-channel ``vec`` tiled over ``ROW // C * C`` values."""
-    return np.tile(vec, max(1, ROW // c))
+    """The per-channel ``vec`` tiled over one row."""
+    return np.tile(vec, _width(c) // c)
 
 
 def _rows(flat, width):
@@ -77,9 +81,9 @@ def _column_sums(rows):
     return _ones_row(rows.shape[0], rows.dtype) @ rows
 
 
-def _sums(flat, c, width):
+def _sums(flat, c):
     """Per-channel float64 sums of the values ``flat`` (channel = position mod C)."""
-    bulk, tail = _rows(flat, width)
+    bulk, tail = _rows(flat, _width(c))
     total = np.zeros(c, np.float64)
     if bulk.size:  # each column's few rows in the arrays' dtype, their fold by C in float64
         total += _column_sums(_column_sums(bulk).reshape(-1, c).astype(np.float64))[0]
@@ -100,17 +104,17 @@ def batch_norm_fwd(x, weight, bias, eps, relu=False):
     from .batch_norm import _affine
 
     n, c, per_image, step = _chunks(x, 2)
-    xf, width = _flat(x), _row_of(np.zeros(1), c).size * c
+    xf = _flat(x)
     starts = list(range(0, n, step))
     means, m2s = [None] * len(starts), [None] * len(starts)
 
     def moments(lo, hi):
         part = xf[lo * per_image:hi * per_image]
-        mean = _sums(part, c, width) / (part.size // c)
+        mean = _sums(part, c) / (part.size // c)
         d = scratch("bn-centred", (part.size,), x.dtype)
         _apply(np.subtract, part, _row_of(mean.astype(x.dtype), c), d)
         d *= d
-        means[lo // step], m2s[lo // step] = mean, _sums(d, c, width)
+        means[lo // step], m2s[lo // step] = mean, _sums(d, c)
 
     parallel_for(n, step, moments)
     counts = np.array([(min(lo + step, n) - lo) * (per_image // c) for lo in starts], np.float64)
@@ -138,7 +142,6 @@ def batch_norm_bwd(gy, x, y, mean, inv_std, weight, need_input=True):
     from .batch_norm import _grad_coefficients
 
     n, c, per_image, step = _chunks(x, 3)
-    width = _row_of(np.zeros(1), c).size * c
     gf, xf, yf = _flat(gy), _flat(x), None if y is None else _flat(y)
     mean_row = _row_of(mean.astype(x.dtype, copy=False), c)
 
@@ -161,7 +164,7 @@ def batch_norm_bwd(gy, x, y, mean, inv_std, weight, need_input=True):
     def sums(lo, hi):
         g, d = upstream(lo, hi), centred(lo, hi)
         d *= g
-        s_g[lo // step], s_gd[lo // step] = _sums(g, c, width), _sums(d, c, width)
+        s_g[lo // step], s_gd[lo // step] = _sums(g, c), _sums(d, c)
 
     parallel_for(n, step, sums)
     gweight, gbias, (scale, slope, shift) = _grad_coefficients(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import activation
-from ._im2row import channels_last, empty_channels_last
+from ._im2row import channels_last, empty_channels_last, only_channels_last
 from ._parallel import chunk_for, parallel_for, per_channel, scratch
 
 CHUNK_BYTES = 1 << 22
@@ -43,11 +43,6 @@ def _grid(x, sh, sw, lo, hi, out=None):
         out = scratch("pointwise-grid", (nb, c, part.shape[2] * part.shape[3]), x.dtype)
     np.copyto(out.reshape(part.shape), part)
     return out
-
-
-def _last(a):
-    """``a``'s (N, H, W, C) view when it is channels-last and not plain C-contiguous."""
-    return None if a.flags.c_contiguous else channels_last(a)
 
 
 def _grid_rows(x, sh, sw):
@@ -97,7 +92,7 @@ def pointwise_fwd(x, w, b, stride, keep, relu=False):
     ho, wo = (h - 1) // sh + 1, (wd - 1) // sw + 1
     dtype = np.result_type(x.dtype, w.dtype)
     wmat = w.reshape(k, c).astype(dtype, copy=False)
-    if _last(x) is not None:
+    if only_channels_last(x) is not None:
         return _last_fwd(x, wmat, b, (sh, sw), (n, k, ho, wo), keep, relu)
     y = np.empty((n, k, ho, wo), dtype)
     saved = np.empty((n, c, ho * wo), x.dtype) if keep and (sh, sw) != (1, 1) else None
@@ -121,7 +116,7 @@ def pointwise_bwd_weight(gy, x, w_shape, stride, saved=None):
     n, k, c = x.shape[0], w_shape[0], w_shape[1]
     p = gy.shape[2] * gy.shape[3]
     if (saved is not None and saved.ndim == 2) or (
-            saved is None and _last(x) is not None and _last(gy) is not None):
+            saved is None and only_channels_last(x) is not None and only_channels_last(gy) is not None):
         # channels-last: gW = gy's (N*P, K) rows^T @ the grid's (N*P, C) rows, one GEMM
         xs = saved if saved is not None else _grid_rows(x, *stride)
         g = gy.transpose(0, 2, 3, 1).reshape(-1, k)
@@ -150,7 +145,7 @@ def pointwise_bwd_data(gy, w, x_shape, sh, sw):
     stride 2 leaves the other positions 0), with no columns to scatter."""
     n, c, h, wd = x_shape
     k, (ho, wo) = w.shape[0], gy.shape[2:]
-    gl = _last(gy)
+    gl = only_channels_last(gy)
     if gl is not None:  # W^T @ gy is (N*P, K) @ (K, C) in channels-last memory
         gx = empty_channels_last(x_shape, gy.dtype)
         gxl, wmat = gx.transpose(0, 2, 3, 1), w.reshape(k, c)

@@ -58,6 +58,12 @@ def channels_last(a):
     return t if t.flags.c_contiguous else None
 
 
+def only_channels_last(a):
+    """:func:`channels_last`'s view, for an array that is not also plain C-contiguous (one
+    whose C or H*W is 1 is both, and the NCHW paths take it)."""
+    return None if a.flags.c_contiguous else channels_last(a)
+
+
 def empty_channels_last(shape, dtype):
     """A new (N, C, H, W) array with channels-last memory."""
     n, c, h, w = shape

@@ -139,6 +139,27 @@ def _one_state_loop(be, x, w_ih, proj_bias, h0, w_hh, step, mask):
     return out, h_prev, cells
 
 
+def _one_state_backward(ctx, g_out, w_hh, cell_bwd, order, parts):
+    """The backward's loop over time, last step first, of a layer whose state is h alone (GRU,
+    RNN), beside the weight-gradient ``parts``; returns h0's gradient.  ``cell_bwd(t, g_h)``
+    writes step t's gate gradients and returns ``(g_gh, g_h_cell)``: the gradient that goes
+    back through W_hh, and the part of h's gradient that bypasses it (or None)."""
+    be, grad = ctx.backend, {"h": 0}
+
+    def loop(lo, hi):
+        for t in reversed(range(lo, hi)):
+            into_cell, past = _split_carry(ctx.mask, t, g_out[t] + grad["h"])
+            g_gh, g_h_cell = cell_bwd(t, into_cell)
+            grad["h"] = be.matmul(g_gh, w_hh)
+            if g_h_cell is not None:
+                grad["h"] = grad["h"] + g_h_cell
+            if past is not None:
+                grad["h"] = grad["h"] + past
+
+    pipeline(be, order, loop, parts, share=True)
+    return be.xp.zeros(g_out.shape[1:], g_out.dtype) if isinstance(grad["h"], int) else grad["h"]
+
+
 class GRUSequence(Function):
     """(x (T, N, F), w_ih (3H, F)[, b_ih], h0 (N, H), w_hh (3H, H)[, b_hh]) -> h (T, N, H) for
     every step, with ``bias=`` saying whether the two biases are given."""
@@ -161,18 +182,13 @@ class GRUSequence(Function):
         g_gi = xp.empty(h_prev.shape[:2] + (w_hh.shape[0],), g_out.dtype)
         g_gh = xp.empty_like(g_gi)
         order = time_spans(be, len(cells))[::-1]
-        grad, grads = {"h": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
+        grads = _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
 
-        def loop(lo, hi):
-            for t in reversed(range(lo, hi)):
-                into_cell, past = _split_carry(ctx.mask, t, g_out[t] + grad["h"])
-                g_gi[t], g_gh[t], g_h_cell = be.gru_cell_bwd(into_cell, cells[t])
-                grad["h"] = be.matmul(g_gh[t], w_hh) + g_h_cell
-                if past is not None:
-                    grad["h"] = grad["h"] + past
+        def cell_bwd(t, g_h):
+            g_gi[t], g_gh[t], g_h_cell = be.gru_cell_bwd(g_h, cells[t])
+            return g_gh[t], g_h_cell
 
-        pipeline(be, order, loop, grads.parts(g_gi, g_gh, h_prev), share=True)
-        g_h0 = xp.zeros(g_out.shape[1:], g_out.dtype) if isinstance(grad["h"], int) else grad["h"]
+        g_h0 = _one_state_backward(ctx, g_out, w_hh, cell_bwd, order, grads.parts(g_gi, g_gh, h_prev))
         return grads.result(ctx.bias, (g_h0,))
 
 
@@ -198,21 +214,16 @@ class RNNSequence(Function):
         x, w_ih, w_hh, h_prev, cells = ctx.saved
         g_pre = xp.empty(h_prev.shape, g_out.dtype)
         order = time_spans(be, len(cells))[::-1]
-        grad, grads = {"h": 0}, _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
+        grads = _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
 
-        def loop(lo, hi):
-            for t in reversed(range(lo, hi)):
-                into_cell, past = _split_carry(ctx.mask, t, g_out[t] + grad["h"])
-                g_pre[t] = be.rnn_cell_bwd(into_cell, cells[t], ctx.relu)
-                grad["h"] = be.matmul(g_pre[t], w_hh)
-                if past is not None:
-                    grad["h"] = grad["h"] + past
+        def cell_bwd(t, g_h):
+            g_pre[t] = be.rnn_cell_bwd(g_h, cells[t], ctx.relu)
+            return g_pre[t], None
 
         # gi and gh enter as a sum: both sides see g_pre
-        pipeline(be, order, loop, grads.parts(g_pre, g_pre, h_prev), share=True)
+        g_h0 = _one_state_backward(ctx, g_out, w_hh, cell_bwd, order, grads.parts(g_pre, g_pre, h_prev))
         if ctx.bias:
             grads.sums["b_hh"] = grads.sums["b_ih"].copy()  # one array for two parameters' grads
-        g_h0 = xp.zeros(g_out.shape[1:], g_out.dtype) if isinstance(grad["h"], int) else grad["h"]
         return grads.result(ctx.bias, (g_h0,))
 
 
