@@ -139,12 +139,16 @@ def _one_state_loop(be, x, w_ih, proj_bias, h0, w_hh, step, mask):
     return out, h_prev, cells
 
 
-def _one_state_backward(ctx, g_out, w_hh, cell_bwd, order, parts):
+def _one_state_backward(ctx, g_out, cell_bwd, g_gi, g_gh):
     """The backward's loop over time, last step first, of a layer whose state is h alone (GRU,
-    RNN), beside the weight-gradient ``parts``; returns h0's gradient.  ``cell_bwd(t, g_h)``
-    writes step t's gate gradients and returns ``(g_gh, g_h_cell)``: the gradient that goes
-    back through W_hh, and the part of h's gradient that bypasses it (or None)."""
+    RNN), beside its weight gradients from the gate gradients ``g_gi`` and ``g_gh`` (T, N, G);
+    returns ``(grads, g_h0)``.  ``cell_bwd(t, g_h)`` fills step t of both and returns
+    ``(g_gh[t], g_h_cell)``: the gradient that goes back through W_hh, and the part of h's
+    gradient that bypasses it (or None)."""
     be, grad = ctx.backend, {"h": 0}
+    x, w_ih, w_hh, h_prev, cells = ctx.saved
+    order = time_spans(be, len(cells))[::-1]
+    grads = _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
 
     def loop(lo, hi):
         for t in reversed(range(lo, hi)):
@@ -156,8 +160,9 @@ def _one_state_backward(ctx, g_out, w_hh, cell_bwd, order, parts):
             if past is not None:
                 grad["h"] = grad["h"] + past
 
-    pipeline(be, order, loop, parts, share=True)
-    return be.xp.zeros(g_out.shape[1:], g_out.dtype) if isinstance(grad["h"], int) else grad["h"]
+    pipeline(be, order, loop, grads.parts(g_gi, g_gh, h_prev), share=True)
+    g_h0 = be.xp.zeros(g_out.shape[1:], g_out.dtype) if isinstance(grad["h"], int) else grad["h"]
+    return grads, g_h0
 
 
 class GRUSequence(Function):
@@ -178,17 +183,15 @@ class GRUSequence(Function):
     @staticmethod
     def backward(ctx, g_out):
         be, xp = ctx.backend, ctx.backend.xp
-        x, w_ih, w_hh, h_prev, cells = ctx.saved
+        _, _, w_hh, h_prev, cells = ctx.saved
         g_gi = xp.empty(h_prev.shape[:2] + (w_hh.shape[0],), g_out.dtype)
         g_gh = xp.empty_like(g_gi)
-        order = time_spans(be, len(cells))[::-1]
-        grads = _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
 
         def cell_bwd(t, g_h):
             g_gi[t], g_gh[t], g_h_cell = be.gru_cell_bwd(g_h, cells[t])
             return g_gh[t], g_h_cell
 
-        g_h0 = _one_state_backward(ctx, g_out, w_hh, cell_bwd, order, grads.parts(g_gi, g_gh, h_prev))
+        grads, g_h0 = _one_state_backward(ctx, g_out, cell_bwd, g_gi, g_gh)
         return grads.result(ctx.bias, (g_h0,))
 
 
@@ -211,17 +214,15 @@ class RNNSequence(Function):
     @staticmethod
     def backward(ctx, g_out):
         be, xp = ctx.backend, ctx.backend.xp
-        x, w_ih, w_hh, h_prev, cells = ctx.saved
+        _, _, w_hh, h_prev, cells = ctx.saved
         g_pre = xp.empty(h_prev.shape, g_out.dtype)
-        order = time_spans(be, len(cells))[::-1]
-        grads = _Grads(be, x, w_ih, ctx.needs_input_grad[0], order)
 
         def cell_bwd(t, g_h):
             g_pre[t] = be.rnn_cell_bwd(g_h, cells[t], ctx.relu)
             return g_pre[t], None
 
         # gi and gh enter as a sum: both sides see g_pre
-        g_h0 = _one_state_backward(ctx, g_out, w_hh, cell_bwd, order, grads.parts(g_pre, g_pre, h_prev))
+        grads, g_h0 = _one_state_backward(ctx, g_out, cell_bwd, g_pre, g_pre)
         if ctx.bias:
             grads.sums["b_hh"] = grads.sums["b_ih"].copy()  # one array for two parameters' grads
         return grads.result(ctx.bias, (g_h0,))
